@@ -1,0 +1,73 @@
+#!/usr/bin/env python3
+"""Set-up and run in one step, needing only Python 3.11+.
+
+    python3 dev.py serve   # the service on an embedded Redis, with a demo emitting logs
+    python3 dev.py test    # the whole test suite
+    python3 dev.py bench   # the benchmarks (writes benchmarks/RESULTS.md)
+
+The virtual environment lives in .venv and is reinstalled only when pyproject.toml changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def _ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("otel-redis needs Python 3.11 or newer")
+    stamp = VENV / ".otel-redis-stamp"
+    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == want and PY.exists():
+        return
+    if not PY.exists():
+        print("[dev] creating .venv", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    print("[dev] installing otel-redis and its dependencies into .venv", flush=True)
+    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+    stamp.write_text(want)
+
+
+def _exec(argv: list[str]) -> None:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(VENV)
+    os.chdir(ROOT)
+    if os.name == "nt":
+        sys.exit(subprocess.run(argv, env=env).returncode)
+    os.execve(argv[0], argv, env)
+
+
+def main() -> None:
+    cmd, rest = (sys.argv[1], sys.argv[2:]) if len(sys.argv) > 1 else ("help", [])
+    if cmd == "serve":
+        _ensure_venv()
+        _exec([str(BIN / "otel-redis"), "serve", "--demo", *rest])
+    elif cmd == "test":
+        _ensure_venv()
+        _exec([str(PY), "-m", "pytest", "-n", "auto", "--dist", "loadgroup", *rest])
+    elif cmd == "bench":
+        _ensure_venv()
+        _exec([str(PY), "-m", "benchmarks", *rest])
+    elif cmd == "shell":
+        _ensure_venv()
+        _exec([str(BIN / "python"), *rest])
+    else:
+        print(__doc__)
+        sys.exit(0 if cmd == "help" else 2)
+
+
+if __name__ == "__main__":
+    main()

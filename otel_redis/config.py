@@ -1,0 +1,145 @@
+"""Settings from the environment, validated once; a bad value is a ConfigError naming the variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Mapping
+
+from .levels import parse_level
+
+
+class ConfigError(ValueError):
+    """An environment variable or configure() argument has an invalid value."""
+
+
+DAY = 86400
+
+
+@dataclass(frozen=True)
+class Retention:
+    """Retention in seconds per data class (the specification's LOG_RETENTION_DAYS table)."""
+
+    requests: int = 7 * DAY
+    errors: int = 30 * DAY
+    oauth: int = 90 * DAY
+    stats: int = 365 * DAY
+
+    @property
+    def longest(self) -> int:
+        return max(self.requests, self.errors, self.oauth, self.stats)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of the library. Built by :func:`load_settings`; override fields with ``replace``."""
+
+    redis_url: str | None = None
+    data_dir: Path = field(default_factory=lambda: Path(".otel-redis"))
+    redis_server_bin: str | None = None
+    log_level: str = "INFO"
+    service_name: str = "otel-redis"
+    retention: Retention = field(default_factory=Retention)
+    stream_maxlen: int = 1_000_000
+    max_message_bytes: int = 32 * 1024
+    max_attribute_bytes: int = 8 * 1024
+    batch_delay_ms: int = 100
+    max_queue_size: int = 131_072
+    max_export_batch_size: int = 512
+    preconfigure_buffer: int = 10_000
+    retry_attempts: int = 3
+    retry_backoff_cap_s: float = 2.0
+    socket_timeout_s: float = 5.0
+    slow_request_ms: int = 1000
+    oauth_flow_ttl_s: int = 3600
+    capture_stdlib: bool = False
+
+    def with_overrides(self, **overrides: object) -> "Settings":
+        return replace(self, **overrides)  # type: ignore[arg-type]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean (use true or false)")
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    raw = (env.get("REDIS_URL") or "").strip()
+    if not raw:
+        return None
+    if not raw.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"REDIS_URL={raw!r} must start with redis://, rediss:// or unix://")
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every variable; see the README's configuration table."""
+    env = os.environ if env is None else env
+    try:
+        level = parse_level(env.get("LOG_LEVEL"))
+    except ValueError as exc:
+        raise ConfigError(f"LOG_LEVEL: {exc}") from None
+    retention = Retention(
+        requests=_int(env, "LOG_RETENTION_REQUESTS_DAYS", 7, 1) * DAY,
+        errors=_int(env, "LOG_RETENTION_ERRORS_DAYS", 30, 1) * DAY,
+        oauth=_int(env, "LOG_RETENTION_OAUTH_DAYS", 90, 1) * DAY,
+        stats=_int(env, "LOG_RETENTION_STATS_DAYS", 365, 1) * DAY,
+    )
+    batch_delay = _int(env, "OTEL_REDIS_BATCH_DELAY_MS", _int(env, "OTEL_BLRP_SCHEDULE_DELAY", 100, 1), 1)
+    return Settings(
+        redis_url=_redis_url(env),
+        data_dir=Path(env.get("OTEL_REDIS_DATA_DIR") or ".otel-redis"),
+        redis_server_bin=(env.get("OTEL_REDIS_SERVER_BIN") or None),
+        log_level=level,
+        service_name=(env.get("OTEL_SERVICE_NAME") or "otel-redis"),
+        retention=retention,
+        stream_maxlen=_int(env, "OTEL_REDIS_STREAM_MAXLEN", 1_000_000, 1000),
+        max_message_bytes=_int(env, "OTEL_REDIS_MAX_MESSAGE_BYTES", 32 * 1024, 64),
+        max_attribute_bytes=_int(env, "OTEL_REDIS_MAX_ATTRIBUTE_BYTES", 8 * 1024, 64),
+        batch_delay_ms=batch_delay,
+        max_queue_size=_int(env, "OTEL_REDIS_MAX_QUEUE_SIZE", _int(env, "OTEL_BLRP_MAX_QUEUE_SIZE", 131_072, 1), 1),
+        max_export_batch_size=_int(
+            env, "OTEL_REDIS_MAX_EXPORT_BATCH_SIZE", _int(env, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", 512, 1), 1
+        ),
+        preconfigure_buffer=_int(env, "OTEL_REDIS_PRECONFIGURE_BUFFER", 10_000, 0),
+        retry_attempts=_int(env, "OTEL_REDIS_RETRY_ATTEMPTS", 3, 0),
+        retry_backoff_cap_s=_float(env, "OTEL_REDIS_RETRY_BACKOFF_CAP_S", 2.0, 0.0),
+        socket_timeout_s=_float(env, "OTEL_REDIS_SOCKET_TIMEOUT_S", 5.0, 0.05),
+        slow_request_ms=_int(env, "OTEL_REDIS_SLOW_REQUEST_MS", 1000, 1),
+        oauth_flow_ttl_s=_int(env, "OTEL_REDIS_OAUTH_FLOW_TTL_S", 3600, 1),
+        capture_stdlib=_bool(env, "OTEL_REDIS_CAPTURE_STDLIB", False),
+    )

@@ -1,0 +1,82 @@
+"""Pipeline counters: every record accepted, stored, retried or dropped is counted here.
+
+Readable from Python (:func:`otel_redis.stats`), from ``/healthz`` and ``/metrics``. Drops are
+also reported on the ``otel_redis`` stdlib logger, at most once a minute (never through the
+pipeline that is dropping them).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field, fields
+
+_log = logging.getLogger("otel_redis.pipeline")
+
+
+@dataclass
+class PipelineCounters:
+    """Monotonic counters; increments take a lock because log calls come from any thread."""
+
+    emitted: int = 0
+    exported: int = 0
+    export_batches: int = 0
+    retried: int = 0
+    failed_batches: int = 0
+    command_errors: int = 0
+    dropped_queue_full: int = 0
+    dropped_export_failed: int = 0
+    dropped_preconfigure: int = 0
+    dropped_after_shutdown: int = 0
+    internal_errors: int = 0
+    export_seconds_total: float = 0.0
+    warn_interval_s: float = 60.0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+    _last_warning: float = field(default=0.0, repr=False, compare=False)
+    _reported_drops: int = field(default=0, repr=False, compare=False)
+
+    def add(self, name: str, amount: int | float = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+    @property
+    def dropped(self) -> int:
+        return (
+            self.dropped_queue_full
+            + self.dropped_export_failed
+            + self.dropped_preconfigure
+            + self.dropped_after_shutdown
+        )
+
+    def snapshot(self) -> dict[str, float]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+        out.pop("warn_interval_s", None)
+        out["dropped"] = self.dropped
+        return out
+
+    def maybe_warn(self, reason: str = "") -> None:
+        """Report new drops on the stdlib logger, at most once per ``warn_interval_s``."""
+        now = time.monotonic()
+        with self._lock:
+            dropped = self.dropped
+            if dropped == self._reported_drops or now - self._last_warning < self.warn_interval_s:
+                return
+            new = dropped - self._reported_drops
+            self._reported_drops = dropped
+            self._last_warning = now
+        _log.warning(
+            "otel-redis dropped %d log records since the last report (%d in all; queue full %d, "
+            "export failed %d, before configure %d, after shutdown %d)%s",
+            new,
+            dropped,
+            self.dropped_queue_full,
+            self.dropped_export_failed,
+            self.dropped_preconfigure,
+            self.dropped_after_shutdown,
+            f": {reason}" if reason else "",
+        )
+
+
+#: the process-wide counters used by the default pipeline
+COUNTERS = PipelineCounters()

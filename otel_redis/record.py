@@ -1,0 +1,375 @@
+"""The one internal record type, and its normalisation from an OTel ReadableLogRecord.
+
+Every door (the in-process exporter, the OTLP receiver) turns what it received into a
+:class:`LogEntry` once; the write path, the query API and the forwarder use only this type.
+
+Request records carry their HTTP fields as OTel semantic-convention attributes (the canonical keys
+in :data:`REQUEST_ATTRIBUTES`). Normalisation moves those into :class:`RequestFields` and removes
+them from ``attributes``, so nothing is stored twice and the forwarder can restore them exactly.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import orjson
+
+from .levels import severity_to_name
+
+#: spec field name -> canonical attribute key in the OTel record (semantic conventions where they exist)
+REQUEST_ATTRIBUTES: dict[str, str] = {
+    "client_ip": "client.address",
+    "client_hostname": "client.hostname",
+    "proxy_hostname": "server.address",
+    "method": "http.request.method",
+    "path": "url.path",
+    "query": "url.query",
+    "route": "http.route",
+    "status_code": "http.response.status_code",
+    "response_time_ms": "http.server.response_time_ms",
+    "user_id": "enduser.id",
+    "user_agent": "user_agent.original",
+    "referrer": "http.request.header.referer",
+    "bytes_sent": "http.response.body.size",
+    "error": "error.message",
+    "session_id": "session.id",
+    "oauth_client_id": "oauth.client_id",
+}
+
+#: attribute keys that index an application log record (first present key wins)
+LOG_INDEX_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "ip": ("client.address", "client_ip", "ip"),
+    "client": ("oauth.client_id", "client_id"),
+    "user": ("enduser.id", "user_id", "username", "user"),
+    "session": ("session.id", "session_id"),
+    "host": ("server.address", "hostname", "proxy_hostname", "host"),
+}
+
+_INT_FIELDS = frozenset({"status_code", "bytes_sent"})
+_FLOAT_FIELDS = frozenset({"response_time_ms"})
+
+
+@dataclass(slots=True)
+class RequestFields:
+    """The specification's Log Entry Schema for one HTTP request (timestamp lives on the entry)."""
+
+    method: str
+    path: str
+    status_code: int
+    client_ip: str = ""
+    client_hostname: str = ""
+    proxy_hostname: str = ""
+    query: str = ""
+    route: str = ""
+    response_time_ms: float = 0.0
+    user_id: str = ""
+    user_agent: str = ""
+    referrer: str = ""
+    bytes_sent: int = 0
+    error: str = ""
+    session_id: str = ""
+    oauth_client_id: str = ""
+
+    @property
+    def is_error(self) -> bool:
+        return self.status_code >= 400
+
+
+@dataclass(slots=True)
+class LogEntry:
+    """One log record, whichever door it came in by."""
+
+    timestamp_ns: int
+    level: str
+    severity_number: int
+    body: Any
+    severity_text: str = ""
+    component: str = ""
+    event: str = ""
+    trace_id: str = ""
+    span_id: str = ""
+    trace_flags: int = 0
+    attributes: dict[str, Any] = field(default_factory=dict)
+    resource: dict[str, Any] = field(default_factory=dict)
+    scope_name: str = ""
+    scope_version: str = ""
+    observed_ns: int = 0
+    request: RequestFields | None = None
+
+    @property
+    def timestamp_ms(self) -> int:
+        return self.timestamp_ns // 1_000_000
+
+    @property
+    def is_error(self) -> bool:
+        if self.request is not None:
+            return self.request.is_error
+        return self.severity_number >= 17
+
+    def index_value(self, name: str) -> str:
+        """The value that indexes this application log under ``name`` (see LOG_INDEX_ATTRIBUTES)."""
+        if self.request is not None:
+            req = self.request
+            return {
+                "ip": req.client_ip,
+                "client": req.oauth_client_id,
+                "user": req.user_id,
+                "session": req.session_id,
+                "host": req.proxy_hostname,
+            }.get(name, "")
+        for key in LOG_INDEX_ATTRIBUTES[name]:
+            value = self.attributes.get(key)
+            if value is not None and value != "":
+                return value if isinstance(value, str) else str(value)
+        return ""
+
+
+# ---------------------------------------------------------------------------- value safety
+
+
+def json_default(value: Any) -> Any:
+    """orjson fallback: anything that is not JSON becomes a faithful string or a JSON container."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(raw).decode("ascii")
+    if isinstance(value, (set, frozenset)):
+        try:
+            return sorted(value)
+        except TypeError:
+            return [safe_str(v) for v in value]
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    if isinstance(value, Mapping):
+        return {safe_str(k): v for k, v in value.items()}
+    if isinstance(value, (tuple, list)):
+        return list(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return safe_str(value)
+
+
+def safe_str(value: Any) -> str:
+    """str() that never raises."""
+    try:
+        return value if isinstance(value, str) else str(value)
+    except Exception:  # noqa: BLE001 - a broken __str__ must not lose the record
+        try:
+            return repr(value)
+        except Exception:  # noqa: BLE001
+            return f"<unprintable {type(value).__name__}>"
+
+
+_JSON_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+def dumps(value: Any) -> bytes:
+    """JSON-encode anything; never raises."""
+    try:
+        return orjson.dumps(value, default=json_default, option=_JSON_OPTS)
+    except (TypeError, orjson.JSONEncodeError):
+        return orjson.dumps(safe_str(value))
+
+
+def json_safe(value: Any) -> Any:
+    """A JSON-compatible copy of ``value`` (primitives returned as they are)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    return orjson.loads(dumps(value))
+
+
+def truncate(text: str, max_bytes: int) -> str:
+    """Cut ``text`` to at most ``max_bytes`` UTF-8 bytes, with a marker saying how much was cut."""
+    if len(text) <= max_bytes // 4:
+        return text
+    raw = text.encode("utf-8", "surrogatepass")
+    if len(raw) <= max_bytes:
+        return text
+    cut = raw[:max_bytes].decode("utf-8", "ignore")
+    return f"{cut}...[truncated {len(raw) - len(cut.encode('utf-8'))} bytes]"
+
+
+# ---------------------------------------------------------------------------- normalisation
+
+
+def _as_int(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError, OverflowError):
+            return 0
+
+
+def _as_float(value: Any) -> float:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return 0.0
+    return result if math.isfinite(result) else 0.0
+
+
+def _first_str(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else ""
+    return "" if value is None else safe_str(value)
+
+
+def extract_request(attributes: dict[str, Any]) -> RequestFields | None:
+    """Pop the request fields out of ``attributes`` when the record is an HTTP request, else None."""
+    method_key = REQUEST_ATTRIBUTES["method"]
+    status_key = REQUEST_ATTRIBUTES["status_code"]
+    if method_key not in attributes or status_key not in attributes:
+        return None
+    values: dict[str, Any] = {}
+    for name, key in REQUEST_ATTRIBUTES.items():
+        if key not in attributes:
+            continue
+        raw = attributes.pop(key)
+        if name in _INT_FIELDS:
+            values[name] = _as_int(raw)
+        elif name in _FLOAT_FIELDS:
+            values[name] = _as_float(raw)
+        else:
+            values[name] = _first_str(raw)
+    values["method"] = values["method"].upper()
+    return RequestFields(**values)
+
+
+def restore_request_attributes(request: RequestFields) -> dict[str, Any]:
+    """The canonical attributes of a request, the inverse of :func:`extract_request`."""
+    out: dict[str, Any] = {}
+    for name, key in REQUEST_ATTRIBUTES.items():
+        value = getattr(request, name)
+        if name in ("method", "path", "status_code") or value not in ("", 0, 0.0):
+            out[key] = value
+    return out
+
+
+_HEXDIGITS = frozenset("0123456789abcdef")
+
+
+def normalize_trace_id(value: object, width: int = 32) -> str:
+    """A trace (width 32) or span (width 16) id as lowercase hex.
+
+    Accepts an int, hex (with or without ``0x`` or UUID dashes) of the right width, or any other
+    string (the specification's ``trace_id="req-123"``), which maps to the first ``width`` hex digits
+    of its SHA-256: the same string always gives the same id, so the query API can look it up too.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value & ((1 << (width * 4)) - 1):0{width}x}"
+    text = safe_str(value).strip().lower()
+    if text.startswith("0x"):
+        text = text[2:]
+    compact = text.replace("-", "") if len(text) == 36 and width == 32 else text
+    if len(compact) == width and set(compact) <= _HEXDIGITS and compact.strip("0"):
+        return compact
+    import hashlib
+
+    return hashlib.sha256(safe_str(value).encode("utf-8", "surrogatepass")).hexdigest()[:width]
+
+
+def _hex(value: int | None, width: int) -> str:
+    return f"{value:0{width}x}" if value else ""
+
+
+def _resource_dict(resource: Any) -> dict[str, Any]:
+    attrs = getattr(resource, "attributes", None)
+    return {str(k): json_safe(v) for k, v in attrs.items()} if attrs else {}
+
+
+_resource_cache: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def _cached_resource(resource: Any) -> dict[str, Any]:
+    """Resources are shared by every record of a provider; convert each once."""
+    if resource is None:
+        return {}
+    key = id(resource)
+    hit = _resource_cache.get(key)
+    if hit is not None and hit[0] is resource:
+        return hit[1]
+    value = _resource_dict(resource)
+    if len(_resource_cache) > 64:
+        _resource_cache.clear()
+    _resource_cache[key] = (resource, value)
+    return value
+
+
+def from_readable(readable: Any, max_message_bytes: int, max_attribute_bytes: int) -> LogEntry:
+    """Normalise an OTel SDK ReadableLogRecord (or ReadWriteLogRecord)."""
+    record = readable.log_record
+    attributes: dict[str, Any] = {}
+    raw_attrs = record.attributes
+    if raw_attrs:
+        for key, value in raw_attrs.items():
+            key = safe_str(key)
+            if isinstance(value, str):
+                attributes[key] = truncate(value, max_attribute_bytes)
+            else:
+                attributes[key] = json_safe(value)
+    component = attributes.pop("component", None)
+    severity = int(record.severity_number.value) if record.severity_number is not None else 0
+    body = record.body
+    if body is None:
+        body = ""
+    elif isinstance(body, str):
+        body = truncate(body, max_message_bytes)
+    else:
+        body = json_safe(body)
+    timestamp = record.timestamp or record.observed_timestamp or 0
+    scope = readable.instrumentation_scope
+    request = extract_request(attributes)
+    return LogEntry(
+        timestamp_ns=int(timestamp),
+        observed_ns=int(record.observed_timestamp or timestamp),
+        level=severity_to_name(severity),
+        severity_number=severity,
+        severity_text=record.severity_text or "",
+        body=body,
+        component="" if component is None else safe_str(component),
+        event=safe_str(record.event_name) if record.event_name else "",
+        trace_id=_hex(record.trace_id, 32),
+        span_id=_hex(record.span_id, 16),
+        trace_flags=int(record.trace_flags or 0),
+        attributes=attributes,
+        resource=_cached_resource(readable.resource),
+        scope_name=getattr(scope, "name", "") or "",
+        scope_version=getattr(scope, "version", "") or "",
+        request=request,
+    )
+
+
+def iso_from_ns(ns: int) -> str:
+    """RFC 3339 UTC with nanoseconds: exact, sortable, and readable in redis-cli."""
+    seconds, rem = divmod(ns, 1_000_000_000)
+    base = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{base}.{rem:09d}Z"
+
+
+def ns_from_iso(text: str) -> int:
+    """Inverse of :func:`iso_from_ns` (also accepts fewer fractional digits)."""
+    main, _, frac = text.rstrip("Z").partition(".")
+    dt = _dt.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
+    frac = (frac + "000000000")[:9]
+    return int(dt.timestamp()) * 1_000_000_000 + int(frac)
+
+
+def iter_chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

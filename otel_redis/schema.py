@@ -1,0 +1,420 @@
+"""THE key schema and record encoding: the only module that builds a Redis key string.
+
+Key names follow the specification (``req:*``, ``idx:req:*``, ``stream:requests``, ``stats:*``,
+``oauth:flow:*``) and add the application-log side (``log:*``, ``idx:log:*``, ``stream:logs``).
+
+Encoding of variable parts (see :func:`key_part`): values made only of ``A-Z a-z 0-9 . _ - / @ + = , ~``
+are used as they are, so ``idx:req:ip:192.168.1.1`` reads as the specification writes it. Any other
+byte is percent-encoded (``:`` -> ``%3A``, space -> ``%20``, ``*`` -> ``%2A``, ``{`` -> ``%7B``, ``%``
+-> ``%25``), so no value can add a ``:`` segment, a glob character or a Cluster hash tag, and distinct
+values give distinct keys. IPv6 ``2001:db8::1`` becomes ``2001%3Adb8%3A%3A1``. A part longer than
+:data:`MAX_PART` bytes keeps its first 96 bytes followed by ``%~`` and 16 hex digits of its SHA-256.
+
+Sorted-set indexes hold record keys as members and the record time in epoch milliseconds as score.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import re
+from typing import Iterable
+
+import orjson
+
+from .config import Retention
+from .levels import NAME_TO_SEVERITY
+from .record import LogEntry, RequestFields, dumps, iso_from_ns, ns_from_iso
+
+MAX_PART = 128
+_SAFE = re.compile(r"[A-Za-z0-9._\-/@+=,~]+")
+_SAFE_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-/@+=,~")
+
+
+def key_part(value: object) -> str:
+    """Encode one variable part of a key (injective, bounded, glob- and tag-free)."""
+    text = value if isinstance(value, str) else str(value)
+    if len(text) <= MAX_PART and _SAFE.fullmatch(text):
+        return text
+    raw = text.encode("utf-8", "surrogatepass")
+    out = "".join(chr(b) if b in _SAFE_BYTES else f"%{b:02X}" for b in raw)
+    if len(out) > MAX_PART:
+        digest = hashlib.sha256(raw).hexdigest()[:16]
+        out = out[:96]
+        # do not leave half of a %XX escape at the cut
+        tail = out.rfind("%", len(out) - 2)
+        if tail != -1:
+            out = out[:tail]
+        out = f"{out}%~{digest}"
+    return out
+
+
+def decode_key_part(part: str) -> str:
+    """Inverse of :func:`key_part` for parts that were not shortened."""
+    if "%" not in part:
+        return part
+    raw = bytearray()
+    i = 0
+    while i < len(part):
+        if part[i] == "%" and part[i + 1 : i + 2] != "~" and i + 3 <= len(part):
+            raw.append(int(part[i + 1 : i + 3], 16))
+            i += 3
+        else:
+            raw.extend(part[i].encode("utf-8"))
+            i += 1
+    return raw.decode("utf-8", "replace")
+
+
+# ---------------------------------------------------------------------------- time buckets
+
+
+def hour_bucket(ts_ms: int) -> str:
+    """``YYYYMMDD:HH`` (UTC) as in ``stats:requests:{YYYYMMDD:HH}``."""
+    return _dt.datetime.fromtimestamp(ts_ms / 1000, _dt.timezone.utc).strftime("%Y%m%d:%H")
+
+
+def minute_bucket(ts_ms: int) -> str:
+    """``YYYYMMDD:HHMM`` (UTC) for the response-time sliding windows."""
+    return _dt.datetime.fromtimestamp(ts_ms / 1000, _dt.timezone.utc).strftime("%Y%m%d:%H%M")
+
+
+def hour_buckets(start_ms: int, end_ms: int) -> list[str]:
+    """Every hour bucket that overlaps [start_ms, end_ms], oldest first."""
+    hour = 3_600_000
+    first = start_ms - start_ms % hour
+    return [hour_bucket(t) for t in range(first, end_ms + 1, hour)]
+
+
+def minute_buckets(start_ms: int, end_ms: int) -> list[str]:
+    minute = 60_000
+    first = start_ms - start_ms % minute
+    return [minute_bucket(t) for t in range(first, end_ms + 1, minute)]
+
+
+# ---------------------------------------------------------------------------- records and streams
+
+STREAM_LOGS = "stream:logs"
+STREAM_REQUESTS = "stream:requests"
+STREAMS = (STREAM_LOGS, STREAM_REQUESTS)
+
+
+def log_record_key(ts_ms: int, uid: str) -> str:
+    return f"log:{ts_ms}-{uid}"
+
+
+def request_record_key(ts_ms: int, uid: str, client_ip: str) -> str:
+    """``req:{timestamp}:{client_ip}``; the timestamp carries a unique suffix so keys never collide."""
+    return f"req:{ts_ms}-{uid}:{key_part(client_ip or '-')}"
+
+
+def is_request_key(key: str) -> bool:
+    return key.startswith("req:")
+
+
+def record_time_ms(key: str) -> int:
+    """The epoch-ms timestamp embedded in a record key."""
+    return int(key.split(":", 2)[1].split("-", 1)[0])
+
+
+# ---------------------------------------------------------------------------- application log indexes
+
+IDX_LOG_ALL = "idx:log:all"
+IDX_LOG_ERRORS = "idx:log:errors"
+
+
+def idx_log_level(level: str) -> str:
+    return f"idx:log:level:{key_part(level)}"
+
+
+def idx_log_component(component: str) -> str:
+    return f"idx:log:component:{key_part(component)}"
+
+
+def idx_log_event(event: str) -> str:
+    return f"idx:log:event:{key_part(event)}"
+
+
+def idx_log_field(field: str, value: str) -> str:
+    """``idx:log:{ip|client|user|session|host}:{value}``."""
+    return f"idx:log:{field}:{key_part(value)}"
+
+
+def idx_trace(trace_id: str) -> str:
+    """Shared by application logs and requests: everything of one trace."""
+    return f"idx:trace:{key_part(trace_id)}"
+
+
+# ---------------------------------------------------------------------------- request indexes (specification)
+
+IDX_REQ_ALL = "idx:req:all"
+IDX_REQ_ERRORS = "idx:req:errors"
+IDX_REQ_SLOW = "idx:req:slow"
+
+
+def idx_req_ip(ip: str) -> str:
+    return f"idx:req:ip:{key_part(ip)}"
+
+
+def idx_req_fqdn(fqdn: str) -> str:
+    return f"idx:req:fqdn:{key_part(fqdn)}"
+
+
+def idx_req_host(hostname: str) -> str:
+    return f"idx:req:host:{key_part(hostname)}"
+
+
+def idx_req_user(user: str) -> str:
+    return f"idx:req:user:{key_part(user)}"
+
+
+def idx_req_status(code: int) -> str:
+    return f"idx:req:status:{int(code)}"
+
+
+def idx_req_method(method: str) -> str:
+    return f"idx:req:method:{key_part(method)}"
+
+
+def idx_req_path(method: str, path: str) -> str:
+    """``idx:req:path:{method}:{path}``; ``path`` must already be a route template or normalised path."""
+    return f"idx:req:path:{key_part(method)}:{key_part(path)}"
+
+
+def idx_req_client(client_id: str) -> str:
+    return f"idx:req:client:{key_part(client_id)}"
+
+
+def idx_req_session(session_id: str) -> str:
+    return f"idx:req:session:{key_part(session_id)}"
+
+
+# ---------------------------------------------------------------------------- stats (specification)
+
+
+def stats_requests(bucket: str) -> str:
+    """Hash per hour: ``total``, ``status_{code}``."""
+    return f"stats:requests:{bucket}"
+
+
+def stats_errors(bucket: str) -> str:
+    """Hash per hour: error count by status code."""
+    return f"stats:errors:{bucket}"
+
+
+def stats_unique_ips(hostname: str, bucket: str) -> str:
+    """HyperLogLog per proxy hostname and hour."""
+    return f"stats:unique_ips:{key_part(hostname)}:{bucket}"
+
+
+def stats_logs(bucket: str) -> str:
+    """Hash per hour of application logs: ``total``, ``level_{LEVEL}``."""
+    return f"stats:logs:{bucket}"
+
+
+def stats_events(bucket: str) -> str:
+    """Hash per hour: count by event name (field = event name)."""
+    return f"stats:events:{bucket}"
+
+
+def stats_response_times(hostname: str, minute: str) -> str:
+    """Hash per proxy hostname and minute: response-time histogram (bucket -> count)."""
+    return f"stats:rt:{key_part(hostname)}:{minute}"
+
+
+# ---------------------------------------------------------------------------- OAuth (specification)
+
+
+def idx_oauth_event(event_type: str) -> str:
+    return f"idx:oauth:{key_part(event_type)}"
+
+
+def idx_oauth_client(client_id: str) -> str:
+    return f"idx:oauth:client:{key_part(client_id)}"
+
+
+def idx_oauth_user(user: str) -> str:
+    return f"idx:oauth:user:{key_part(user)}"
+
+
+def oauth_flow(session_id: str) -> str:
+    return f"oauth:flow:{key_part(session_id)}"
+
+
+# ---------------------------------------------------------------------------- retention classes
+
+#: key prefixes of everything this system writes (for clearing and cleanup by SCAN MATCH)
+OWNED_PATTERNS: tuple[str, ...] = (
+    "log:*",
+    "req:*",
+    "idx:log:*",
+    "idx:req:*",
+    "idx:trace:*",
+    "idx:oauth:*",
+    "stats:requests:*",
+    "stats:errors:*",
+    "stats:unique_ips:*",
+    "stats:logs:*",
+    "stats:events:*",
+    "stats:rt:*",
+    "oauth:flow:*",
+    STREAM_LOGS,
+    STREAM_REQUESTS,
+)
+
+INDEX_PATTERNS: tuple[str, ...] = ("idx:log:*", "idx:req:*", "idx:trace:*", "idx:oauth:*")
+
+
+def index_retention(key: str, retention: Retention) -> int:
+    """Seconds a member stays in index ``key``: each index has one retention class."""
+    if key in (IDX_REQ_ERRORS, IDX_LOG_ERRORS):
+        return retention.errors
+    if key.startswith("idx:oauth:"):
+        return retention.oauth
+    return retention.requests
+
+
+def record_retention(is_error: bool, is_oauth: bool, retention: Retention) -> int:
+    """Seconds a record lives: at least as long as every index that points at it."""
+    if is_oauth:
+        return max(retention.oauth, retention.requests)
+    if is_error:
+        return max(retention.errors, retention.requests)
+    return retention.requests
+
+
+def iter_owned_patterns() -> Iterable[str]:
+    return iter(OWNED_PATTERNS)
+
+
+# ---------------------------------------------------------------------------- record encoding
+
+#: the specification's Log Entry Schema fields, always present in a request hash
+REQUEST_HASH_FIELDS: tuple[str, ...] = (
+    "timestamp",
+    "client_ip",
+    "client_hostname",
+    "proxy_hostname",
+    "method",
+    "path",
+    "status_code",
+    "response_time_ms",
+    "user_id",
+    "user_agent",
+    "referrer",
+    "bytes_sent",
+    "error",
+)
+_REQUEST_OPTIONAL = ("query", "route", "session_id", "oauth_client_id")
+
+
+def _fmt_float(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def encode_entry(entry: LogEntry) -> dict[str, str | bytes]:
+    """The hash stored for one record. Empty optional fields are left out (decode restores them)."""
+    out: dict[str, str | bytes] = {"timestamp": iso_from_ns(entry.timestamp_ns), "level": entry.level}
+    if entry.severity_number != NAME_TO_SEVERITY[entry.level].value:
+        out["severity"] = str(entry.severity_number)
+    if entry.severity_text != entry.level:
+        out["severity_text"] = entry.severity_text
+    body = entry.body
+    if isinstance(body, str):
+        out["body"] = body
+    else:
+        out["body"] = dumps(body)
+        out["body_json"] = "1"
+    if entry.component:
+        out["component"] = entry.component
+    if entry.event:
+        out["event"] = entry.event
+    if entry.trace_id:
+        out["trace_id"] = entry.trace_id
+    if entry.span_id:
+        out["span_id"] = entry.span_id
+    if entry.trace_flags:
+        out["trace_flags"] = str(entry.trace_flags)
+    if entry.attributes:
+        out["attrs"] = dumps(entry.attributes)
+    if entry.resource:
+        out["resource"] = dumps(entry.resource)
+    if entry.scope_name:
+        out["scope"] = entry.scope_name
+    if entry.scope_version:
+        out["scope_version"] = entry.scope_version
+    if entry.observed_ns and entry.observed_ns != entry.timestamp_ns:
+        out["observed_ns"] = str(entry.observed_ns)
+    req = entry.request
+    if req is not None:
+        out["client_ip"] = req.client_ip
+        out["client_hostname"] = req.client_hostname
+        out["proxy_hostname"] = req.proxy_hostname
+        out["method"] = req.method
+        out["path"] = req.path
+        out["status_code"] = str(req.status_code)
+        out["response_time_ms"] = _fmt_float(req.response_time_ms)
+        out["user_id"] = req.user_id
+        out["user_agent"] = req.user_agent
+        out["referrer"] = req.referrer
+        out["bytes_sent"] = str(req.bytes_sent)
+        out["error"] = req.error
+        for name in _REQUEST_OPTIONAL:
+            value = getattr(req, name)
+            if value:
+                out[name] = value
+    return out
+
+
+def _text(value: str | bytes | None) -> str:
+    if value is None:
+        return ""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def decode_entry(mapping: dict) -> LogEntry:
+    """Inverse of :func:`encode_entry`; accepts the bytes or str mapping HGETALL returns."""
+    data = {_text(k): _text(v) for k, v in mapping.items()}
+    level = data.get("level") or "INFO"
+    body: object = data.get("body", "")
+    if data.get("body_json") == "1":
+        body = orjson.loads(body)  # type: ignore[arg-type]
+    request = None
+    if "method" in data and "status_code" in data:
+        request = RequestFields(
+            method=data["method"],
+            path=data.get("path", ""),
+            status_code=int(data.get("status_code") or 0),
+            client_ip=data.get("client_ip", ""),
+            client_hostname=data.get("client_hostname", ""),
+            proxy_hostname=data.get("proxy_hostname", ""),
+            query=data.get("query", ""),
+            route=data.get("route", ""),
+            response_time_ms=float(data.get("response_time_ms") or 0),
+            user_id=data.get("user_id", ""),
+            user_agent=data.get("user_agent", ""),
+            referrer=data.get("referrer", ""),
+            bytes_sent=int(data.get("bytes_sent") or 0),
+            error=data.get("error", ""),
+            session_id=data.get("session_id", ""),
+            oauth_client_id=data.get("oauth_client_id", ""),
+        )
+    ts = ns_from_iso(data["timestamp"]) if data.get("timestamp") else 0
+    return LogEntry(
+        timestamp_ns=ts,
+        observed_ns=int(data.get("observed_ns") or ts),
+        level=level,
+        severity_number=int(data["severity"]) if "severity" in data else NAME_TO_SEVERITY[level].value,
+        severity_text=data["severity_text"] if "severity_text" in data else level,
+        body=body,
+        component=data.get("component", ""),
+        event=data.get("event", ""),
+        trace_id=data.get("trace_id", ""),
+        span_id=data.get("span_id", ""),
+        trace_flags=int(data.get("trace_flags") or 0),
+        attributes=orjson.loads(data["attrs"]) if data.get("attrs") else {},
+        resource=orjson.loads(data["resource"]) if data.get("resource") else {},
+        scope_name=data.get("scope", ""),
+        scope_version=data.get("scope_version", ""),
+        request=request,
+    )

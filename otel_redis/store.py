@@ -1,0 +1,267 @@
+"""The one write path (a batch of LogEntry -> one pipelined round trip) and the basic read path.
+
+Write rules (see the README's key schema):
+- each record is a hash with an absolute expiry (``EXPIREAT`` = record time + its retention);
+- each stream gets one entry per record holding the record key (``k``);
+- index members are added with one ``ZADD`` per distinct index key per batch, scored by record time;
+- index and stats keys get their ``EXPIRE`` (and indexes a ``ZREMRANGEBYSCORE`` of members past
+  retention) at most once per :data:`REFRESH_INTERVAL_S` per key and process; the expiry carries that
+  interval as margin, so a key never expires before its newest member is past retention and an
+  index never keeps a member whose record has expired;
+- streams are trimmed by age (``MINID``) and length (``MAXLEN``), approximately, once per interval.
+No command spans hash slots, so the pipeline works unchanged against Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+import threading
+import time
+from collections import OrderedDict, defaultdict
+from typing import Any, Iterable, Sequence
+
+import redis
+
+from . import schema
+from .config import Settings
+from .paths import index_path
+from .record import LogEntry
+
+REFRESH_INTERVAL_S = 60
+_REFRESH_CACHE_MAX = 100_000
+
+
+class _Uid:
+    """Process-unique record suffixes: a random prefix (new after fork) and a counter."""
+
+    def __init__(self) -> None:
+        self._reset()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._prefix = secrets.token_hex(3)
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):x}"
+
+
+_uid = _Uid()
+
+
+class _RefreshCache:
+    """Remembers when a key's TTL was last refreshed by this process (bounded, LRU)."""
+
+    def __init__(self, max_size: int = _REFRESH_CACHE_MAX) -> None:
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._max = max_size
+        self._lock = threading.Lock()
+
+    def due(self, key: str, now: float) -> bool:
+        with self._lock:
+            last = self._seen.get(key)
+            if last is not None and now - last < REFRESH_INTERVAL_S:
+                return False
+            self._seen[key] = now
+            self._seen.move_to_end(key)
+            if len(self._seen) > self._max:
+                self._seen.popitem(last=False)
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
+
+
+class RedisStore:
+    """Write and read records under the schema; thread-safe, one pipeline per batch."""
+
+    def __init__(self, client: redis.Redis, settings: Settings) -> None:
+        self.client = client
+        self.settings = settings
+        self._refresh = _RefreshCache()
+        self._errors: list[Exception] = []
+
+    # ------------------------------------------------------------------ write path
+
+    def write(self, entries: Sequence[LogEntry]) -> list[str]:
+        """Store ``entries`` in one round trip; returns their record keys.
+
+        Connection errors are retried with backoff by the client's Retry (see connection.py) and
+        re-raised once the retries are used up. Per-command errors (for example a foreign key of the
+        wrong type) do not fail the batch; :meth:`last_errors` returns them.
+        """
+        if not entries:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        keys = self._plan(entries, pipe)
+        results = pipe.execute(raise_on_error=False)
+        self._errors = [r for r in results if isinstance(r, Exception)]
+        return keys
+
+    def last_errors(self) -> list[Exception]:
+        return list(self._errors)
+
+    def _plan(self, entries: Sequence[LogEntry], pipe: Any) -> list[str]:
+        settings = self.settings
+        retention = settings.retention
+        now = time.time()
+        now_ms = int(now * 1000)
+        zadds: dict[str, dict[str, int]] = defaultdict(dict)
+        hincr: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        pfadds: dict[str, set[str]] = defaultdict(set)
+        stats_keys: set[str] = set()
+        keys: list[str] = []
+
+        for entry in entries:
+            ts_ms = entry.timestamp_ms
+            req = entry.request
+            if req is not None:
+                key = schema.request_record_key(ts_ms, _uid.next(), req.client_ip)
+                stream = schema.STREAM_REQUESTS
+                indexes = self._request_indexes(entry)
+                hour = schema.hour_bucket(ts_ms)
+                skey = schema.stats_requests(hour)
+                hincr[skey]["total"] += 1
+                hincr[skey][f"status_{req.status_code}"] += 1
+                stats_keys.add(skey)
+                if req.is_error:
+                    ekey = schema.stats_errors(hour)
+                    hincr[ekey][str(req.status_code)] += 1
+                    stats_keys.add(ekey)
+                if req.client_ip and req.proxy_hostname:
+                    ukey = schema.stats_unique_ips(req.proxy_hostname, hour)
+                    pfadds[ukey].add(req.client_ip)
+                    stats_keys.add(ukey)
+                is_oauth = False
+            else:
+                key = schema.log_record_key(ts_ms, _uid.next())
+                stream = schema.STREAM_LOGS
+                indexes, is_oauth = self._log_indexes(entry)
+                hour = schema.hour_bucket(ts_ms)
+                skey = schema.stats_logs(hour)
+                hincr[skey]["total"] += 1
+                hincr[skey][f"level_{entry.level}"] += 1
+                stats_keys.add(skey)
+                if entry.event:
+                    evkey = schema.stats_events(hour)
+                    hincr[evkey][entry.event] += 1
+                    stats_keys.add(evkey)
+            keys.append(key)
+            ttl = schema.record_retention(entry.is_error, is_oauth, retention)
+            pipe.hset(key, mapping=schema.encode_entry(entry))
+            pipe.expireat(key, max(ts_ms // 1000 + ttl, int(now) + 1))
+            pipe.xadd(stream, {"k": key})
+            for index in indexes:
+                zadds[index][key] = ts_ms
+
+        for index, members in zadds.items():
+            pipe.zadd(index, members)
+            if self._refresh.due(index, now):
+                keep = schema.index_retention(index, retention)
+                pipe.zremrangebyscore(index, "-inf", f"({now_ms - keep * 1000}")
+                pipe.expire(index, keep + REFRESH_INTERVAL_S)
+        for skey, counts in hincr.items():
+            for fieldname, amount in counts.items():
+                pipe.hincrby(skey, fieldname, amount)
+        for ukey, members in pfadds.items():
+            pipe.pfadd(ukey, *members)
+        for skey in stats_keys:
+            if self._refresh.due(skey, now):
+                pipe.expire(skey, retention.stats + REFRESH_INTERVAL_S)
+        for stream in schema.STREAMS:
+            if self._refresh.due(stream, now):
+                pipe.xtrim(stream, minid=f"{now_ms - retention.requests * 1000}", approximate=True)
+                pipe.xtrim(stream, maxlen=settings.stream_maxlen, approximate=True)
+                pipe.expire(stream, retention.requests + REFRESH_INTERVAL_S)
+        return keys
+
+    def _log_indexes(self, entry: LogEntry) -> tuple[list[str], bool]:
+        out = [schema.IDX_LOG_ALL, schema.idx_log_level(entry.level)]
+        if entry.component:
+            out.append(schema.idx_log_component(entry.component))
+        if entry.event:
+            out.append(schema.idx_log_event(entry.event))
+        if entry.trace_id:
+            out.append(schema.idx_trace(entry.trace_id))
+        if entry.severity_number >= 17:
+            out.append(schema.IDX_LOG_ERRORS)
+        for name in ("ip", "client", "user", "session", "host"):
+            value = entry.index_value(name)
+            if value:
+                out.append(schema.idx_log_field(name, value))
+        oauth_event = entry.attributes.get("oauth.event_type")
+        is_oauth = bool(oauth_event)
+        if is_oauth:
+            out.append(schema.idx_oauth_event(str(oauth_event)))
+            client = entry.index_value("client")
+            user = entry.index_value("user")
+            if client:
+                out.append(schema.idx_oauth_client(client))
+            if user:
+                out.append(schema.idx_oauth_user(user))
+        return out, is_oauth
+
+    def _request_indexes(self, entry: LogEntry) -> list[str]:
+        req = entry.request
+        assert req is not None
+        out = [
+            schema.IDX_REQ_ALL,
+            schema.idx_req_status(req.status_code),
+            schema.idx_req_method(req.method),
+            schema.idx_req_path(req.method, index_path(req.route, req.path, req.status_code)),
+        ]
+        if req.client_ip:
+            out.append(schema.idx_req_ip(req.client_ip))
+        if req.client_hostname:
+            out.append(schema.idx_req_fqdn(req.client_hostname))
+        if req.proxy_hostname:
+            out.append(schema.idx_req_host(req.proxy_hostname))
+        if req.user_id:
+            out.append(schema.idx_req_user(req.user_id))
+        if req.oauth_client_id:
+            out.append(schema.idx_req_client(req.oauth_client_id))
+        if req.session_id:
+            out.append(schema.idx_req_session(req.session_id))
+        if req.is_error:
+            out.append(schema.IDX_REQ_ERRORS)
+        if req.response_time_ms > self.settings.slow_request_ms:
+            out.append(schema.IDX_REQ_SLOW)
+        if entry.trace_id:
+            out.append(schema.idx_trace(entry.trace_id))
+        return out
+
+    # ------------------------------------------------------------------ read path
+
+    def fetch(self, keys: Iterable[str]) -> list[tuple[str, LogEntry]]:
+        """The records behind ``keys`` in one round trip, in the given order; expired ones skipped."""
+        keys = list(keys)
+        if not keys:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        out = []
+        for key, data in zip(keys, pipe.execute()):
+            if data:
+                out.append((key, schema.decode_entry(data)))
+        return out
+
+    def recent(self, index: str, limit: int = 100, since_ms: int | None = None) -> list[tuple[str, LogEntry]]:
+        """The newest ``limit`` records of one index, oldest first."""
+        low = "-inf" if since_ms is None else since_ms
+        keys = self.client.zrevrangebyscore(index, "+inf", low, start=0, num=limit)
+        keys = [k.decode() if isinstance(k, bytes) else k for k in keys]
+        return list(reversed(self.fetch(keys)))
+
+    def stream_entries(self, stream: str, last_id: str = "0", count: int = 1000) -> list[tuple[str, str]]:
+        """(stream id, record key) pairs after ``last_id``."""
+        rows = self.client.xrange(stream, min=f"({last_id}" if last_id != "0" else "-", count=count)
+        out = []
+        for sid, fields in rows:
+            key = fields.get(b"k") or fields.get("k")
+            out.append((sid.decode() if isinstance(sid, bytes) else sid, key.decode() if isinstance(key, bytes) else key))
+        return out

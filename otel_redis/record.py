@@ -373,3 +373,46 @@ def iter_chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def entry_to_dict(key: str, entry: LogEntry) -> dict[str, Any]:
+    """The JSON shape of a record everywhere outside Redis (API, SSE, CLI --json, console).
+
+    Flat: ``id`` (the record key), ``kind`` (``request`` or ``log``), the common fields, and for
+    requests the specification's Log Entry Schema fields at top level.
+    """
+    out: dict[str, Any] = {
+        "id": key,
+        "kind": "request" if entry.request is not None else "log",
+        "timestamp": iso_from_ns(entry.timestamp_ns),
+        "level": entry.level,
+        "severity_number": entry.severity_number,
+        "body": entry.body,
+        "component": entry.component or None,
+        "event": entry.event or None,
+        "trace_id": entry.trace_id or None,
+        "span_id": entry.span_id or None,
+        "attributes": entry.attributes,
+        "resource": entry.resource,
+    }
+    req = entry.request
+    if req is not None:
+        out.update(
+            client_ip=req.client_ip or None,
+            client_hostname=req.client_hostname or None,
+            proxy_hostname=req.proxy_hostname or None,
+            method=req.method,
+            path=req.path,
+            query=req.query or None,
+            route=req.route or None,
+            status_code=req.status_code,
+            response_time_ms=req.response_time_ms,
+            user_id=req.user_id or None,
+            user_agent=req.user_agent or None,
+            referrer=req.referrer or None,
+            bytes_sent=req.bytes_sent,
+            error=req.error or None,
+            session_id=req.session_id or None,
+            oauth_client_id=req.oauth_client_id or None,
+        )
+    return out

@@ -1,0 +1,111 @@
+"""``otel-redis serve``: the query API (and, with --demo, a demo emitting logs and showing them read back)."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import threading
+import time
+from typing import Any
+
+from .. import api, pipeline
+from ..config import load_settings
+from ..connection import make_client, resolve_url
+from ..render import render_record, to_ansi, want_color
+from ..record import entry_to_dict
+from ..schema import STREAMS
+from ..store import RedisStore
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("serve", help="run the query API on Redis (embedded unless REDIS_URL is set)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="HTTP port of the query API (default 8080)")
+    p.add_argument("--demo", action="store_true", help="emit demo records and print them as they are read back")
+    p.add_argument("--demo-interval", type=float, default=0.5, help="seconds between demo records (default 0.5)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from query_api.app import create_app
+
+    settings = load_settings()
+    url = resolve_url(settings)
+    where = "external" if settings.redis_url else f"embedded, data in {settings.data_dir.resolve()}"
+    print(f"otel-redis: Redis at {url} ({where})", file=sys.stderr, flush=True)
+    pipeline.configure(settings=settings)
+    app = create_app(settings)
+    stop = threading.Event()
+    threads: list[threading.Thread] = []
+    if args.demo:
+        threads.append(threading.Thread(target=_demo_emitter, args=(stop, args.demo_interval), daemon=True))
+        threads.append(threading.Thread(target=_console_tail, args=(settings, stop), daemon=True))
+    for t in threads:
+        t.start()
+    print(
+        f"otel-redis: query API on http://{args.host}:{args.port}  (docs at /docs, health at /healthz)",
+        file=sys.stderr,
+        flush=True,
+    )
+    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
+    try:
+        server.run()
+    finally:
+        stop.set()
+        pipeline.shutdown()
+    return 0
+
+
+_COMPONENTS = ("api_server", "proxy", "auth", "scheduler", "monitor")
+
+
+def _demo_emitter(stop: threading.Event, interval: float) -> None:
+    """Emit a varied stream of records through the real pipeline."""
+    rng = random.Random()
+    n = 0
+    api.log_info("demo started", component="demo")
+    while not stop.wait(interval):
+        n += 1
+        component = rng.choice(_COMPONENTS)
+        roll = rng.random()
+        if roll < 0.55:
+            api.log_info(f"handled job {n}", component=component, job_id=n, duration_ms=round(rng.uniform(1, 90), 1))
+        elif roll < 0.7:
+            api.log_debug(f"cache probe {n}", component=component, hit=rng.random() < 0.8)
+        elif roll < 0.82:
+            api.log_warning("high memory usage", component="monitor", memory_mb=rng.randint(900, 2000))
+        elif roll < 0.92:
+            api.log_event("proxy_created", {"hostname": rng.choice(["api.example.com", "auth.example.com"])})
+        else:
+            try:
+                raise ConnectionError("upstream refused the connection")
+            except ConnectionError as exc:
+                api.log_error("Connection failed", component="proxy", error=exc, upstream="10.0.0.7:8443")
+
+
+def _console_tail(settings: Any, stop: threading.Event) -> None:
+    """Follow the Redis streams and print each stored record: proof that logs flow end to end."""
+    client = make_client(settings, resolve_url(settings))
+    store = RedisStore(client, settings)
+    color = want_color(sys.stdout)
+    last = {stream: "$" for stream in STREAMS}
+    while not stop.is_set():
+        try:
+            rows = client.xread(last, block=1000, count=500)
+        except Exception as exc:  # noqa: BLE001 - the console keeps going
+            print(f"otel-redis: console follow paused: {exc}", file=sys.stderr, flush=True)
+            time.sleep(1)
+            continue
+        for stream, entries in rows or []:
+            stream_name = stream.decode() if isinstance(stream, bytes) else stream
+            keys = []
+            for sid, fields in entries:
+                last[stream_name] = sid.decode() if isinstance(sid, bytes) else sid
+                key = fields.get(b"k") or fields.get("k")
+                keys.append(key.decode() if isinstance(key, bytes) else key)
+            for key, entry in store.fetch(keys):
+                line = to_ansi(render_record(entry_to_dict(key, entry)), color)
+                print(f"stored {line}", flush=True)

@@ -1,0 +1,63 @@
+"""The FastAPI application: ``create_app()`` for embedding and tests, ``app`` for uvicorn.
+
+    uvicorn query_api.app:app        # settings from the environment
+
+Nothing here does I/O at import or construction; the lifespan connects to Redis (REDIS_URL, else
+the embedded server for the data folder) and loads the API tokens.
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.requests import Request
+
+from otel_redis.config import Settings, load_settings
+from otel_redis.connection import make_async_client, resolve_url
+from otel_redis.store import RedisStore
+
+from .auth import load_tokens
+from .routers import health
+
+
+def create_app(settings: Settings | None = None, *, announce_token: bool = True) -> FastAPI:
+    settings = settings or load_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = resolve_url(settings)
+        app.state.redis = make_async_client(settings, url)
+        app.state.tokens = load_tokens(settings, announce=announce_token)
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+
+    app = FastAPI(
+        title="otel-redis",
+        version="0.1.0",
+        description="Query, follow and count OpenTelemetry logs stored in Redis.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+            for e in exc.errors()
+        ]
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+        return JSONResponse(status_code=422, content={"detail": message, "errors": errors})
+
+    app.include_router(health.router)
+    return app
+
+
+app = create_app()
+
+__all__ = ["app", "create_app", "RedisStore"]

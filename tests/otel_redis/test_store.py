@@ -1,0 +1,147 @@
+"""The write path against a real Redis: TTLs, trimming, round trips, uniqueness."""
+
+from __future__ import annotations
+
+import time
+
+import redis
+
+from otel_redis import schema
+from otel_redis.connection import make_client
+from otel_redis.record import LogEntry, RequestFields
+from otel_redis.store import REFRESH_INTERVAL_S, RedisStore
+
+DAY_MS = 86_400_000
+
+
+def _log(ts_ms: int, body: str = "m", **kw) -> LogEntry:
+    return LogEntry(timestamp_ns=ts_ms * 1_000_000, level=kw.pop("level", "INFO"), severity_number=kw.pop("sev", 9),
+                    body=body, **kw)
+
+
+def _req(ts_ms: int, ip: str = "10.0.0.1", status: int = 200, **kw) -> LogEntry:
+    return LogEntry(timestamp_ns=ts_ms * 1_000_000, level="INFO", severity_number=9, body="req",
+                    request=RequestFields(method="GET", path="/p", status_code=status, client_ip=ip, **kw))
+
+
+def test_every_key_written_has_a_ttl(settings, r):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    store.write([
+        _log(now, component="c", event="e", level="ERROR", sev=17, trace_id="ab" * 16,
+             attributes={"client_ip": "1.2.3.4", "user_id": "u", "session_id": "s", "client_id": "cid",
+                         "hostname": "h.example", "oauth.event_type": "token_issued"}),
+        _req(now, status=503, proxy_hostname="api.example.com", user_id="u", client_hostname="c.example",
+             response_time_ms=5000, oauth_client_id="cid", session_id="s"),
+    ])
+    keys = r.keys("*")
+    assert len(keys) > 25
+    for key in keys:
+        assert r.ttl(key) > 0, f"{key} has no TTL"
+
+
+def test_record_ttls_follow_the_retention_classes(settings, r):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    info, error, oauth, req_ok, req_err = store.write([
+        _log(now), _log(now, level="ERROR", sev=17), _log(now, attributes={"oauth.event_type": "login"}),
+        _req(now), _req(now, status=500),
+    ])
+    day = 86400
+    assert 6 * day < r.ttl(info) <= 7 * day
+    assert 29 * day < r.ttl(error) <= 30 * day
+    assert 89 * day < r.ttl(oauth) <= 90 * day
+    assert 6 * day < r.ttl(req_ok) <= 7 * day
+    assert 29 * day < r.ttl(req_err) <= 30 * day
+    assert 29 * day < r.ttl("idx:req:errors") <= 30 * day + REFRESH_INTERVAL_S
+    assert 6 * day < r.ttl("idx:req:all") <= 7 * day + REFRESH_INTERVAL_S
+
+
+def test_same_millisecond_same_ip_records_both_survive(settings, r):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    keys = store.write([_req(now, ip="192.168.1.1"), _req(now, ip="192.168.1.1")])
+    assert len(set(keys)) == 2
+    assert r.zcard("idx:req:ip:192.168.1.1") == 2
+    assert all(r.exists(k) for k in keys)
+
+
+def test_hostile_values_cannot_break_or_collide_keys(settings, r):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    store.write([
+        _log(now, body="a", component="x:y"),
+        _log(now, body="b", component="x"),
+        _log(now, body="c", component="*"),
+        _log(now, body="d", component="a b\nc"),
+        _req(now, ip="2001:db8::1"),
+    ])
+    assert r.zcard("idx:log:component:x%3Ay") == 1
+    assert r.zcard("idx:log:component:x") == 1
+    assert r.zcard("idx:log:component:%2A") == 1
+    assert r.zcard("idx:log:component:a%20b%0Ac") == 1
+    assert r.zcard("idx:req:ip:2001%3Adb8%3A%3A1") == 1
+    assert not any(k.startswith("idx:log:component:y") for k in r.keys("*"))
+
+
+def test_members_older_than_retention_are_removed_on_write(settings, r):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    (old,) = store.write([_log(now - 8 * DAY_MS, body="old")])
+    assert 0 < r.pttl(old) <= 1000  # already past retention on arrival: kept for at most a second
+    store._refresh.clear()  # the next write to the index is due for its trim
+    (new,) = store.write([_log(now, body="new")])
+    assert r.zrange("idx:log:all", 0, -1) == [new]
+    assert r.zrange("idx:log:level:INFO", 0, -1) == [new]
+
+
+def test_one_round_trip_per_batch_and_one_expire_per_key(settings, redis_url):
+    client = make_client(settings)
+    store = RedisStore(client, settings)
+    observer = redis.Redis.from_url(redis_url)
+    observer.config_resetstat()
+    now = int(time.time() * 1000)
+    store.write([_log(now + i, component="same", body=str(i)) for i in range(200)])
+    stats = {k.removeprefix("cmdstat_"): v["calls"] for k, v in observer.info("commandstats").items()}
+    assert stats["hset"] == 200 and stats["xadd"] == 200
+    # idx:log:all, level:INFO, component:same: one ZADD each, and one EXPIRE each (plus the stream's)
+    assert stats["zadd"] == 3
+    assert stats["expire"] == 3 + 1 + 1  # three indexes, the stats hash, the stream
+    client_list = [c for c in observer.client_list() if c.get("name") == "otel-redis"]
+    assert client_list, "the store's connection should be named"
+    # a second batch within the refresh interval re-uses the TTLs: no new EXPIREs
+    observer.config_resetstat()
+    store.write([_log(now + 500 + i, component="same") for i in range(50)])
+    stats = {k.removeprefix("cmdstat_"): v["calls"] for k, v in observer.info("commandstats").items()}
+    assert "expire" not in stats and stats["zadd"] == 3
+
+
+def test_round_trip_through_fetch_and_recent(settings):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    keys = store.write([_log(now + i, body=f"m{i}") for i in range(5)])
+    fetched = store.fetch(reversed(keys))
+    assert [e.body for _, e in fetched] == ["m4", "m3", "m2", "m1", "m0"]
+    recent = store.recent(schema.IDX_LOG_ALL, limit=3)
+    assert [e.body for _, e in recent] == ["m2", "m3", "m4"]
+    entries = store.stream_entries(schema.STREAM_LOGS)
+    assert [k for _, k in entries] == keys
+
+
+def test_request_stats_and_histograms(settings, r):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    store.write([
+        _req(now, ip="1.1.1.1", proxy_hostname="api.example.com", response_time_ms=10),
+        _req(now, ip="1.1.1.2", proxy_hostname="api.example.com", response_time_ms=20, status=404),
+        _req(now, ip="1.1.1.1", proxy_hostname="api.example.com", response_time_ms=1500, status=500),
+    ])
+    hour = schema.hour_bucket(now)
+    assert r.hgetall(schema.stats_requests(hour)) == {"total": "3", "status_200": "1", "status_404": "1", "status_500": "1"}
+    assert r.hgetall(schema.stats_errors(hour)) == {"404": "1", "500": "1"}
+    assert r.pfcount(schema.stats_unique_ips("api.example.com", hour)) == 2
+    assert r.zcard("idx:req:slow") == 1 and r.zcard("idx:req:errors") == 2
+    hist = r.hgetall(schema.stats_rt("api.example.com", schema.minute_bucket(now)))
+    assert sum(int(v) for v in hist.values()) == 3
+    paths = r.hgetall(schema.stats_paths(hour))
+    assert paths == {"GET /p": "2", "GET /{unmatched}": "1"}

@@ -3,6 +3,9 @@
 Bucket ``b`` holds values in ``[GAMMA**b, GAMMA**(b+1))`` microseconds, so any percentile read back
 is within ``(GAMMA - 1) / 2`` (1 %) of the exact value. Hash fields merge by addition, which is what
 makes sliding windows cheap: a window is the sum of the minute (and hour) hashes it covers.
+
+The same hashes count error responses in the fields :data:`ERROR_FIELDS` (``4xx``, ``5xx``), so one
+read gives a window's request count, error count and percentiles, per hostname and per minute.
 """
 
 from __future__ import annotations
@@ -13,6 +16,18 @@ from typing import Iterable, Mapping
 GAMMA = 1.02
 _LOG_GAMMA = math.log(GAMMA)
 ZERO_BUCKET = -1  # values below 1 microsecond
+#: status-class counters kept beside the buckets (not buckets: merge() skips them)
+ERROR_FIELDS = ("4xx", "5xx")
+_ERROR_FIELDS_RAW = frozenset([*ERROR_FIELDS, *(f.encode() for f in ERROR_FIELDS)])
+
+
+def error_field(status_code: int) -> str | None:
+    """``4xx`` or ``5xx`` for an error status, else None."""
+    if 400 <= status_code < 500:
+        return "4xx"
+    if status_code >= 500:
+        return "5xx"
+    return None
 
 
 def bucket_of(ms: float) -> int:
@@ -34,6 +49,8 @@ def merge(hashes: Iterable[Mapping[bytes | str, bytes | str]]) -> dict[int, int]
     total: dict[int, int] = {}
     for h in hashes:
         for field, count in h.items():
+            if field in _ERROR_FIELDS_RAW:
+                continue
             b = int(field)
             total[b] = total.get(b, 0) + int(count)
     return total
@@ -60,3 +77,16 @@ def percentiles(counts: Mapping[int, int], qs: Iterable[float] = (50, 95, 99)) -
 
 def count(counts: Mapping[int, int]) -> int:
     return sum(counts.values())
+
+
+def error_counts(hashes: Iterable[Mapping[bytes | str, bytes | str]]) -> dict[str, int]:
+    """Sum the :data:`ERROR_FIELDS` of several histogram hashes."""
+    out = {name: 0 for name in ERROR_FIELDS}
+    for h in hashes:
+        for name in ERROR_FIELDS:
+            value = h.get(name)
+            if value is None:
+                value = h.get(name.encode())  # type: ignore[call-overload]
+            if value is not None:
+                out[name] += int(value)
+    return out

@@ -278,6 +278,9 @@ OWNED_PATTERNS: tuple[str, ...] = (
     "stats:rt_all:*",
     "stats:paths:*",
     "oauth:flow:*",
+    "stats:hosts:*",
+    "alerts:*",
+    "tmp:hll:*",
     STREAM_LOGS,
     STREAM_REQUESTS,
 )
@@ -305,6 +308,72 @@ def record_retention(is_error: bool, is_oauth: bool, retention: Retention) -> in
 
 def iter_owned_patterns() -> Iterable[str]:
     return iter(OWNED_PATTERNS)
+
+
+# ---------------------------------------------------------------------------- retention job, analytics, alerts (issue 7)
+
+#: record keys (``req:*`` and ``log:*``) in one SCAN MATCH; callers check :func:`is_record_key`
+RECORD_SCAN_PATTERN = "[lr][eo][gq]:*"
+STATS_PATTERN = "stats:*"
+_BUCKET = re.compile(r"^\d{8}:\d{2}(\d{2})?$")
+
+
+def is_record_key(key: str) -> bool:
+    return key.startswith(("req:", "log:"))
+
+
+def stats_key_bucket(key: str) -> str | None:
+    """The ``YYYYMMDD:HH`` or ``YYYYMMDD:HHMM`` bucket a stats key ends with, else None."""
+    if not key.startswith("stats:"):
+        return None
+    bucket = ":".join(key.rsplit(":", 2)[-2:])
+    return bucket if _BUCKET.match(bucket) else None
+
+
+def bucket_span_ms(bucket: str) -> tuple[int, int]:
+    """[start, end) of an hour or minute bucket in epoch milliseconds."""
+    fmt, length = ("%Y%m%d:%H%M", 60_000) if is_minute_bucket(bucket) else ("%Y%m%d:%H", 3_600_000)
+    start = _dt.datetime.strptime(bucket, fmt).replace(tzinfo=_dt.timezone.utc)
+    start_ms = int(start.timestamp()) * 1000
+    return start_ms, start_ms + length
+
+
+#: hash fields the retention job reads to find a stored record's retention class
+RECORD_CLASS_FIELDS: tuple[str, ...] = ("status_code", "level", "severity", "attrs")
+
+
+def stored_record_retention(key: str, fields: Iterable[object], retention: Retention) -> int:
+    """Seconds the stored record ``key`` lives, from its :data:`RECORD_CLASS_FIELDS` (HMGET order);
+    the same rule as the write path's :func:`record_retention`."""
+    status, level, severity, attrs = (_text(v) if v is not None else "" for v in fields)
+    if is_request_key(key):
+        return record_retention(int(status or 0) >= 400, False, retention)
+    level = level or "INFO"
+    number = int(severity) if severity else NAME_TO_SEVERITY.get(level, NAME_TO_SEVERITY["INFO"]).value
+    is_oauth = bool(attrs) and bool(orjson.loads(attrs).get("oauth.event_type"))
+    return record_retention(number >= 17, is_oauth, retention)
+
+
+def stats_hosts(bucket: str) -> str:
+    """Set per hour: the proxy hostnames that had requests (lets readers list hostnames without SCAN)."""
+    return f"stats:hosts:{bucket}"
+
+
+def tmp_hll(token: str, part: str) -> str:
+    """Short-lived copies of HyperLogLogs for a union count. The ``{token}`` hash tag puts every copy
+    of one count on one Cluster node, so PFMERGE over them is legal there too."""
+    return f"tmp:hll:{{{key_part(token)}}}:{key_part(part)}"
+
+
+ALERTS_EVENTS = "alerts:events"
+"""Stream of alert firings and recoveries (field ``e`` = JSON), trimmed by age and length."""
+ALERTS_STATE = "alerts:state"
+"""Hash: condition id -> JSON state (firing or not, last fired, cool-down), one field per condition."""
+
+
+def job_lock(name: str) -> str:
+    """Lock (SET NX PX) that lets one service instance run a periodic job per interval."""
+    return f"lock:job:{key_part(name)}"
 
 
 # ---------------------------------------------------------------------------- record encoding

@@ -26,7 +26,7 @@ import redis
 
 from . import schema
 from .config import Settings
-from .histogram import bucket_of
+from .histogram import bucket_of, error_field
 from .paths import index_path
 from .record import LogEntry
 
@@ -114,6 +114,7 @@ class RedisStore:
         zadds: dict[str, dict[str, int]] = defaultdict(dict)
         hincr: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         pfadds: dict[str, set[str]] = defaultdict(set)
+        hosts: dict[str, set[str]] = defaultdict(set)
         stats_keys: set[str] = set()
         minute_keys: set[str] = set()
         streams: set[str] = set()
@@ -147,8 +148,13 @@ class RedisStore:
                 rt_keys = [schema.stats_rt_all(minute), schema.stats_rt_all(hour)]
                 if req.proxy_hostname:
                     rt_keys += [schema.stats_rt(req.proxy_hostname, minute), schema.stats_rt(req.proxy_hostname, hour)]
+                error_class = error_field(req.status_code)
                 for rkey in rt_keys:
                     hincr[rkey][rt_bucket] += 1
+                    if error_class:
+                        hincr[rkey][error_class] += 1
+                if req.proxy_hostname:
+                    hosts[schema.stats_hosts(hour)].add(req.proxy_hostname)
                 stats_keys.update(rt_keys[1::2])
                 minute_keys.update(rt_keys[0::2])
                 is_oauth = False
@@ -185,6 +191,9 @@ class RedisStore:
                 pipe.hincrby(skey, fieldname, amount)
         for ukey, members in pfadds.items():
             pipe.pfadd(ukey, *members)
+        for hkey, names in hosts.items():
+            pipe.sadd(hkey, *names)
+            stats_keys.add(hkey)
         for skey in stats_keys:
             if self._refresh.due(skey, now):
                 pipe.expire(skey, retention.stats + REFRESH_INTERVAL_S)

@@ -21,6 +21,7 @@ from otel_redis.connection import make_async_client, resolve_url
 from otel_redis.store import RedisStore
 
 from .auth import load_tokens
+from .background import start_background
 from .routers import health
 
 
@@ -32,9 +33,11 @@ def create_app(settings: Settings | None = None, *, announce_token: bool = True)
         url = resolve_url(settings)
         app.state.redis = make_async_client(settings, url)
         app.state.tokens = load_tokens(settings, announce=announce_token)
+        app.state.background = start_background(settings, url)
         try:
             yield
         finally:
+            app.state.background.stop()
             await app.state.redis.aclose()
 
     app = FastAPI(

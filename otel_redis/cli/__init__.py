@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from ..config import ConfigError
 
 #: sub-command modules; each has ``register(subparsers)`` that sets ``func`` on its parser
-_MODULES = ("serve",)
+_MODULES = ("serve", "cleanup")
 
 
 class CliError(Exception):

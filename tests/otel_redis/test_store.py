@@ -6,7 +6,7 @@ import time
 
 import redis
 
-from otel_redis import schema
+from otel_redis import histogram, schema
 from otel_redis.connection import make_client
 from otel_redis.record import LogEntry, RequestFields
 from otel_redis.store import REFRESH_INTERVAL_S, RedisStore
@@ -142,6 +142,8 @@ def test_request_stats_and_histograms(settings, r):
     assert r.pfcount(schema.stats_unique_ips("api.example.com", hour)) == 2
     assert r.zcard("idx:req:slow") == 1 and r.zcard("idx:req:errors") == 2
     hist = r.hgetall(schema.stats_rt("api.example.com", schema.minute_bucket(now)))
-    assert sum(int(v) for v in hist.values()) == 3
+    assert histogram.count(histogram.merge([hist])) == 3
+    assert histogram.error_counts([hist]) == {"4xx": 1, "5xx": 1}
+    assert r.smembers(schema.stats_hosts(hour)) == {"api.example.com"}
     paths = r.hgetall(schema.stats_paths(hour))
     assert paths == {"GET /p": "2", "GET /{unmatched}": "1"}

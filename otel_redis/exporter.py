@@ -76,8 +76,12 @@ class RedisLogRecordExporter(LogRecordExporter):
                 self.counters.add("dropped_export_failed")
         return self.export_entries(entries)
 
-    def export_entries(self, entries: Sequence[LogEntry]) -> LogRecordExportResult:
-        """Write already-normalised entries (the OTLP receiver's door into the same path)."""
+    def export_entries(self, entries: Sequence[LogEntry], *, raise_on_failure: bool = False) -> LogRecordExportResult:
+        """Write already-normalised entries (the OTLP receiver's door into the same path).
+
+        With ``raise_on_failure`` a failed write is counted as a failed batch and re-raised instead of
+        dropped: the OTLP receiver answers 503 and the sender keeps the records and retries.
+        """
         if not entries:
             return LogRecordExportResult.SUCCESS
         started = time.perf_counter()
@@ -85,6 +89,8 @@ class RedisLogRecordExporter(LogRecordExporter):
             self.store.write(entries)
         except Exception as exc:  # noqa: BLE001 - never raise into the processor
             self.counters.add("failed_batches")
+            if raise_on_failure:
+                raise
             self.counters.add("dropped_export_failed", len(entries))
             self.counters.maybe_warn(f"{type(exc).__name__}: {exc}")
             return LogRecordExportResult.FAILURE

@@ -99,6 +99,9 @@ class LogEntry:
     scope_version: str = ""
     observed_ns: int = 0
     request: RequestFields | None = None
+    #: what only an OTLP record has and the forwarder needs to rebuild it exactly (see collector/convert.py);
+    #: empty for in-process records
+    otlp: dict[str, Any] = field(default_factory=dict)
 
     @property
     def timestamp_ms(self) -> int:
@@ -242,6 +245,7 @@ def extract_request(attributes: dict[str, Any]) -> RequestFields | None:
         else:
             values[name] = _first_str(raw)
     values["method"] = values["method"].upper()
+    values.setdefault("path", "")  # OTLP senders may leave url.path out
     return RequestFields(**values)
 
 

@@ -435,6 +435,8 @@ def encode_entry(entry: LogEntry) -> dict[str, str | bytes]:
         out["scope_version"] = entry.scope_version
     if entry.observed_ns and entry.observed_ns != entry.timestamp_ns:
         out["observed_ns"] = str(entry.observed_ns)
+    if entry.otlp:
+        out["otlp"] = dumps(entry.otlp)
     req = entry.request
     if req is not None:
         out["client_ip"] = req.client_ip
@@ -507,4 +509,5 @@ def decode_entry(mapping: dict) -> LogEntry:
         scope_name=data.get("scope", ""),
         scope_version=data.get("scope_version", ""),
         request=request,
+        otlp=orjson.loads(data["otlp"]) if data.get("otlp") else {},
     )

@@ -16,6 +16,8 @@ from ..render import render_record, to_ansi, want_color
 from ..record import entry_to_dict
 from ..schema import STREAMS
 from ..store import RedisStore
+from . import CliError
+from .collector import add_receiver_flags, receiver_settings, start_receiver
 
 
 def register(subparsers: Any) -> None:
@@ -24,6 +26,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--port", type=int, default=8080, help="HTTP port of the query API (default 8080)")
     p.add_argument("--demo", action="store_true", help="emit demo records and print them as they are read back")
     p.add_argument("--demo-interval", type=float, default=0.5, help="seconds between demo records (default 0.5)")
+    add_receiver_flags(p)
+    p.add_argument("--no-otlp", action="store_true", help="do not run the OTLP receiver beside the query API")
     p.set_defaults(func=run)
 
 
@@ -33,10 +37,20 @@ def run(args: argparse.Namespace) -> int:
     from query_api.app import create_app
 
     settings = load_settings()
+    otlp_config = receiver_settings(args, disabled=args.no_otlp)
+    api_sock = _bind_api(args.host, args.port)
     url = resolve_url(settings)
     where = "external" if settings.redis_url else f"embedded, data in {settings.data_dir.resolve()}"
     print(f"otel-redis: Redis at {url} ({where})", file=sys.stderr, flush=True)
     pipeline.configure(settings=settings)
+    try:
+        receiver = start_receiver(settings, otlp_config, args.host)
+    except CliError:
+        api_sock.close()
+        pipeline.shutdown()
+        raise
+    if receiver.http_port or receiver.grpc_port:
+        print(f"otel-redis: {receiver.describe()}", file=sys.stderr, flush=True)
     app = create_app(settings)
     stop = threading.Event()
     threads: list[threading.Thread] = []
@@ -52,11 +66,22 @@ def run(args: argparse.Namespace) -> int:
     )
     server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
     try:
-        server.run()
+        server.run(sockets=[api_sock])
     finally:
         stop.set()
+        receiver.stop()
         pipeline.shutdown()
     return 0
+
+
+def _bind_api(host: str, port: int) -> Any:
+    """Bind the query API port up front: a port in use is one line, not a server traceback."""
+    from collector.receiver import PortInUse, bind_socket
+
+    try:
+        return bind_socket(host, port, "the query API (--port)")
+    except PortInUse as exc:
+        raise CliError(str(exc)) from None
 
 
 _COMPONENTS = ("api_server", "proxy", "auth", "scheduler", "monitor")

@@ -1,0 +1,129 @@
+"""The receiver's core, shared by OTLP/HTTP and OTLP/gRPC: authorise, convert, write, account.
+
+Records go through :func:`collector.convert.entries_from_request` and then the in-process
+exporter's :meth:`~otel_redis.exporter.RedisLogRecordExporter.export_entries`, so they take the one
+write path (``RedisStore.write``) and share the pipeline counters with in-process records.
+
+Back-pressure: at most ``max_inflight`` requests are converted and written at once; one more is
+refused at once with :class:`Overloaded` (HTTP 429 / gRPC RESOURCE_EXHAUSTED, with a retry delay)
+instead of queueing without bound. A failed write (Redis down, out of memory, read-only replica)
+raises :class:`Unavailable` (HTTP 503 / gRPC UNAVAILABLE): nothing is acknowledged, so the sender
+keeps the records and retries. A retried request may store records twice (at-least-once).
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from dataclasses import dataclass
+
+import redis
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+
+from otel_redis.config import Settings
+from otel_redis.exporter import RedisLogRecordExporter
+
+from .config import ReceiverSettings
+from .convert import entries_from_request
+from .counters import RECEIVER, ReceiverCounters
+
+#: Redis replies that mean "try again later", not "this record is bad"
+_TRANSIENT_REPLIES = ("OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
+
+
+class Overloaded(Exception):
+    """Too many requests in flight: refuse now, the sender retries after ``retry_after_s``."""
+
+
+class Unavailable(Exception):
+    """The store could not take the records; the sender retries after ``retry_after_s``."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    accepted: int
+    rejected: int
+    reason: str
+
+    def response(self) -> ExportLogsServiceResponse:
+        """The OTLP response: ``partial_success`` only when something was rejected."""
+        response = ExportLogsServiceResponse()
+        if self.rejected:
+            response.partial_success.rejected_log_records = self.rejected
+            response.partial_success.error_message = self.reason
+        return response
+
+
+def _is_transient(error: Exception) -> bool:
+    if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
+        return True
+    return isinstance(error, redis.ResponseError) and str(error).startswith(_TRANSIENT_REPLIES)
+
+
+class Ingestor:
+    """Thread-safe; one per process, shared by the HTTP and gRPC servers."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        receiver: ReceiverSettings,
+        *,
+        exporter: RedisLogRecordExporter | None = None,
+        counters: ReceiverCounters | None = None,
+    ) -> None:
+        self.settings = settings
+        self.receiver = receiver
+        self.exporter = exporter or RedisLogRecordExporter(settings=settings)
+        self.counters = counters or RECEIVER
+        self._slots = threading.BoundedSemaphore(receiver.max_inflight)
+
+    @property
+    def retry_after_s(self) -> int:
+        return self.receiver.retry_after_s
+
+    def authorized(self, authorization: str | None) -> bool:
+        """True when no ingest token is configured, or ``Authorization: Bearer <token>`` matches one."""
+        tokens = self.receiver.tokens
+        if not tokens:
+            return True
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return False
+        token_bytes = token.strip().encode()
+        found = False
+        for candidate in tokens:  # constant time per candidate, all compared
+            found |= hmac.compare_digest(token_bytes, candidate.encode())
+        return found
+
+    def ingest(self, request: ExportLogsServiceRequest) -> Outcome:
+        """Convert and store every valid record of ``request``; raises Overloaded or Unavailable."""
+        if not self._slots.acquire(blocking=False):
+            self.counters.add("overloaded")
+            raise Overloaded(f"more than {self.receiver.max_inflight} export requests in flight")
+        try:
+            converted = entries_from_request(
+                request, self.settings.max_message_bytes, self.settings.max_attribute_bytes
+            )
+            if converted.entries:
+                try:
+                    self.exporter.export_entries(converted.entries, raise_on_failure=True)
+                except Exception as exc:  # noqa: BLE001 - reported to the sender, who retries
+                    self.counters.add("unavailable")
+                    raise Unavailable(f"log store unavailable: {type(exc).__name__}: {exc}") from None
+                errors = self.exporter.store.last_errors()
+                transient = next((e for e in errors if _is_transient(e)), None)
+                if transient is not None:
+                    self.counters.add("unavailable")
+                    raise Unavailable(f"log store refused the write: {transient}")
+            self.counters.add("accepted_records", len(converted.entries))
+            if converted.rejected:
+                self.counters.add("rejected_records", converted.rejected)
+            return Outcome(len(converted.entries), converted.rejected, converted.reason)
+        finally:
+            self._slots.release()
+
+    def close(self) -> None:
+        self.exporter.shutdown()

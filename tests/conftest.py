@@ -20,6 +20,10 @@ from otel_redis.embedded import EmbeddedRedis
 # the library must never pick up a developer's REDIS_URL or data folder during tests
 for _var in ("REDIS_URL", "OTEL_REDIS_DATA_DIR", "LOG_LEVEL", "OTEL_LOGS_EXPORTER"):
     os.environ.pop(_var, None)
+# `otel-redis serve` runs the OTLP receiver on 4318/4317 by default: parallel tests must not fight
+# over fixed ports, so the suite turns it off unless a test passes --otlp-*-port (tests/collector)
+os.environ["OTEL_REDIS_OTLP_HTTP_PORT"] = "0"
+os.environ["OTEL_REDIS_OTLP_GRPC_PORT"] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,79 @@
+"""`otel-redis receive` and `otel-redis serve` with the receiver: real subprocesses, real ports."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import httpx
+import redis
+from opentelemetry._logs import LogRecord
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpExporter
+
+from tests.servers import ROOT, free_port, run_service
+
+from .otlp_helpers import SdkSender
+
+CLI = [sys.executable, "-c", "import sys; from otel_redis.cli import main; sys.exit(main())"]
+
+
+def test_receive_command_stores_what_the_sdk_sends(redis_url, tmp_path):
+    http_port, grpc_port = free_port(), free_port()
+    argv = [*CLI, "receive", "--otlp-http-port", str(http_port), "--otlp-grpc-port", str(grpc_port)]
+    env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data")}
+    with run_service(argv, env=env, port=http_port, tmp_path=tmp_path, name="receive") as service:
+        sender = SdkSender(HttpExporter(endpoint=f"http://127.0.0.1:{http_port}/v1/logs"), {"service.name": "cli-svc"})
+        sender.logger("s").emit(LogRecord(body="through the receive command"))
+        sender.close()
+        assert "OTLP/gRPC on 127.0.0.1" in service.output()
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    (key,) = client.zrange("idx:log:component:cli-svc", 0, -1)
+    assert client.hget(key, "body") == "through the receive command"
+
+
+def test_serve_runs_the_receiver_beside_the_query_api(redis_url, tmp_path):
+    api_port, http_port = free_port(), free_port()
+    argv = [*CLI, "serve", "--port", "{port}", "--otlp-http-port", str(http_port), "--otlp-grpc-port", "0"]
+    env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"), "OTEL_REDIS_API_TOKENS": "t"}
+    with run_service(argv, env=env, port=api_port, tmp_path=tmp_path, name="serve"):
+        sender = SdkSender(HttpExporter(endpoint=f"http://127.0.0.1:{http_port}/v1/logs"), {"service.name": "beside"})
+        sender.logger("s").emit(LogRecord(body="beside the API"))
+        sender.close()
+        health = httpx.get(f"http://127.0.0.1:{api_port}/healthz").json()
+        assert health["status"] == "ok"
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    assert client.zcard("idx:log:component:beside") == 1
+
+
+def _run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    import os
+
+    return subprocess.run(argv, env={**os.environ, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def test_taken_ports_are_one_clear_line(redis_url, tmp_path):
+    env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"), "OTEL_REDIS_API_TOKENS": "t"}
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        for argv, flag in (
+            ([*CLI, "serve", "--port", str(taken), "--no-otlp"], "--port"),
+            ([*CLI, "serve", "--port", str(free_port()), "--otlp-http-port", str(taken)], "--otlp-http-port"),
+            ([*CLI, "serve", "--port", str(free_port()), "--otlp-grpc-port", str(taken)], "--otlp-grpc-port"),
+            ([*CLI, "receive", "--otlp-http-port", "0", "--otlp-grpc-port", str(taken)], "--otlp-grpc-port"),
+        ):
+            result = _run(argv, env)
+            assert result.returncode != 0, result.stderr
+            errors = [line for line in result.stderr.splitlines() if line.startswith("otel-redis: cannot listen")]
+            assert len(errors) == 1 and f"127.0.0.1:{taken}" in errors[0] and flag in errors[0], result.stderr
+            assert "Traceback" not in result.stderr
+
+
+def test_bad_port_flag_and_nothing_to_receive_are_clear(redis_url, tmp_path):
+    env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data")}
+    result = _run([*CLI, "receive", "--otlp-http-port", "0", "--otlp-grpc-port", "0"], env)
+    assert result.returncode == 2 and "nothing to receive" in result.stderr
+    result = _run([*CLI, "receive", "--otlp-http-port", "70000"], env)
+    assert result.returncode == 2 and "not a port" in result.stderr and "Traceback" not in result.stderr

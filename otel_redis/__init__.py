@@ -10,6 +10,9 @@ from __future__ import annotations
 from .api import log_at, log_critical, log_debug, log_error, log_event, log_info, log_trace, log_warning
 from .config import ConfigError, Settings, load_settings
 from .exporter import RedisLogRecordExporter
+from .instrumentation import instrument_app
+from .oauth import log_oauth_activity, track_oauth_flow
+from .request_log import log_request, log_response
 from .levels import TRACE
 from .pipeline import configure, force_flush, shutdown, stats
 
@@ -23,6 +26,7 @@ __all__ = [
     "__version__",
     "configure",
     "force_flush",
+    "instrument_app",
     "load_settings",
     "log_at",
     "log_critical",
@@ -30,8 +34,12 @@ __all__ = [
     "log_error",
     "log_event",
     "log_info",
+    "log_oauth_activity",
+    "log_request",
+    "log_response",
     "log_trace",
     "log_warning",
     "shutdown",
     "stats",
+    "track_oauth_flow",
 ]

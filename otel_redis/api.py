@@ -101,9 +101,12 @@ def _clean(attributes: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _emit(levelno: int, body: Any, component: Any, attributes: dict[str, Any], event: str | None) -> None:
+def _emit(
+    levelno: int, body: Any, component: Any, attributes: dict[str, Any], event: str | None, ts: int = 0
+) -> None:
+    """Build and hand over one record (no level check: callers do it; the request logger skips it)."""
     try:
-        ts = time_ns()
+        ts = ts or time_ns()
         trace_id = span_id = None
         if attributes:
             error = attributes.get("error")

@@ -54,6 +54,15 @@ class Settings:
     slow_request_ms: int = 1000
     oauth_flow_ttl_s: int = 3600
     capture_stdlib: bool = False
+    # request logging (instrumentation.py, client_ip.py, dns.py, masking.py)
+    trusted_proxies: tuple[str, ...] = ()
+    reverse_dns: bool = True
+    dns_timeout_s: float = 2.0
+    dns_cache_size: int = 10_000
+    dns_cache_ttl_s: int = 3600
+    mask_headers: tuple[str, ...] = ()
+    mask_query_params: tuple[str, ...] = ()
+    max_hostnames: int = 1000
 
     def with_overrides(self, **overrides: object) -> "Settings":
         return replace(self, **overrides)  # type: ignore[arg-type]
@@ -106,6 +115,24 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     return raw
 
 
+def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name) or ""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks, validated (stored normalised)."""
+    import ipaddress
+
+    out = []
+    for item in _list(env, name):
+        try:
+            out.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(f"{name}: {item!r} is not an IP address or CIDR network") from None
+    return tuple(out)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every variable; see the README's configuration table."""
     env = os.environ if env is None else env
@@ -142,4 +169,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slow_request_ms=_int(env, "OTEL_REDIS_SLOW_REQUEST_MS", 1000, 1),
         oauth_flow_ttl_s=_int(env, "OTEL_REDIS_OAUTH_FLOW_TTL_S", 3600, 1),
         capture_stdlib=_bool(env, "OTEL_REDIS_CAPTURE_STDLIB", False),
+        trusted_proxies=_networks(env, "OTEL_REDIS_TRUSTED_PROXIES"),
+        reverse_dns=_bool(env, "OTEL_REDIS_REVERSE_DNS", True),
+        dns_timeout_s=_float(env, "OTEL_REDIS_DNS_TIMEOUT_S", 2.0, 0.01),
+        dns_cache_size=_int(env, "OTEL_REDIS_DNS_CACHE_SIZE", 10_000, 1),
+        dns_cache_ttl_s=_int(env, "OTEL_REDIS_DNS_CACHE_TTL_S", 3600, 1),
+        mask_headers=tuple(h.lower() for h in _list(env, "OTEL_REDIS_MASK_HEADERS")),
+        mask_query_params=tuple(q.lower() for q in _list(env, "OTEL_REDIS_MASK_QUERY_PARAMS")),
+        max_hostnames=_int(env, "OTEL_REDIS_MAX_HOSTNAMES", 1000, 1),
     )

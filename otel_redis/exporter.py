@@ -20,6 +20,7 @@ import redis
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
+from . import dns
 from .config import Settings, load_settings
 from .connection import make_client
 from .counters import COUNTERS, PipelineCounters
@@ -85,8 +86,9 @@ class RedisLogRecordExporter(LogRecordExporter):
         if not entries:
             return LogRecordExportResult.SUCCESS
         started = time.perf_counter()
+        waiting = self._fill_hostnames(entries)
         try:
-            self.store.write(entries)
+            keys = self.store.write(entries)
         except Exception as exc:  # noqa: BLE001 - never raise into the processor
             self.counters.add("failed_batches")
             if raise_on_failure:
@@ -94,6 +96,8 @@ class RedisLogRecordExporter(LogRecordExporter):
             self.counters.add("dropped_export_failed", len(entries))
             self.counters.maybe_warn(f"{type(exc).__name__}: {exc}")
             return LogRecordExportResult.FAILURE
+        if waiting:
+            self._await_hostnames(waiting, entries, keys)
         errors = self.store.last_errors()
         if errors:
             self.counters.add("command_errors", len(errors))
@@ -102,6 +106,32 @@ class RedisLogRecordExporter(LogRecordExporter):
         self.counters.add("export_seconds_total", time.perf_counter() - started)
         self.counters.maybe_warn()
         return LogRecordExportResult.SUCCESS
+
+    def _fill_hostnames(self, entries: Sequence[LogEntry]) -> list[int]:
+        """Set ``client_hostname`` from the reverse-DNS cache; the indexes of records still waiting."""
+        resolver = dns.current(self.settings)
+        if resolver is None:
+            return []
+        waiting = []
+        for i, entry in enumerate(entries):
+            req = entry.request
+            if req is not None and req.client_ip and not req.client_hostname:
+                name = resolver.lookup(req.client_ip)
+                if name:
+                    req.client_hostname = name
+                elif name is None:
+                    waiting.append(i)
+        return waiting
+
+    def _await_hostnames(self, waiting: list[int], entries: Sequence[LogEntry], keys: list[str]) -> None:
+        """Late answers patch the stored records (in the resolver's thread, through the store)."""
+        resolver = dns.current(self.settings)
+        if resolver is None:
+            return
+        store = self.store
+        for i in waiting:
+            entry = entries[i]
+            resolver.when_resolved(entry.request.client_ip, store.patch_hostname, (keys[i], entry.timestamp_ms))  # type: ignore[union-attr]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True

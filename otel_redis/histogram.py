@@ -90,3 +90,11 @@ def error_counts(hashes: Iterable[Mapping[bytes | str, bytes | str]]) -> dict[st
             if value is not None:
                 out[name] += int(value)
     return out
+
+
+def summary(counts: Mapping[int, int], qs: Iterable[float] = (50, 95, 99)) -> dict[str, float | None]:
+    """``{"count": n, "p50": ms, ...}`` of merged counts (percentiles None when empty)."""
+    out: dict[str, float | None] = {"count": count(counts)}
+    for q, value in percentiles(counts, qs).items():
+        out[f"p{q:g}"] = None if value is None else round(value, 3)
+    return out

@@ -232,6 +232,35 @@ def stats_paths(bucket: str) -> str:
     return f"stats:paths:{bucket}"
 
 
+def rt_window_keys(start_ms: int, end_ms: int, hostname: str | None, now_ms: int) -> list[str]:
+    """The histogram hashes whose sum is the response-time distribution of [start_ms, end_ms]:
+    hour hashes for the whole hours inside, minute hashes for the edges (hour hashes again where
+    the minutes have expired). Buckets at the edges count whole, so the window is rounded out to
+    the minute."""
+    key = stats_rt_all if not hostname else (lambda bucket: stats_rt(hostname, bucket))
+    hour = 3_600_000
+    minutes_from = now_ms - RT_MINUTE_TTL_S * 1000 + 60_000
+    first_full = -(-start_ms // hour) * hour
+    end_full = (end_ms + 1) // hour * hour
+    keys: list[str] = []
+
+    def edge(lo: int, hi: int) -> None:
+        if hi < lo:
+            return
+        if lo >= minutes_from:
+            keys.extend(key(b) for b in minute_buckets(lo, hi))
+        else:
+            keys.extend(key(b) for b in hour_buckets(lo, hi))
+
+    if first_full < end_full:
+        edge(start_ms, first_full - 1)
+        keys.extend(key(b) for b in hour_buckets(first_full, end_full - 1))
+        edge(end_full, end_ms)
+    else:
+        edge(start_ms, end_ms)
+    return list(dict.fromkeys(keys))
+
+
 def is_minute_bucket(bucket: str) -> bool:
     return len(bucket) == len("YYYYMMDD:HHMM")
 

@@ -24,13 +24,30 @@ from typing import Any, Iterable, Sequence
 
 import redis
 
-from . import schema
+from . import histogram, schema
 from .config import Settings
+from .client_ip import valid_ip
 from .histogram import bucket_of, error_field
 from .paths import index_path
 from .record import LogEntry
 
+#: request methods indexed as they are; any other goes to ``_OTHER`` (OTel's convention)
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"})
+OTHER = "_OTHER"
+
+#: only set the hostname of a record that still exists (HSET on an expired key would recreate it)
+_PATCH_HOSTNAME = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'client_hostname', ARGV[1])
+  return 1
+end
+return 0
+"""
+
 REFRESH_INTERVAL_S = 60
+#: attribute that marks a track_oauth_flow record; its key is appended to ``oauth:flow:{session}``
+OAUTH_FLOW_STEP = "oauth.flow.step"
+OAUTH_FLOW_MAX_STEPS = 200
 _REFRESH_CACHE_MAX = 100_000
 
 
@@ -77,6 +94,27 @@ class _RefreshCache:
             self._seen.clear()
 
 
+class _BoundedNames:
+    """The first ``limit`` distinct values seen by this process pass; later new ones become ``_OTHER``.
+
+    Keeps client-controlled names (the Host header) from creating unbounded index and stats keys.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+        self.overflowed = 0
+
+    def __call__(self, name: str) -> str:
+        if name in self._seen:
+            return name
+        if len(self._seen) < self.limit:
+            self._seen.add(name)
+            return name
+        self.overflowed += 1
+        return OTHER
+
+
 class RedisStore:
     """Write and read records under the schema; thread-safe, one pipeline per batch."""
 
@@ -85,6 +123,8 @@ class RedisStore:
         self.settings = settings
         self._refresh = _RefreshCache()
         self._errors: list[Exception] = []
+        self._hostnames = _BoundedNames(settings.max_hostnames)
+        self._patch_script: Any = None
 
     # ------------------------------------------------------------------ write path
 
@@ -118,6 +158,7 @@ class RedisStore:
         stats_keys: set[str] = set()
         minute_keys: set[str] = set()
         streams: set[str] = set()
+        flows: dict[str, list[str]] = {}
         keys: list[str] = []
 
         for entry in entries:
@@ -136,25 +177,26 @@ class RedisStore:
                     ekey = schema.stats_errors(hour)
                     hincr[ekey][str(req.status_code)] += 1
                     stats_keys.add(ekey)
-                if req.client_ip and req.proxy_hostname:
-                    ukey = schema.stats_unique_ips(req.proxy_hostname, hour)
+                host = self._hostnames(req.proxy_hostname) if req.proxy_hostname else ""
+                if req.client_ip and host:
+                    ukey = schema.stats_unique_ips(host, hour)
                     pfadds[ukey].add(req.client_ip)
                     stats_keys.add(ukey)
                 pkey = schema.stats_paths(hour)
-                hincr[pkey][f"{req.method} {index_path(req.route, req.path, req.status_code)}"] += 1
+                hincr[pkey][f"{self._method(req.method)} {index_path(req.route, req.path, req.status_code)}"] += 1
                 stats_keys.add(pkey)
                 rt_bucket = str(bucket_of(req.response_time_ms))
                 minute = schema.minute_bucket(ts_ms)
                 rt_keys = [schema.stats_rt_all(minute), schema.stats_rt_all(hour)]
-                if req.proxy_hostname:
-                    rt_keys += [schema.stats_rt(req.proxy_hostname, minute), schema.stats_rt(req.proxy_hostname, hour)]
+                if host:
+                    rt_keys += [schema.stats_rt(host, minute), schema.stats_rt(host, hour)]
                 error_class = error_field(req.status_code)
                 for rkey in rt_keys:
                     hincr[rkey][rt_bucket] += 1
                     if error_class:
                         hincr[rkey][error_class] += 1
-                if req.proxy_hostname:
-                    hosts[schema.stats_hosts(hour)].add(req.proxy_hostname)
+                if host:
+                    hosts[schema.stats_hosts(hour)].add(host)
                 stats_keys.update(rt_keys[1::2])
                 minute_keys.update(rt_keys[0::2])
                 is_oauth = False
@@ -162,6 +204,12 @@ class RedisStore:
                 key = schema.log_record_key(ts_ms, _uid.next())
                 stream = schema.STREAM_LOGS
                 indexes, is_oauth = self._log_indexes(entry)
+                flow = entry.attributes.get(OAUTH_FLOW_STEP)
+                if flow is not None:
+                    is_oauth = True
+                    session = entry.index_value("session")
+                    if session:
+                        flows.setdefault(schema.oauth_flow(session), []).append(key)
                 hour = schema.hour_bucket(ts_ms)
                 skey = schema.stats_logs(hour)
                 hincr[skey]["total"] += 1
@@ -200,6 +248,11 @@ class RedisStore:
         for mkey in minute_keys:
             if self._refresh.due(mkey, now):
                 pipe.expire(mkey, schema.RT_MINUTE_TTL_S)
+        flow_ttl = settings.oauth_flow_ttl_s
+        for fkey, members in flows.items():
+            pipe.rpush(fkey, *members)
+            pipe.ltrim(fkey, -OAUTH_FLOW_MAX_STEPS, -1)
+            pipe.expire(fkey, flow_ttl)  # per session: the flow lives flow_ttl after its last step
         for stream in streams:
             if self._refresh.due(stream, now):
                 pipe.xtrim(stream, minid=f"{now_ms - retention.requests * 1000}", approximate=True)
@@ -236,18 +289,19 @@ class RedisStore:
     def _request_indexes(self, entry: LogEntry) -> list[str]:
         req = entry.request
         assert req is not None
+        method = self._method(req.method)
         out = [
             schema.IDX_REQ_ALL,
             schema.idx_req_status(req.status_code),
-            schema.idx_req_method(req.method),
-            schema.idx_req_path(req.method, index_path(req.route, req.path, req.status_code)),
+            schema.idx_req_method(method),
+            schema.idx_req_path(method, index_path(req.route, req.path, req.status_code)),
         ]
-        if req.client_ip:
+        if req.client_ip and valid_ip(req.client_ip):
             out.append(schema.idx_req_ip(req.client_ip))
         if req.client_hostname:
             out.append(schema.idx_req_fqdn(req.client_hostname))
         if req.proxy_hostname:
-            out.append(schema.idx_req_host(req.proxy_hostname))
+            out.append(schema.idx_req_host(self._hostnames(req.proxy_hostname)))
         if req.user_id:
             out.append(schema.idx_req_user(req.user_id))
         if req.oauth_client_id:
@@ -262,7 +316,50 @@ class RedisStore:
             out.append(schema.idx_trace(entry.trace_id))
         return out
 
+    @staticmethod
+    def _method(method: str) -> str:
+        return method if method in KNOWN_METHODS else OTHER
+
+    def patch_hostname(self, hostname: str, items: Sequence[tuple[str, int]]) -> int:
+        """A late reverse-DNS answer: set ``client_hostname`` on the stored request records
+        ``items`` (record key, record time ms) and add them to ``idx:req:fqdn:{hostname}``.
+        Records that expired meanwhile are skipped. Returns how many were patched."""
+        if not items:
+            return 0
+        if self._patch_script is None:
+            self._patch_script = self.client.register_script(_PATCH_HOSTNAME)
+        pipe = self.client.pipeline(transaction=False)
+        for key, _ts in items:
+            self._patch_script(keys=[key], args=[hostname], client=pipe)
+        results = pipe.execute()
+        live = {key: ts for (key, ts), ok in zip(items, results) if ok == 1}
+        if live:
+            index = schema.idx_req_fqdn(hostname)
+            now = time.time()
+            pipe = self.client.pipeline(transaction=False)
+            pipe.zadd(index, live)
+            if self._refresh.due(index, now):
+                keep = schema.index_retention(index, self.settings.retention)
+                pipe.zremrangebyscore(index, "-inf", f"({int(now * 1000) - keep * 1000}")
+                pipe.expire(index, keep + REFRESH_INTERVAL_S)
+            pipe.execute()
+        return len(live)
+
     # ------------------------------------------------------------------ read path
+
+    def response_time_histogram(self, start_ms: int, end_ms: int, hostname: str | None = None) -> dict[int, int]:
+        """Merged response-time histogram of [start_ms, end_ms] (see :func:`schema.rt_window_keys`)."""
+        keys = schema.rt_window_keys(start_ms, end_ms, hostname, int(time.time() * 1000))
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        return histogram.merge(pipe.execute())
+
+    def response_time_percentiles(
+        self, start_ms: int, end_ms: int, hostname: str | None = None, qs: Iterable[float] = (50, 95, 99)
+    ) -> dict[str, float | None]:
+        """``{"count": n, "p50": ms, "p95": ms, "p99": ms}`` over a window (None when empty)."""
+        return histogram.summary(self.response_time_histogram(start_ms, end_ms, hostname), qs)
 
     def fetch(self, keys: Iterable[str]) -> list[tuple[str, LogEntry]]:
         """The records behind ``keys`` in one round trip, in the given order; expired ones skipped."""

@@ -1,0 +1,345 @@
+"""``instrument_app(app)``: one request record per HTTP request (and websocket) of any ASGI app.
+
+A pure ASGI middleware rather than OpenTelemetry's ASGI instrumentation: it does one pass over the
+headers, wraps ``send`` to see the status and the body size, and emits one LogRecord when the
+response ends (the benchmark in ``benchmarks/bench_requests.py`` compares both). Trace context:
+
+- when a span is current (an OTel tracer is configured and an outer instrumentation started one),
+  the record uses it;
+- else, when an SDK TracerProvider is configured, a SERVER span is started (continuing an incoming
+  W3C ``traceparent``) and is current while the app runs;
+- else (no tracer at all) the middleware continues the incoming ``traceparent`` (or starts a new
+  trace id) and makes a non-recording span current, so ``log_info`` calls inside the app and
+  ``trace.get_current_span()`` see the same trace id as the request record.
+
+Streaming responses are timed to their last chunk; an exception raised by the app is logged as 500
+with the error (and re-raised); a response the client abandoned is logged with
+``error = "client disconnected"``; websockets give one record per connection (status 101 once
+accepted, 403 when closed before accepting).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from typing import Any, Awaitable, Callable, Iterable, MutableMapping
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+from .client_ip import TrustedProxies
+from .config import Settings, load_settings
+from .dns import ReverseResolver
+from .dns import current as current_resolver
+from .dns import install as install_resolver
+from .masking import Masker
+from .request_log import emit_request
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+UserIdGetter = Callable[[Scope], Any]
+
+DEFAULT_EXCLUDED_PATHS = ("/healthz", "/health", "/livez", "/readyz")
+_TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_NO_TRACER = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
+def parse_traceparent(value: bytes) -> tuple[int, int, int] | None:
+    """``(trace_id, parent_span_id, flags)`` of a W3C traceparent header, None when invalid."""
+    m = _TRACEPARENT.fullmatch(value.strip())
+    if m is None or m.group(1) == b"ff" or (m.group(1) == b"00" and m.group(5)):
+        return None
+    tid, sid = int(m.group(2), 16), int(m.group(3), 16)
+    if not tid or not sid:
+        return None
+    return tid, sid, int(m.group(4), 16)
+
+
+def default_user_id(scope: Scope) -> str:
+    """``scope["user"]`` (Starlette's AuthenticationMiddleware) when authenticated, else
+    ``request.state.user_id`` (``scope["state"]["user_id"]``)."""
+    user = scope.get("user")
+    if user is not None and getattr(user, "is_authenticated", True):
+        for attr in ("identity", "username", "display_name"):
+            value = getattr(user, attr, None)
+            if value:
+                return str(value)
+        if isinstance(user, str):
+            return user
+    state = scope.get("state")
+    if state:
+        value = state.get("user_id")
+        if value:
+            return str(value)
+    return ""
+
+
+def _route_template(scope: Scope, router_app: Any) -> str:
+    route = scope.get("route")
+    if route is not None:
+        return getattr(route, "path_format", None) or getattr(route, "path", "") or ""
+    endpoint = scope.get("endpoint")
+    if endpoint is not None and router_app is not None:
+        for candidate in getattr(router_app, "routes", ()):
+            if getattr(candidate, "endpoint", None) is endpoint:
+                return getattr(candidate, "path", "") or ""
+    return ""
+
+
+class RequestLoggingMiddleware:
+    """ASGI middleware emitting one request record per HTTP request or websocket connection."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings | None = None,
+        trusted_proxies: Iterable[str] | None = None,
+        exclude_paths: Iterable[str] | None = None,
+        user_id: UserIdGetter | None = None,
+        capture_headers: Iterable[str] = (),
+        capture_response_headers: Iterable[str] = (),
+        resolver: ReverseResolver | None = None,
+        masker: Masker | None = None,
+        component: str = "http",
+        router_app: Any = None,
+    ) -> None:
+        settings = settings or load_settings()
+        self.app = app
+        self.proxies = TrustedProxies(settings.trusted_proxies if trusted_proxies is None else trusted_proxies)
+        excluded = tuple(DEFAULT_EXCLUDED_PATHS if exclude_paths is None else exclude_paths)
+        self.exact = frozenset(p for p in excluded if not p.endswith("*"))
+        self.prefixes = tuple(p[:-1] for p in excluded if p.endswith("*"))
+        self.user_id = user_id or default_user_id
+        self.masker = masker or Masker(settings.mask_headers, settings.mask_query_params)
+        self.capture = {h.lower().encode("latin-1"): h.lower() for h in capture_headers}
+        self.capture_response = {h.lower().encode("latin-1"): h.lower() for h in capture_response_headers}
+        if resolver is not None:
+            install_resolver(resolver)
+        self.settings = settings
+        self.component = component
+        self.router_app = router_app
+        self._tracer = trace.get_tracer("otel_redis.instrumentation")
+
+    def _excluded(self, path: str) -> bool:
+        return path in self.exact or (bool(self.prefixes) and path.startswith(self.prefixes))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if (kind != "http" and kind != "websocket") or self._excluded(scope.get("path", "")):
+            await self.app(scope, receive, send)
+            return
+        timestamp_ns = time.time_ns()
+        started = time.perf_counter()
+        headers = dict(scope.get("headers") or ())
+        peer = scope.get("client")
+        peer_ip = peer[0] if peer else ""
+        host = headers.get(b"host", b"").decode("latin-1")
+        if self.proxies:
+            client_ip, proxy_hostname = self.proxies.resolve(
+                peer_ip,
+                self._joined(scope, b"forwarded", headers),
+                self._joined(scope, b"x-forwarded-for", headers),
+                host,
+                headers.get(b"x-forwarded-host", b"").decode("latin-1"),
+            )
+        else:
+            client_ip, proxy_hostname = self.proxies.resolve(peer_ip, host=host)
+        resolver = current_resolver(self.settings)
+        if client_ip and resolver is not None:
+            resolver.lookup(client_ip)
+
+        # trace context
+        token = None
+        span = None
+        ctx = trace.get_current_span().get_span_context()
+        if ctx.is_valid:
+            trace_id, span_id = ctx.trace_id, ctx.span_id
+        else:
+            raw = headers.get(b"traceparent")
+            parent = parse_traceparent(raw) if raw else None
+            if not isinstance(trace.get_tracer_provider(), _NO_TRACER):
+                parent_ctx = None
+                if parent is not None:
+                    parent_ctx = trace.set_span_in_context(
+                        NonRecordingSpan(SpanContext(parent[0], parent[1], True, TraceFlags(parent[2])))
+                    )
+                method = scope.get("method", "GET")
+                span = self._tracer.start_span(f"{method} {scope.get('path', '')}", parent_ctx, SpanKind.SERVER)
+                sctx = span.get_span_context()
+                trace_id, span_id = sctx.trace_id, sctx.span_id
+                token = otel_context.attach(trace.set_span_in_context(span))
+            else:
+                trace_id = parent[0] if parent is not None else random.getrandbits(128) or 1
+                span_id = random.getrandbits(64) or 1
+                flags = TraceFlags(parent[2]) if parent is not None else TraceFlags(TraceFlags.SAMPLED)
+                token = otel_context.attach(
+                    trace.set_span_in_context(NonRecordingSpan(SpanContext(trace_id, span_id, False, flags)))
+                )
+
+        status = 0
+        sent = 0
+        complete = False
+        ended = 0.0
+        response_headers: dict[str, str] = {}
+        is_ws = kind == "websocket"
+        capture_response = self.capture_response
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, sent, complete, ended
+            mtype = message["type"]
+            if mtype == "http.response.body":
+                await send(message)
+                sent += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    complete = True
+                    ended = time.perf_counter()
+                return
+            if mtype == "http.response.start":
+                status = message["status"]
+                if capture_response:
+                    for name, value in message.get("headers", ()):
+                        key = capture_response.get(name.lower())
+                        if key is not None:
+                            response_headers[key] = value.decode("latin-1")
+            elif mtype == "websocket.send":
+                data = message.get("bytes")
+                sent += len(data) if data is not None else len((message.get("text") or "").encode("utf-8"))
+            elif mtype == "websocket.accept":
+                status = 101
+            elif mtype == "websocket.close":
+                if status == 0:
+                    status = 403
+                complete = True
+            elif mtype == "websocket.http.response.start":
+                status = message["status"]
+            await send(message)
+
+        error = ""
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except BaseException as exc:  # noqa: BLE001 - logged, then re-raised unchanged
+            error = _describe(exc)
+            if status == 0:
+                status = 500
+            if span is not None:
+                span.record_exception(exc)
+            raise
+        finally:
+            if not ended:
+                ended = time.perf_counter()
+            if not error and not complete:
+                if is_ws:
+                    complete = True  # the app returned: the server closes the socket
+                else:
+                    error = "client disconnected before the response completed"
+                    if status == 0:
+                        status = 499
+            if token is not None:
+                otel_context.detach(token)
+            if span is not None:
+                span.set_attribute("http.response.status_code", status)
+                span.end()
+            self._emit(scope, headers, timestamp_ns, started, ended, status, sent, error,
+                       client_ip, proxy_hostname, trace_id, span_id, response_headers, resolver)
+
+    @staticmethod
+    def _joined(scope: Scope, name: bytes, headers: dict[bytes, bytes]) -> str:
+        """A header that may be sent on several lines, joined with commas in order."""
+        values = [v for k, v in scope.get("headers") or () if k == name]
+        if len(values) <= 1:
+            return headers.get(name, b"").decode("latin-1")
+        return ",".join(v.decode("latin-1") for v in values)
+
+    def _emit(
+        self,
+        scope: Scope,
+        headers: dict[bytes, bytes],
+        timestamp_ns: int,
+        started: float,
+        ended: float,
+        status: int,
+        sent: int,
+        error: str,
+        client_ip: str,
+        proxy_hostname: str,
+        trace_id: int,
+        span_id: int,
+        response_headers: dict[str, str],
+        resolver: ReverseResolver | None,
+    ) -> None:
+        try:
+            masker = self.masker
+            query = scope.get("query_string", b"")
+            referrer = headers.get(b"referer")
+            extra: dict[str, str] | None = None
+            if self.capture or response_headers:
+                extra = {}
+                for name, key in self.capture.items():
+                    value = headers.get(name)
+                    if value is not None:
+                        extra[f"http.request.header.{key}"] = masker.header(key, value.decode("latin-1"))
+                for key, value in response_headers.items():
+                    extra[f"http.response.header.{key}"] = masker.header(key, value)
+            try:
+                user = self.user_id(scope) or ""
+            except Exception:  # noqa: BLE001 - a broken user getter must not lose the record
+                user = ""
+            emit_request(
+                timestamp_ns,
+                scope.get("method", "GET") if scope["type"] == "http" else "GET",
+                scope.get("path", ""),
+                status,
+                client_ip,
+                proxy_hostname,
+                client_hostname=(resolver.cached(client_ip) or "") if resolver is not None and client_ip else "",
+                query=masker.query(query.decode("latin-1")) if query else "",
+                route=_route_template(scope, self.router_app),
+                response_time_ms=(ended - started) * 1000.0,
+                user_id=user if isinstance(user, str) else str(user),
+                user_agent=headers.get(b"user-agent", b"").decode("latin-1"),
+                referrer=masker.url(referrer.decode("latin-1")) if referrer else "",
+                bytes_sent=sent,
+                error=error,
+                trace_id=trace_id,
+                span_id=span_id,
+                extra=extra,
+                component=self.component,
+            )
+        except Exception:  # noqa: BLE001 - never break the response for a log record
+            from .counters import COUNTERS
+
+            COUNTERS.add("internal_errors")
+
+
+def _describe(exc: BaseException) -> str:
+    import asyncio
+
+    if isinstance(exc, asyncio.CancelledError):
+        return "client disconnected (request cancelled)"
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def instrument_app(app: Any, **options: Any) -> Any:
+    """Log every request of ``app`` (FastAPI, Starlette, or any ASGI callable); records go to the
+    pipeline of :func:`otel_redis.configure`.
+
+    FastAPI and Starlette apps get the middleware added (outermost of the user middleware) and are
+    returned; any other ASGI app is returned wrapped. ``options`` are those of
+    :class:`RequestLoggingMiddleware`: ``trusted_proxies`` (default ``OTEL_REDIS_TRUSTED_PROXIES``),
+    ``exclude_paths`` (default: the usual health checks; an entry ending in ``*`` is a prefix),
+    ``user_id`` (a callable ``scope -> user id``, default :func:`default_user_id`),
+    ``capture_headers`` / ``capture_response_headers`` (headers stored as
+    ``http.request.header.<name>`` / ``http.response.header.<name>``, secrets masked), ``resolver``
+    (a :class:`~otel_redis.dns.ReverseResolver`), ``component`` (default ``http``), ``settings``.
+    """
+    if hasattr(app, "add_middleware") and hasattr(app, "user_middleware"):
+        app.add_middleware(RequestLoggingMiddleware, router_app=app, **options)
+        return app
+    return RequestLoggingMiddleware(app, **options)

@@ -1,0 +1,254 @@
+"""Request records: the one place that turns request fields into a LogRecord, plus
+``log_request`` / ``log_response`` for code that is not ASGI (a proxy handler, say).
+
+``log_request`` remembers the request under its trace id; ``log_response`` with the same trace id
+completes it, and ONE record is emitted with every field of the Log Entry Schema. Unanswered
+requests are bounded in number and age; when evicted they are still emitted (status 0, with an
+``error`` saying no response was logged), so nothing disappears silently.
+
+Request records are an access log: they are not subject to ``LOG_LEVEL`` (a WARNING gate must not
+silence successful requests); their level is INFO, WARNING for 4xx and ERROR for 5xx.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import OrderedDict
+from typing import Any, Mapping
+
+from opentelemetry import trace
+
+from . import api
+from .client_ip import clean_hostname, valid_ip
+from .counters import COUNTERS
+from .dns import current as current_resolver
+from .levels import ERROR, INFO, WARNING
+from .masking import default_masker
+from .record import REQUEST_ATTRIBUTES, normalize_trace_id, safe_str
+
+_A = REQUEST_ATTRIBUTES
+COMPONENT = "http"
+PENDING_MAX = 10_000
+PENDING_MAX_AGE_S = 300.0
+
+
+def level_for(status: int) -> int:
+    return ERROR if status >= 500 else WARNING if status >= 400 else INFO
+
+
+def emit_request(
+    timestamp_ns: int,
+    method: str,
+    path: str,
+    status_code: int,
+    client_ip: str = "",
+    proxy_hostname: str = "",
+    *,
+    client_hostname: str = "",
+    query: str = "",
+    route: str = "",
+    response_time_ms: float = 0.0,
+    user_id: str = "",
+    user_agent: str = "",
+    referrer: str = "",
+    bytes_sent: int = 0,
+    error: str = "",
+    trace_id: int | str | None = None,
+    span_id: int | str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    component: str = COMPONENT,
+) -> None:
+    """Hand one finished request to the pipeline (never blocks, never raises).
+
+    Values must already be safe: masked query and referrer, validated client IP and hostname.
+    """
+    attributes: dict[str, Any] = {
+        _A["method"]: method,
+        _A["path"]: path,
+        _A["status_code"]: status_code,
+        _A["response_time_ms"]: response_time_ms,
+        _A["bytes_sent"]: bytes_sent,
+    }
+    for name, value in (
+        ("client_ip", client_ip),
+        ("client_hostname", client_hostname),
+        ("proxy_hostname", proxy_hostname),
+        ("query", query),
+        ("route", route),
+        ("user_id", user_id),
+        ("user_agent", user_agent),
+        ("referrer", referrer),
+        ("error", error),
+    ):
+        if value:
+            attributes[_A[name]] = value
+    if extra:
+        attributes.update(extra)
+    if trace_id is not None:
+        attributes["trace_id"] = trace_id
+        if span_id is not None:
+            attributes["span_id"] = span_id
+    api._emit(level_for(status_code), f"{method} {path} {status_code}", component, attributes, None, timestamp_ns)
+
+
+# ---------------------------------------------------------------------------- log_request / log_response
+
+
+class _Open:
+    __slots__ = ("timestamp_ns", "started", "fields", "span_id")
+
+    def __init__(self, timestamp_ns: int, started: float, fields: dict[str, Any], span_id: int) -> None:
+        self.timestamp_ns = timestamp_ns
+        self.started = started
+        self.fields = fields
+        self.span_id = span_id
+
+
+_open: OrderedDict[str, _Open] = OrderedDict()
+_open_lock = threading.Lock()
+
+
+def _current_ids() -> tuple[int, int]:
+    ctx = trace.get_current_span().get_span_context()
+    return (ctx.trace_id, ctx.span_id) if ctx.is_valid else (0, 0)
+
+
+def log_request(
+    method: str,
+    path: str,
+    client_ip: str = "",
+    proxy_hostname: str = "",
+    *,
+    trace_id: Any = None,
+    user_id: str = "",
+    user_agent: str = "",
+    referrer: str = "",
+    route: str = "",
+    headers: Mapping[str, str] | None = None,
+) -> str:
+    """Start a request record; returns its trace id (32 hex digits) for :func:`log_response`.
+
+    ``trace_id`` defaults to the current span's, else a new one. ``path`` may carry a query string
+    (masked before it is stored); ``client_ip`` is stored only when it is an IP address;
+    ``headers`` (optional) supply ``User-Agent`` and ``Referer`` when not given.
+    """
+    try:
+        now_ns = time.time_ns()
+        span_id = 0
+        if trace_id is None:
+            tid, span_id = _current_ids()
+            trace_hex = f"{tid:032x}" if tid else f"{random.getrandbits(128) or 1:032x}"
+        else:
+            trace_hex = normalize_trace_id(trace_id)
+        if headers:
+            lowered = {safe_str(k).lower(): safe_str(v) for k, v in headers.items()}
+            user_agent = user_agent or lowered.get("user-agent", "")
+            referrer = referrer or lowered.get("referer", "")
+        masker = default_masker()
+        path = safe_str(path)
+        path, _, query = path.partition("?")
+        ip = valid_ip(safe_str(client_ip))
+        resolver = current_resolver(_settings())
+        if ip and resolver is not None:
+            resolver.lookup(ip)
+        fields = {
+            "method": safe_str(method).upper()[:32],
+            "path": path,
+            "client_ip": ip,
+            "proxy_hostname": clean_hostname(safe_str(proxy_hostname)),
+            "query": masker.query(query),
+            "route": safe_str(route),
+            "user_id": safe_str(user_id),
+            "user_agent": safe_str(user_agent),
+            "referrer": masker.url(safe_str(referrer)),
+        }
+        evicted: list[tuple[str, _Open]] = []
+        with _open_lock:
+            _open[trace_hex] = _Open(now_ns, time.perf_counter(), fields, span_id)
+            _open.move_to_end(trace_hex)
+            cutoff = time.perf_counter() - PENDING_MAX_AGE_S
+            while _open:
+                oldest_key, oldest = next(iter(_open.items()))
+                if len(_open) <= PENDING_MAX and oldest.started >= cutoff:
+                    break
+                _open.popitem(last=False)
+                evicted.append((oldest_key, oldest))
+        for key, item in evicted:
+            _emit_open(key, item, 0, None, error=f"no response logged within {PENDING_MAX_AGE_S:.0f} s")
+        return trace_hex
+    except Exception:  # noqa: BLE001 - never raise into the application
+        COUNTERS.add("internal_errors")
+        return ""
+
+
+def log_response(
+    status: int,
+    response_time_ms: float | None = None,
+    trace_id: Any = None,
+    *,
+    bytes_sent: int = 0,
+    error: Any = None,
+    user_id: str | None = None,
+) -> None:
+    """Complete the request started by :func:`log_request` with the same ``trace_id`` (default: the
+    current span's) and emit its one record. ``response_time_ms`` defaults to the time since
+    ``log_request``. Without a matching request, a record with just the response fields is emitted."""
+    try:
+        if trace_id is None:
+            tid, _ = _current_ids()
+            trace_hex = f"{tid:032x}" if tid else ""
+        else:
+            trace_hex = normalize_trace_id(trace_id)
+        with _open_lock:
+            item = _open.pop(trace_hex, None) if trace_hex else None
+        if item is None:
+            item = _Open(time.time_ns(), time.perf_counter(), {"method": "", "path": ""}, 0)
+        if user_id:
+            item.fields["user_id"] = safe_str(user_id)
+        err = "" if error is None else safe_str(error) if not isinstance(error, BaseException) else (
+            f"{type(error).__name__}: {error}"
+        )
+        _emit_open(trace_hex, item, int(status), response_time_ms, bytes_sent=int(bytes_sent or 0), error=err)
+    except Exception:  # noqa: BLE001
+        COUNTERS.add("internal_errors")
+
+
+def _emit_open(
+    trace_hex: str,
+    item: _Open,
+    status: int,
+    response_time_ms: float | None,
+    *,
+    bytes_sent: int = 0,
+    error: str = "",
+) -> None:
+    if response_time_ms is None:
+        response_time_ms = (time.perf_counter() - item.started) * 1000.0
+    f = item.fields
+    emit_request(
+        item.timestamp_ns,
+        f["method"],
+        f["path"],
+        status,
+        f.get("client_ip", ""),
+        f.get("proxy_hostname", ""),
+        query=f.get("query", ""),
+        route=f.get("route", ""),
+        response_time_ms=float(response_time_ms),
+        user_id=f.get("user_id", ""),
+        user_agent=f.get("user_agent", ""),
+        referrer=f.get("referrer", ""),
+        bytes_sent=bytes_sent,
+        error=error,
+        trace_id=trace_hex or None,
+        span_id=item.span_id or None,
+    )
+
+
+def _settings() -> Any:
+    from .pipeline import current
+
+    pipeline = current()
+    return pipeline.settings if pipeline is not None else None

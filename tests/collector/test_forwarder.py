@@ -1,0 +1,263 @@
+"""The forwarder end to end: SDK -> receiver -> Redis -> forwarder -> a real upstream OTLP sink."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import Callable, Iterator
+
+import pytest
+import redis
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+
+from collector.config import load_forwarder_settings
+from collector.counters import ForwarderCounters, forwarder_backlog
+from collector.forwarder import Forwarder
+from collector.receiver import Receiver
+from collector.upstream import make_upstream
+from otel_redis.connection import make_client
+from otel_redis.exporter import RedisLogRecordExporter
+from tests.servers import ROOT
+
+from .otlp_helpers import SdkSender, canonical, span_context
+from .sink import Sink
+from .test_receiver import T0, TRACE_ID, SPAN_ID, emit_everything
+
+GROUP = "otel-redis-forwarder"
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    s = Sink().start()
+    yield s
+    s.stop()
+
+
+@contextlib.contextmanager
+def forwarding(settings, sink: Sink, monkeypatch, protocol: str = "http", **overrides) -> Iterator[Forwarder]:
+    """A forwarder running in a thread, configured by the standard OTEL_EXPORTER_OTLP_* variables."""
+    for name, value in sink.env(protocol).items():
+        monkeypatch.setenv(name, value)
+    config = load_forwarder_settings().with_overrides(
+        **{"consumer": f"test-{protocol}", "block_ms": 100, "backoff_base_s": 0.01, "backoff_cap_s": 0.2, **overrides}
+    )
+    forwarder = Forwarder(make_client(settings), settings, config, make_upstream(config.protocol), ForwarderCounters())
+    stop = threading.Event()
+    thread = threading.Thread(target=forwarder.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        yield forwarder
+    finally:
+        stop.set()
+        thread.join(15)
+        forwarder.close()
+
+
+def send_numbered(receiver: Receiver, n: int, service: str = "numbered") -> list[str]:
+    """``n`` records with an ``id`` attribute, through the official HTTP exporter and the receiver."""
+    provider = LoggerProvider(resource=Resource.create({"service.name": service}))
+    exporter = HttpExporter(endpoint=f"http://127.0.0.1:{receiver.http_port}/v1/logs")
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter, max_export_batch_size=100))
+    logger = provider.get_logger("numbers")
+    ids = [f"{service}-{i}" for i in range(n)]
+    for i, rid in enumerate(ids):
+        attrs = {"id": rid}
+        if i % 5 == 0:  # some request records too, so both streams are forwarded
+            attrs.update({"http.request.method": "GET", "http.response.status_code": 200, "url.path": f"/n/{i}"})
+        logger.emit(LogRecord(body=f"record {i}", severity_number=SeverityNumber.INFO, attributes=attrs))
+    provider.force_flush()
+    provider.shutdown()
+    return ids
+
+
+def pending(r: redis.Redis) -> int:
+    return sum(b["pending"] for b in forwarder_backlog(r, GROUP).values())
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_round_trip_keeps_every_field(protocol, receiver, store, sink, monkeypatch):
+    sender = SdkSender(HttpExporter(endpoint=f"http://127.0.0.1:{receiver.http_port}/v1/logs"),
+                       {"service.name": "round-trip", "host.name": "h1"})
+    emit_everything(sender)
+    sender.close()
+    with forwarding(receiver.settings, sink, monkeypatch, protocol) as forwarder:
+        wait_for(lambda: forwarder.counters.forwarded == 3, what="3 records forwarded")
+    assert canonical(sink.requests) == canonical([sender.sent()])
+    assert forwarder.counters.snapshot()["failed"] == 0
+    assert pending(store.client) == 0
+
+
+def test_in_process_records_are_forwarded_with_their_component_and_request_fields(settings, r, sink, monkeypatch):
+    """Records of the in-process exporter (no OTLP origin) go out as the OTel records they were."""
+    memory = InMemoryLogRecordExporter()
+    provider = LoggerProvider(resource=Resource.create({"service.name": "in-proc"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    logger = provider.get_logger("app", "3")
+    logger.emit(LogRecord(timestamp=T0, observed_timestamp=T0 + 5, context=span_context(TRACE_ID, SPAN_ID),
+                          severity_number=SeverityNumber.ERROR, severity_text="ERROR", body="boom",
+                          attributes={"component": "proxy", "retries": 2}))
+    logger.emit(LogRecord(timestamp=T0 + 1, observed_timestamp=T0 + 1, severity_number=SeverityNumber.INFO,
+                          severity_text="INFO", body="GET /x",
+                          attributes={"http.request.method": "GET", "http.response.status_code": 404,
+                                      "url.path": "/x", "client.address": "10.0.0.9",
+                                      "http.server.response_time_ms": 3.5}))
+    exporter = RedisLogRecordExporter(settings=settings)
+    exporter.export(memory.get_finished_logs())
+    exporter.shutdown()
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+
+    with forwarding(settings, sink, monkeypatch) as forwarder:
+        wait_for(lambda: forwarder.counters.forwarded == 2, what="2 records forwarded")
+    assert canonical(sink.requests) == canonical([encode_logs(memory.get_finished_logs())])
+
+
+def test_chaos_upstream_refuses_70_percent(receiver, store, sink, monkeypatch):
+    sink.fail_ratio = 0.7
+    ids = send_numbered(receiver, 400, "chaos")
+    with forwarding(receiver.settings, sink, monkeypatch, batch_size=25) as forwarder:
+        wait_for(lambda: set(sink.record_ids()) >= set(ids), what="every record at the sink")
+        wait_for(lambda: pending(store.client) == 0, what="every entry acknowledged")
+    received = sink.record_ids()
+    assert set(received) == set(ids)
+    assert len(received) == len(ids)  # retried batches were refused, so nothing arrived twice
+    assert sink.refused > 0 and forwarder.counters.retried == sink.refused
+    assert forwarder.counters.forwarded == len(ids) and forwarder.counters.failed == 0
+
+
+def test_grpc_chaos_with_retry_info(receiver, store, sink, monkeypatch):
+    sink.fail_ratio = 0.7
+    ids = send_numbered(receiver, 100, "grpc-chaos")
+    with forwarding(receiver.settings, sink, monkeypatch, "grpc", batch_size=10):
+        wait_for(lambda: set(sink.record_ids()) >= set(ids), what="every record at the sink")
+    assert sorted(sink.record_ids()) == sorted(ids)
+
+
+def test_retry_after_is_honoured(receiver, store, sink, monkeypatch):
+    sink.fail_ratio = 1.0
+    sink.retry_after = "1"
+    send_numbered(receiver, 3, "patient")
+    with forwarding(receiver.settings, sink, monkeypatch) as forwarder:
+        wait_for(lambda: sink.attempts >= 1, what="a first attempt")
+        sink.fail_ratio = 0.0
+        wait_for(lambda: forwarder.counters.forwarded == 3, what="records forwarded")
+    gap = sink.arrivals[1] - sink.arrivals[0]
+    assert gap >= 0.95, f"retried after {gap:.2f}s although the upstream asked for 1s"
+
+
+def test_abandoned_entries_are_claimed_by_another_forwarder(receiver, store, sink, monkeypatch):
+    ids = send_numbered(receiver, 30, "abandoned")
+    client = store.client
+    for stream in ("stream:logs", "stream:requests"):
+        client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    # a forwarder that read everything and died before acknowledging
+    client.xreadgroup(GROUP, "dead-forwarder", {"stream:logs": ">", "stream:requests": ">"}, count=1000)
+    assert pending(client) == 30
+    with forwarding(receiver.settings, sink, monkeypatch, claim_idle_ms=300) as forwarder:
+        wait_for(lambda: set(sink.record_ids()) >= set(ids), what="claimed records at the sink")
+        wait_for(lambda: pending(client) == 0, what="claimed entries acknowledged")
+    assert forwarder.counters.redelivered == 30
+
+
+def test_two_forwarders_share_the_streams(receiver, store, sink, monkeypatch):
+    ids = send_numbered(receiver, 300, "shared")
+    with forwarding(receiver.settings, sink, monkeypatch, consumer="a", batch_size=20) as a:
+        with forwarding(receiver.settings, sink, monkeypatch, consumer="b", batch_size=20) as b:
+            wait_for(lambda: set(sink.record_ids()) >= set(ids), what="every record at the sink")
+    assert sorted(sink.record_ids()) == sorted(ids)  # no failure: each record exactly once
+    assert a.counters.forwarded + b.counters.forwarded == len(ids)
+
+
+def test_permanent_refusal_and_expired_records_are_counted_and_acknowledged(receiver, store, sink, monkeypatch):
+    send_numbered(receiver, 4, "gone")
+    client = store.client
+    keys = client.zrange("idx:log:all", 0, -1)
+    client.delete(keys[0])  # expired before it could be forwarded
+    with forwarding(receiver.settings, sink, monkeypatch) as forwarder:
+        wait_for(lambda: forwarder.counters.forwarded + forwarder.counters.expired == 4, what="all handled")
+    assert forwarder.counters.expired == 1
+    assert pending(client) == 0
+
+
+def test_backlog_reports_lag_and_pending(receiver, store, sink, monkeypatch):
+    send_numbered(receiver, 10, "lag")
+    client = store.client
+    for stream in ("stream:logs", "stream:requests"):
+        client.xgroup_create(stream, GROUP, id="0", mkstream=True)
+    backlog = forwarder_backlog(client, GROUP)
+    assert sum(b["lag"] for b in backlog.values()) == 10 and pending(client) == 0
+    client.xreadgroup(GROUP, "reader", {"stream:logs": ">"}, count=3)
+    backlog = forwarder_backlog(client, GROUP)
+    assert backlog["stream:logs"]["pending"] == 3 and backlog["stream:logs"]["lag"] == 8 - 3
+
+
+def _forwarder_process(redis_url: str, sink: Sink, consumer: str, tmp_path, **env: str) -> subprocess.Popen[bytes]:
+    full_env = {
+        **os.environ,
+        **sink.env("http"),
+        "REDIS_URL": redis_url,
+        "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"),
+        "OTEL_REDIS_FORWARD_CONSUMER": consumer,
+        "OTEL_REDIS_FORWARD_BATCH_SIZE": "20",
+        "OTEL_REDIS_FORWARD_BLOCK_MS": "100",
+        **env,
+    }
+    log = open(tmp_path / f"forward-{consumer}.log", "ab")
+    code = "import sys; from otel_redis.cli import main; sys.exit(main(['forward']))"
+    return subprocess.Popen([sys.executable, "-c", code], env=full_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+
+@pytest.mark.parametrize("same_consumer", [True, False], ids=["same-consumer", "other-consumer"])
+def test_sigkill_mid_batch_then_restart_loses_nothing(same_consumer, receiver, store, sink, redis_url, tmp_path):
+    ids = send_numbered(receiver, 200, "killed")
+    sink.hold_after = 3  # the 4th batch is held open: the forwarder is killed while waiting for the answer
+    first = _forwarder_process(redis_url, sink, "fwd-1", tmp_path)
+    try:
+        assert sink.holding.wait(60), (tmp_path / "forward-fwd-1.log").read_text()
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    sink.release.set()  # the upstream took the held batch, but the forwarder died before XACK
+    assert pending(store.client) > 0
+    second = _forwarder_process(
+        redis_url, sink, "fwd-1" if same_consumer else "fwd-2", tmp_path, OTEL_REDIS_FORWARD_CLAIM_IDLE_MS="300"
+    )
+    try:
+        wait_for(lambda: set(sink.record_ids()) >= set(ids), what="every record after the restart")
+        wait_for(lambda: pending(store.client) == 0, what="every entry acknowledged")
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(15)
+    received = sink.record_ids()
+    assert set(received) == set(ids)
+    assert len(received) >= len(ids)  # the held batch may arrive twice: at least once, never lost
+    assert second.returncode == 0, (tmp_path / f"forward-{'fwd-1' if same_consumer else 'fwd-2'}.log").read_text()
+
+
+def test_forwarder_store_reads_are_pipelined(receiver, store, sink, monkeypatch):
+    """One batch: one HGETALL per record, in one pipeline (a round trip), no per-record reads after."""
+    send_numbered(receiver, 40, "pipelined")
+    store.client.config_resetstat()
+    with forwarding(receiver.settings, sink, monkeypatch, batch_size=100) as forwarder:
+        wait_for(lambda: forwarder.counters.forwarded == 40, what="forwarded")
+    stats = {k.removeprefix("cmdstat_"): v["calls"] for k, v in store.client.info("commandstats").items()}
+    assert stats["hgetall"] == 40 and stats["xack"] <= 4

@@ -284,6 +284,11 @@ def idx_oauth_user(user: str) -> str:
     return f"idx:oauth:user:{key_part(user)}"
 
 
+def idx_oauth_ip(ip: str) -> str:
+    """OAuth activity by client IP (the IP summary and flow debugging queries)."""
+    return f"idx:oauth:ip:{key_part(ip)}"
+
+
 def oauth_flow(session_id: str) -> str:
     return f"oauth:flow:{key_part(session_id)}"
 

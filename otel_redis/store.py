@@ -143,6 +143,10 @@ class RedisStore:
         self._errors = [r for r in results if isinstance(r, Exception)]
         return keys
 
+    def forget_refreshes(self) -> None:
+        """After the keys were deleted (DELETE /logs): set TTLs again on the next write of each key."""
+        self._refresh.clear()
+
     def last_errors(self) -> list[Exception]:
         return list(self._errors)
 
@@ -284,6 +288,9 @@ class RedisStore:
                 out.append(schema.idx_oauth_client(client))
             if user:
                 out.append(schema.idx_oauth_user(user))
+            ip = entry.index_value("ip")
+            if ip:
+                out.append(schema.idx_oauth_ip(ip))
         return out, is_oauth
 
     def _request_indexes(self, entry: LogEntry) -> list[str]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 from typing import AsyncIterator
 
-from fastapi import FastAPI
+import redis
+from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.requests import Request
@@ -20,9 +21,9 @@ from otel_redis.config import Settings, load_settings
 from otel_redis.connection import make_async_client, resolve_url
 from otel_redis.store import RedisStore
 
-from .auth import load_tokens
+from .auth import load_tokens, require_read
 from .background import start_background
-from .routers import health
+from .routers import admin, errors, health, logs, oauth, stats, stream
 
 
 def create_app(settings: Settings | None = None, *, announce_token: bool = True) -> FastAPI:
@@ -50,14 +51,21 @@ def create_app(settings: Settings | None = None, *, announce_token: bool = True)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
+        problems = [
             {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
             for e in exc.errors()
         ]
-        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
-        return JSONResponse(status_code=422, content={"detail": message, "errors": errors})
+        message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problems)
+        return JSONResponse(status_code=422, content={"detail": message, "errors": problems})
+
+    @app.exception_handler(redis.RedisError)
+    async def _redis_error(_request: Request, exc: redis.RedisError) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": f"Redis unavailable: {type(exc).__name__}"})
 
     app.include_router(health.router)
+    # order matters only for readability of /docs; no route shadows another
+    for module in (logs, errors, stats, oauth, stream, admin):
+        app.include_router(module.router, dependencies=[Depends(require_read)])
     return app
 
 

@@ -15,11 +15,19 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from otel_redis.config import Settings
 
 TOKEN_FILE = "api-token"
+
+#: declares the bearer scheme in OpenAPI; the checks below read the header themselves
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="a read token (OTEL_REDIS_API_TOKENS) or the admin token (OTEL_REDIS_ADMIN_TOKEN)",
+)
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,9 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-def require_read(request: Request) -> None:
+def require_read(
+    request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
+) -> None:
     """FastAPI dependency: any read or admin token."""
     token = _bearer(request)
     if not request.app.state.tokens.is_read(token):
@@ -91,7 +101,9 @@ def require_read(request: Request) -> None:
         )
 
 
-def require_admin(request: Request) -> None:
+def require_admin(
+    request: Request, _credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
+) -> None:
     """FastAPI dependency: the admin token."""
     token = _bearer(request)
     tokens = request.app.state.tokens

@@ -1,0 +1,52 @@
+"""Remove everything this system wrote (``schema.OWNED_PATTERNS``) and nothing else.
+
+One SCAN pass over the keyspace in small steps (no KEYS); each key is matched against the owned
+patterns here and removed with a single-key UNLINK (no multi-key command, so Cluster-ready). The
+counts are UNLINK results, so a key SCAN returned twice is counted once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from . import schema
+
+SCAN_COUNT = 1000
+UNLINK_BATCH = 500
+
+
+def owner_pattern(key: str, patterns: Sequence[str] = schema.OWNED_PATTERNS) -> str | None:
+    for pattern in patterns:
+        if pattern.endswith("*"):
+            if key.startswith(pattern[:-1]):
+                return pattern
+        elif key == pattern:
+            return pattern
+    return None
+
+
+async def clear_owned(client: Any, patterns: Sequence[str] = schema.OWNED_PATTERNS) -> dict[str, int]:
+    """UNLINK every owned key; returns removed counts per pattern."""
+    removed = {p: 0 for p in patterns}
+    batch: list[tuple[bytes | str, str]] = []
+
+    async def flush() -> None:
+        pipe = client.pipeline(transaction=False)
+        for key, _pattern in batch:
+            pipe.unlink(key)
+        for (_key, pattern), n in zip(batch, await pipe.execute()):
+            removed[pattern] += int(n)
+        batch.clear()
+
+    async for raw in client.scan_iter(count=SCAN_COUNT):
+        # latin-1 maps bytes 1:1, so the ASCII prefixes match exactly whatever the rest holds
+        key = raw.decode("latin-1") if isinstance(raw, bytes) else raw
+        pattern = owner_pattern(key, patterns)
+        if pattern is None:
+            continue
+        batch.append((raw, pattern))
+        if len(batch) >= UNLINK_BATCH:
+            await flush()
+    if batch:
+        await flush()
+    return removed

@@ -1,0 +1,455 @@
+"""The read path of the query API: index lookups, intersections, cursors, pipelined record fetches.
+
+A query is an AND of *groups*; a group is an OR (union) of sorted-set indexes (record key members,
+epoch-ms scores). ``/logs/ip/1.2.3.4`` is one group ``idx:req:ip:1.2.3.4 | idx:log:ip:1.2.3.4``;
+``/logs/search?level=ERROR&hostname=api`` is two groups, ``idx:log:level:ERROR`` and
+``idx:req:host:api | idx:log:host:api``.
+
+How a query runs (every step one pipelined round trip, no multi-key command, so Cluster-ready):
+
+1. ``ZCOUNT`` every index in the window; the group with the fewest members *drives*.
+2. The driver is walked newest first (``ZREVRANGEBYSCORE ... LIMIT``, its indexes merged by
+   score), in chunks that grow while matches are rare.
+3. Each chunk of candidates is checked against the other groups with ``ZMSCORE`` (membership by
+   score lookup), so an intersection costs what its smallest group holds in the window, not what
+   the store holds.
+4. The survivors' hashes are fetched (``HGETALL`` in one pipeline) and an optional record
+   predicate (the free-text filter, the literal path match, the slow threshold) is applied.
+5. The walk stops at ``limit + 1`` matches: the page is the newest ``limit`` matches, returned
+   oldest first, and the extra one says whether a ``next_cursor`` exists.
+
+Order is (score, member) descending, which is Redis's own order for equal scores; a cursor is the
+position of the oldest record of a page and the next page starts strictly below it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from . import schema
+from .record import LogEntry
+
+#: ZREVRANGEBYSCORE chunk growth while matches are rare (bounded so one step stays cheap)
+MAX_CHUNK = 4096
+#: record hashes fetched per pipeline when a predicate is applied
+FETCH_CHUNK = 512
+
+Group = tuple[str, ...]
+Predicate = Callable[[LogEntry], bool]
+
+
+class CursorError(ValueError):
+    """A cursor that this module did not produce."""
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A member's place in the global order: (record time in ms, record key)."""
+
+    score: int
+    member: str
+
+
+_CURSOR_PREFIX = "c1."
+_MEMBER = re.compile(r"(log|req):[0-9]{1,16}-[0-9a-zA-Z%._~:/@+=,\-]{1,300}")
+
+
+def encode_cursor(pos: Position) -> str:
+    raw = f"{pos.score}|{pos.member}".encode()
+    return _CURSOR_PREFIX + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> Position:
+    """Inverse of :func:`encode_cursor`; raises :class:`CursorError` with a reason otherwise."""
+    if not text.startswith(_CURSOR_PREFIX) or len(text) > 600:
+        raise CursorError("malformed cursor (use the next_cursor value of a previous page)")
+    body = text[len(_CURSOR_PREFIX) :]
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+        score_text, member = raw.split("|", 1)
+        score = int(score_text)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise CursorError("malformed cursor (use the next_cursor value of a previous page)") from None
+    if not _MEMBER.fullmatch(member) or score < 0 or score >= 10**16:
+        raise CursorError("malformed cursor (use the next_cursor value of a previous page)")
+    return Position(score, member)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+# ---------------------------------------------------------------------------- walking indexes
+
+
+class _KeyWalker:
+    """One index walked newest first, strictly below ``hi``, down to ``lo_ms``."""
+
+    __slots__ = ("key", "hi", "lo", "buf", "done", "skip")
+
+    def __init__(self, key: str, hi: Position | None, lo_ms: int) -> None:
+        self.key = key
+        self.hi = hi
+        self.lo = lo_ms
+        self.buf: deque[Position] = deque()
+        self.done = False
+        self.skip = 0  # offset past members tied at hi.score that were already seen
+
+    def queue(self, pipe: Any, n: int) -> None:
+        top = self.hi.score if self.hi is not None else "+inf"
+        pipe.zrevrangebyscore(self.key, top, self.lo, start=self.skip, num=n, withscores=True)
+
+    def take(self, rows: Sequence[tuple[bytes | str, float]], n: int) -> None:
+        if len(rows) < n:
+            self.done = True
+        hi = self.hi
+        fresh = []
+        for member, score in rows:
+            pos = Position(int(score), _text(member))
+            if hi is None or pos < hi:
+                fresh.append(pos)
+        if fresh:
+            self.hi = fresh[-1]
+            self.skip = 0
+            self.buf.extend(fresh)
+        elif rows:
+            self.skip += len(rows)  # a run of equal scores longer than a chunk: page past it
+
+
+class UnionWalker:
+    """Several indexes merged by (score, member), newest first, duplicates dropped."""
+
+    def __init__(self, keys: Iterable[str], hi: Position | None, lo_ms: int) -> None:
+        self.walkers = [_KeyWalker(k, hi, lo_ms) for k in dict.fromkeys(keys)]
+        self._last: Position | None = None
+
+    async def next_batch(self, client: Any, n: int) -> list[Position]:
+        """Up to ``n`` next positions; fewer only when every index is exhausted."""
+        out: list[Position] = []
+        while len(out) < n:
+            need = [w for w in self.walkers if not w.buf and not w.done]
+            if need:
+                size = max(n - len(out), 16)
+                pipe = client.pipeline(transaction=False)
+                for w in need:
+                    w.queue(pipe, size)
+                for w, rows in zip(need, await pipe.execute()):
+                    w.take(rows, size)
+                continue
+            live = [w for w in self.walkers if w.buf]
+            if not live:
+                break
+            best = max(live, key=lambda w: w.buf[0]) if len(live) > 1 else live[0]
+            pos = best.buf.popleft()
+            if pos == self._last:
+                continue
+            self._last = pos
+            out.append(pos)
+        return out
+
+
+# ---------------------------------------------------------------------------- queries
+
+
+@dataclass
+class Page:
+    """The newest ``limit`` matches (``records`` oldest first) and the cursor of the next page."""
+
+    records: list[tuple[str, LogEntry]]
+    next_cursor: str | None
+
+
+async def count_groups(client: Any, groups: Sequence[Group], lo_ms: int, hi: Position | None) -> list[int]:
+    """Members of each group in the window (sum over its indexes; a union may overlap, so an upper bound)."""
+    top = hi.score if hi is not None else "+inf"
+    pipe = client.pipeline(transaction=False)
+    for group in groups:
+        for key in group:
+            pipe.zcount(key, lo_ms, top)
+    counts = iter(await pipe.execute())
+    return [sum(int(next(counts)) for _ in group) for group in groups]
+
+
+async def fetch(client: Any, keys: Sequence[str]) -> list[tuple[str, LogEntry]]:
+    """The records behind ``keys`` in one round trip, in order; missing or undecodable ones skipped."""
+    if not keys:
+        return []
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    out = []
+    for key, data in zip(keys, await pipe.execute()):
+        if not data:
+            continue
+        try:
+            out.append((key, schema.decode_entry(data)))
+        except Exception:  # noqa: BLE001 - a damaged hash is skipped, never a 500
+            continue
+    return out
+
+
+async def _probe(client: Any, members: list[Position], groups: Sequence[Group]) -> list[Position]:
+    """The members that belong to every group (ZMSCORE per index, one round trip)."""
+    if not groups or not members:
+        return members
+    names = [p.member for p in members]
+    pipe = client.pipeline(transaction=False)
+    for group in groups:
+        for key in group:
+            pipe.zmscore(key, names)
+    results = iter(await pipe.execute())
+    keep = [True] * len(members)
+    for group in groups:
+        hit = [False] * len(members)
+        for _key in group:
+            scores = next(results)
+            for i, score in enumerate(scores):
+                if score is not None:
+                    hit[i] = True
+        keep = [k and h for k, h in zip(keep, hit)]
+    return [p for p, k in zip(members, keep) if k]
+
+
+async def search(
+    client: Any,
+    groups: Sequence[Group],
+    *,
+    since_ms: int,
+    limit: int,
+    cursor: Position | None = None,
+    predicate: Predicate | None = None,
+) -> Page:
+    """Run one query (see the module docstring): complete, index-driven, newest ``limit`` matches."""
+    if not groups:
+        raise ValueError("a query needs at least one index group")
+    if not all(groups):
+        return Page([], None)  # a filter with no index (e.g. a path pattern nothing matched)
+    groups = [tuple(dict.fromkeys(g)) for g in groups]
+    want = limit + 1
+    counts = await count_groups(client, groups, since_ms, cursor)
+    if min(counts) == 0:
+        return Page([], None)
+    order = sorted(range(len(groups)), key=lambda i: counts[i])
+    driver = UnionWalker(groups[order[0]], cursor, since_ms)
+    others = [groups[i] for i in order[1:]]
+
+    matches: list[tuple[Position, str, LogEntry]] = []
+    pending: deque[Position] = deque()
+    chunk = want
+    exhausted = False
+    while len(matches) < want:
+        if not pending:
+            if exhausted:
+                break
+            batch = await driver.next_batch(client, chunk)
+            if len(batch) < chunk:
+                exhausted = True
+            pending.extend(await _probe(client, batch, others))
+            chunk = min(chunk * 4, MAX_CHUNK)
+            continue
+        take = want - len(matches) if predicate is None else FETCH_CHUNK
+        part = [pending.popleft() for _ in range(min(take, len(pending)))]
+        by_key = {p.member: p for p in part}
+        for key, entry in await fetch(client, [p.member for p in part]):
+            if predicate is None or _safe(predicate, entry):
+                matches.append((by_key[key], key, entry))
+                if len(matches) >= want:
+                    break
+    page = matches[:limit]
+    next_cursor = encode_cursor(page[-1][0]) if len(matches) > limit else None
+    page.sort(key=lambda m: (m[0].score, m[2].timestamp_ns, m[0].member))
+    return Page([(key, entry) for _pos, key, entry in page], next_cursor)
+
+
+def _safe(predicate: Predicate, entry: LogEntry) -> bool:
+    try:
+        return bool(predicate(entry))
+    except Exception:  # noqa: BLE001 - a predicate never turns a query into a 500
+        return False
+
+
+async def newest(client: Any, key: str, since_ms: int) -> Position | None:
+    """The newest member of one index in the window (for last-seen figures)."""
+    rows = await client.zrevrangebyscore(key, "+inf", since_ms, start=0, num=1, withscores=True)
+    return Position(int(rows[0][1]), _text(rows[0][0])) if rows else None
+
+
+
+# ---------------------------------------------------------------------------- filters -> index groups
+#
+# Application logs and request records are both "logs". A filter that exists for both kinds is a
+# union of the two indexes; a filter that exists for one kind only (level, event, component for
+# application logs; status, method, path, slow for requests) selects that kind, and combining
+# filters of the two kinds therefore matches nothing.
+
+ALL: Group = (schema.IDX_LOG_ALL, schema.IDX_REQ_ALL)
+LOGS: Group = (schema.IDX_LOG_ALL,)
+REQUESTS: Group = (schema.IDX_REQ_ALL,)
+
+
+def group_ip(*ips: str) -> Group:
+    """Requests from the IP and application logs carrying it (``client.address``, ``client_ip``, ``ip``)."""
+    return tuple(k for ip in dict.fromkeys(ips) for k in (schema.idx_req_ip(ip), schema.idx_log_field("ip", ip)))
+
+
+def group_user(user: str) -> Group:
+    return (schema.idx_req_user(user), schema.idx_log_field("user", user))
+
+
+def group_client(client_id: str) -> Group:
+    return (schema.idx_req_client(client_id), schema.idx_log_field("client", client_id))
+
+
+def group_session(session_id: str) -> Group:
+    return (schema.idx_req_session(session_id), schema.idx_log_field("session", session_id))
+
+
+def group_hostname(hostname: str) -> Group:
+    """The proxy (server) hostname: requests it served and application logs naming it."""
+    return (schema.idx_req_host(hostname), schema.idx_log_field("host", hostname))
+
+
+def group_fqdn(fqdn: str) -> Group:
+    """The client's reverse-DNS name (requests only)."""
+    return (schema.idx_req_fqdn(fqdn),)
+
+
+def group_trace(trace_id: str) -> Group:
+    """Everything of one trace; ``trace_id`` as normalised by :func:`otel_redis.record.normalize_trace_id`."""
+    return (schema.idx_trace(trace_id),)
+
+
+def group_levels(*levels: str) -> Group:
+    return tuple(schema.idx_log_level(level) for level in levels)
+
+
+def group_event(event: str) -> Group:
+    return (schema.idx_log_event(event),)
+
+
+def group_component(component: str) -> Group:
+    return (schema.idx_log_component(component),)
+
+
+def group_status(*codes: int) -> Group:
+    return tuple(schema.idx_req_status(code) for code in codes)
+
+
+def group_method(method: str) -> Group:
+    return (schema.idx_req_method(method),)
+
+
+def group_errors(include_warnings: bool = False) -> Group:
+    """4xx/5xx requests and ERROR/CRITICAL logs (plus WARNING logs when asked)."""
+    keys = (schema.IDX_REQ_ERRORS, schema.IDX_LOG_ERRORS)
+    return keys + (schema.idx_log_level("WARNING"),) if include_warnings else keys
+
+
+def group_slow() -> Group:
+    return (schema.IDX_REQ_SLOW,)
+
+
+# ---------------------------------------------------------------------------- record predicates
+
+
+def text_predicate(text: str) -> Predicate:
+    """Case-insensitive literal substring of the message, component, event, request path, query,
+    error, user agent, referrer, or any attribute value (no wildcards: every character is literal)."""
+    needle = text.casefold()
+
+    def match(entry: LogEntry) -> bool:
+        body = entry.body if isinstance(entry.body, str) else _dumps(entry.body)
+        if needle in body.casefold() or needle in entry.component.casefold() or needle in entry.event.casefold():
+            return True
+        req = entry.request
+        if req is not None:
+            for value in (req.path, req.query, req.error, req.user_agent, req.referrer):
+                if value and needle in value.casefold():
+                    return True
+        for value in entry.attributes.values():
+            value = value if isinstance(value, str) else _dumps(value)
+            if needle in value.casefold():
+                return True
+        return False
+
+    return match
+
+
+def _dumps(value: Any) -> str:
+    from .record import dumps
+
+    return dumps(value).decode("utf-8", "replace")
+
+
+def slow_predicate(threshold_ms: float) -> Predicate:
+    def match(entry: LogEntry) -> bool:
+        return entry.request is not None and entry.request.response_time_ms > threshold_ms
+
+    return match
+
+
+def all_of(*predicates: Predicate | None) -> Predicate | None:
+    chosen = [p for p in predicates if p is not None]
+    if not chosen:
+        return None
+    if len(chosen) == 1:
+        return chosen[0]
+    return lambda entry: all(p(entry) for p in chosen)
+
+
+# ---------------------------------------------------------------------------- path patterns
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """``*`` matches any run of characters; every other character (``?``, ``[``, ``.``...) is literal.
+    The pattern matches anywhere in the path (a substring), case-sensitively."""
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+
+
+async def path_group(client: Any, pattern: str, since_ms: int, now_ms: int, method: str | None = None) -> Group:
+    """The ``idx:req:path:{method}:{path}`` indexes whose path matches ``pattern`` in the window.
+
+    The indexed paths of each hour are the fields of ``stats:paths:{hour}`` (``METHOD path``), so
+    the candidates come from at most one small hash per hour, never from a key scan. The pattern is
+    tried as given and normalised like a stored path (``/users/123`` -> ``/users/{id}``); requests
+    that matched no route (``/{unmatched}``, 404/405) are always candidates, checked by raw path."""
+    from .paths import UNMATCHED, normalize_path
+
+    regexes = [glob_regex(pattern)]
+    normalised = normalize_path(pattern)
+    if normalised != pattern:
+        regexes.append(glob_regex(normalised))
+    pipe = client.pipeline(transaction=False)
+    for bucket in schema.hour_buckets(since_ms, now_ms):
+        pipe.hkeys(schema.stats_paths(bucket))
+    seen: dict[str, None] = {}
+    for fields in await pipe.execute():
+        for field in fields:
+            seen[_text(field)] = None
+    keys = []
+    for field in seen:
+        verb, _, path = field.partition(" ")
+        if method is not None and verb != method:
+            continue
+        if path == UNMATCHED or any(rx.search(path) for rx in regexes):
+            keys.append(schema.idx_req_path(verb, path))
+    return tuple(keys)
+
+
+def path_predicate(pattern: str) -> Predicate:
+    """A request whose raw path or indexed path (route template) matches ``pattern`` literally."""
+    rx = glob_regex(pattern)
+    from .paths import index_path
+
+    def match(entry: LogEntry) -> bool:
+        req = entry.request
+        if req is None:
+            return False
+        return bool(rx.search(req.path) or rx.search(index_path(req.route, req.path, req.status_code)))
+
+    return match

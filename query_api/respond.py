@@ -1,0 +1,58 @@
+"""JSON responses serialised by orjson (never raises on odd values), and the page builder."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from otel_redis import query
+from otel_redis.record import dumps, entry_to_dict
+
+from .deps import Common, redis_client
+
+
+class JSONBytes(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return dumps(content)
+
+
+async def run_page(
+    request: Request,
+    common: Common,
+    groups: Sequence[query.Group] = (),
+    predicate: query.Predicate | None = None,
+) -> query.Page:
+    chosen = [*groups, *common.groups] or [query.ALL]
+    return await query.search(
+        redis_client(request),
+        chosen,
+        since_ms=common.since_ms,
+        limit=common.limit,
+        cursor=common.cursor,
+        predicate=predicate,
+    )
+
+
+def page_body(common: Common, page: query.Page) -> dict[str, Any]:
+    records = [entry_to_dict(key, entry) for key, entry in page.records]
+    return {
+        "records": records,
+        "count": len(records),
+        "next_cursor": page.next_cursor,
+        "hours": common.hours,
+        "limit": common.limit,
+    }
+
+
+async def page_response(
+    request: Request,
+    common: Common,
+    groups: Sequence[query.Group] = (),
+    predicate: query.Predicate | None = None,
+) -> JSONBytes:
+    """Run the query and answer with a LogPage."""
+    return JSONBytes(page_body(common, await run_page(request, common, groups, predicate)))

@@ -1,0 +1,166 @@
+"""GET /logs and its lookups by field: every one an index lookup (see otel_redis.query).
+
+Each route takes the common parameters (hours, event, level, hostname, limit, cursor) and
+answers a :class:`~query_api.models.LogPage`: the newest ``limit`` matches, oldest first.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+
+from otel_redis import query
+from otel_redis.record import normalize_trace_id
+
+from .. import deps
+from ..deps import MAX_VALUE, CommonDep
+from ..models import LogPage
+from ..respond import JSONBytes, page_response
+
+router = APIRouter(prefix="/logs", tags=["logs"])
+
+IdPath = Annotated[str, Path(max_length=MAX_VALUE)]
+Kind = Literal["log", "request"]
+_KIND_GROUP = {"log": query.LOGS, "request": query.REQUESTS}
+PAGE = {"response_model": LogPage, "response_class": JSONBytes}
+
+
+@router.get("", summary="Recent logs (application logs and requests), oldest to newest", **PAGE)
+async def recent(
+    request: Request,
+    common: CommonDep,
+    kind: Annotated[Kind | None, Query(description="only application logs (log) or only requests (request)")] = None,
+) -> JSONBytes:
+    return await page_response(request, common, [_KIND_GROUP[kind]] if kind else [])
+
+
+@router.get("/ip/{ip}", summary="By client IP: requests from it and application logs carrying it", **PAGE)
+async def by_ip(request: Request, ip: IdPath, common: CommonDep) -> JSONBytes:
+    return await page_response(request, common, [query.group_ip(*deps.check_ip("path", "ip", ip))])
+
+
+@router.get("/host/{fqdn}", summary="By client FQDN (reverse DNS of the client IP); requests only", **PAGE)
+async def by_fqdn(request: Request, fqdn: IdPath, common: CommonDep) -> JSONBytes:
+    return await page_response(request, common, [query.group_fqdn(fqdn)])
+
+
+@router.get("/proxy/{proxy_hostname}", summary="By proxy hostname: requests it served, application logs naming it",
+            **PAGE)
+async def by_proxy(request: Request, proxy_hostname: IdPath, common: CommonDep) -> JSONBytes:
+    return await page_response(request, common, [query.group_hostname(proxy_hostname)])
+
+
+@router.get("/client/{client_id}", summary="By OAuth client id (requests and application logs)", **PAGE)
+async def by_client(request: Request, client_id: IdPath, common: CommonDep) -> JSONBytes:
+    return await page_response(request, common, [query.group_client(client_id)])
+
+
+@router.get("/user/{user_id}", summary="By user id (requests and application logs)", **PAGE)
+async def by_user(request: Request, user_id: IdPath, common: CommonDep) -> JSONBytes:
+    return await page_response(request, common, [query.group_user(user_id)])
+
+
+@router.get("/session/{session_id}", summary="By session id (requests and application logs)", **PAGE)
+async def by_session(request: Request, session_id: IdPath, common: CommonDep) -> JSONBytes:
+    return await page_response(request, common, [query.group_session(session_id)])
+
+
+@router.get("/method/{method}", summary="Requests by HTTP method", **PAGE)
+async def by_method(request: Request, method: IdPath, common: CommonDep) -> JSONBytes:
+    return await page_response(request, common, [query.group_method(deps.check_method("path", "method", method))])
+
+
+@router.get("/status/{code}", summary="Requests by HTTP status code", **PAGE)
+async def by_status(request: Request, code: int, common: CommonDep) -> JSONBytes:
+    return await page_response(request, common, [query.group_status(deps.check_status("path", "code", code))])
+
+
+@router.get("/trace/{trace_id}", summary="Everything of one trace (hex trace id or the string given to trace_id=)", **PAGE)
+async def by_trace(request: Request, trace_id: IdPath, common: CommonDep) -> JSONBytes:
+    return await page_response(request, common, [query.group_trace(normalize_trace_id(trace_id))])
+
+
+@router.get(
+    "/path",
+    summary="Requests by path pattern (literal substring; * matches anything; matched against the raw path and route)",
+    **PAGE,
+)
+async def by_path(
+    request: Request,
+    common: CommonDep,
+    pattern: Annotated[str, Query(min_length=1, max_length=MAX_VALUE, description="e.g. /api/users or /api/*/orders")],
+    method: Annotated[str | None, Query(max_length=16, description="only this HTTP method")] = None,
+) -> JSONBytes:
+    verb = deps.check_method("query", "method", method) if method else None
+    group = await query.path_group(deps.redis_client(request), pattern, common.since_ms, _now_ms(), verb)
+    return await page_response(request, common, [group], query.path_predicate(pattern))
+
+
+@router.get("/slow", summary="Requests slower than threshold_ms", **PAGE)
+async def slow(
+    request: Request,
+    common: CommonDep,
+    threshold_ms: Annotated[
+        float | None,
+        Query(ge=0, le=86_400_000, description="default: OTEL_REDIS_SLOW_REQUEST_MS (1000); lower values walk all requests"),
+    ] = None,
+) -> JSONBytes:
+    configured = float(deps.settings_of(request).slow_request_ms)
+    threshold = configured if threshold_ms is None else threshold_ms
+    group = query.group_slow() if threshold >= configured else query.REQUESTS
+    return await page_response(request, common, [group], query.slow_predicate(threshold))
+
+
+@router.get("/search", summary="Search with any combination of filters (all must match)", **PAGE)
+async def search(
+    request: Request,
+    common: CommonDep,
+    text: Annotated[
+        str | None, Query(max_length=MAX_VALUE, description="case-insensitive literal text in message, path, error, attributes")
+    ] = None,
+    component: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,
+    status: Annotated[int | None, Query(description="HTTP status code")] = None,
+    method: Annotated[str | None, Query(max_length=16)] = None,
+    path: Annotated[str | None, Query(max_length=MAX_VALUE, description="path pattern, as /logs/path")] = None,
+    user: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,
+    client: Annotated[str | None, Query(max_length=MAX_VALUE, description="OAuth client id")] = None,
+    trace_id: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,
+    ip: Annotated[str | None, Query(max_length=64)] = None,
+    session: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,
+    kind: Annotated[Kind | None, Query()] = None,
+) -> JSONBytes:
+    groups: list[query.Group] = []
+    predicates: list[query.Predicate | None] = []
+    if component:
+        groups.append(query.group_component(component))
+    if status is not None:
+        groups.append(query.group_status(deps.check_status("query", "status", status)))
+    if method:
+        groups.append(query.group_method(deps.check_method("query", "method", method)))
+    if user:
+        groups.append(query.group_user(user))
+    if client:
+        groups.append(query.group_client(client))
+    if trace_id:
+        groups.append(query.group_trace(normalize_trace_id(trace_id)))
+    if ip:
+        groups.append(query.group_ip(*deps.check_ip("query", "ip", ip)))
+    if session:
+        groups.append(query.group_session(session))
+    if kind:
+        groups.append(_KIND_GROUP[kind])
+    if path:
+        groups.append(await query.path_group(deps.redis_client(request), path, common.since_ms, _now_ms()))
+        predicates.append(query.path_predicate(path))
+    if text:
+        predicates.append(query.text_predicate(text))
+    return await page_response(request, common, groups, query.all_of(*predicates))
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+

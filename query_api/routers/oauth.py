@@ -1,0 +1,82 @@
+"""OAuth activity: summary and flow debugging for an IP, flows by client and/or user, activity by user.
+
+Served from ``idx:oauth:ip:*``, ``idx:oauth:client:*``, ``idx:oauth:user:*`` and ``oauth:flow:*``
+(see otel_redis.query_oauth); nothing is guessed from request paths.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from otel_redis import query, query_oauth, schema
+
+from .. import deps
+from ..deps import MAX_VALUE, CommonDep
+from ..models import LogPage, OAuthFlows, OAuthSummary
+from ..respond import JSONBytes, page_response, run_page
+from otel_redis.record import entry_to_dict
+
+router = APIRouter(prefix="/logs/oauth", tags=["oauth"])
+
+IdPath = Annotated[str, Path(max_length=MAX_VALUE)]
+
+
+def _ip_group(ip: str) -> query.Group:
+    return tuple(schema.idx_oauth_ip(v) for v in deps.check_ip("path", "ip", ip))
+
+
+@router.get("/ip/{ip}", summary="OAuth activity summary for an IP", response_model=OAuthSummary,
+            response_class=JSONBytes)
+async def ip_summary(request: Request, ip: IdPath, common: CommonDep) -> JSONBytes:
+    group = _ip_group(ip)
+    page = await run_page(request, common, [group])
+    counts = await query.count_groups(deps.redis_client(request), [group], common.since_ms, common.cursor)
+    return JSONBytes(
+        {
+            "ip": ip,
+            "hours": common.hours,
+            "total": counts[0],
+            **query_oauth.summarize(page.records),
+            "records": [entry_to_dict(k, e) for k, e in page.records],
+            "next_cursor": page.next_cursor,
+        }
+    )
+
+
+@router.get("/ip/{ip}/flows", summary="Full OAuth flow debugging for an IP: its flows with every record and step",
+            response_model=OAuthFlows, response_class=JSONBytes)
+async def ip_flows(request: Request, ip: IdPath, common: CommonDep) -> JSONBytes:
+    page = await run_page(request, common, [_ip_group(ip)])
+    return await _flows(request, common, page)
+
+
+@router.get("/flows", summary="OAuth flows by client id and/or username", response_model=OAuthFlows,
+            response_class=JSONBytes)
+async def flows(
+    request: Request,
+    common: CommonDep,
+    client_id: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,
+    username: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,
+) -> JSONBytes:
+    groups: list[query.Group] = []
+    if client_id:
+        groups.append((schema.idx_oauth_client(client_id),))
+    if username:
+        groups.append((schema.idx_oauth_user(username),))
+    if not groups:
+        deps.bad_input("query", "client_id", "give client_id, username or both")
+    page = await run_page(request, common, groups)
+    return await _flows(request, common, page)
+
+
+@router.get("/user/{username}", summary="OAuth activity of a username", response_model=LogPage,
+            response_class=JSONBytes)
+async def by_user(request: Request, username: IdPath, common: CommonDep) -> JSONBytes:
+    return await page_response(request, common, [(schema.idx_oauth_user(username),)])
+
+
+async def _flows(request: Request, common: deps.Common, page: query.Page) -> JSONBytes:
+    found = await query_oauth.flows(deps.redis_client(request), page.records)
+    return JSONBytes({"hours": common.hours, "count": len(found), "flows": found, "next_cursor": page.next_cursor})

@@ -1,0 +1,151 @@
+"""GET /logs/stream: live follow as Server-Sent Events, built on XREAD BLOCK over both streams.
+
+Event ids are a *multi-stream position*: ``<stream:logs id>,<stream:requests id>``, for example
+``1718000000000-0,1718000000123-4``: the last entry of each stream that the server has passed
+(delivered or filtered out) when it sent the event. A client that reconnects with that id in
+``Last-Event-ID`` (or ``?last_event_id=``) resumes with XREAD from exactly those positions, so it
+gets every later record once: nothing lost (while the streams still hold it) and nothing repeated.
+Without an id the stream starts at the current end of both streams: records written after
+connecting. The first bytes are ``retry:`` and a ``: ready <position>`` comment, sent once the
+position is fixed; idle connections get a ``: keepalive`` comment every 15 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Annotated, Any, AsyncIterator
+
+import redis
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import StreamingResponse
+
+from otel_redis import query, schema
+from otel_redis.levels import parse_level
+from otel_redis.record import LogEntry, dumps, entry_to_dict
+
+from .. import deps
+from ..deps import MAX_VALUE
+
+router = APIRouter(prefix="/logs", tags=["stream"])
+
+STREAMS = (schema.STREAM_LOGS, schema.STREAM_REQUESTS)
+_ID = r"[0-9]{1,20}-[0-9]{1,20}"
+_POSITION = re.compile(rf"({_ID}),({_ID})")
+READ_COUNT = 500
+KEEPALIVE_S = 15.0
+
+
+def parse_position(text: str) -> dict[str, str]:
+    match = _POSITION.fullmatch(text.strip())
+    if not match:
+        deps.bad_input(
+            "header", "Last-Event-ID", "must be '<stream:logs id>,<stream:requests id>' as sent in an event id"
+        )
+    return {STREAMS[0]: match.group(1), STREAMS[1]: match.group(2)}
+
+
+def format_position(pos: dict[str, str]) -> str:
+    return f"{pos[STREAMS[0]]},{pos[STREAMS[1]]}"
+
+
+async def current_position(client: Any) -> dict[str, str]:
+    pipe = client.pipeline(transaction=False)
+    for stream in STREAMS:
+        pipe.xrevrange(stream, "+", "-", count=1)
+    out = {}
+    for stream, rows in zip(STREAMS, await pipe.execute()):
+        out[stream] = _text(rows[0][0]) if rows else "0-0"
+    return out
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _id_key(sid: str) -> tuple[int, int]:
+    ms, _, seq = sid.partition("-")
+    return int(ms), int(seq)
+
+
+def _matcher(event: str | None, level: str | None, hostname: str | None):
+    def match(entry: LogEntry) -> bool:
+        if event is not None and entry.event != event:
+            return False
+        if level is not None and entry.level != level:
+            return False
+        if hostname is not None and entry.index_value("host") != hostname:
+            return False
+        return True
+
+    return match
+
+
+async def follow(request: Request, pos: dict[str, str], match: Any) -> AsyncIterator[bytes]:
+    client = deps.redis_client(request)
+    settings = deps.settings_of(request)
+    block_ms = max(50, min(1000, int(settings.socket_timeout_s * 500)))
+    yield f"retry: 2000\n: ready {format_position(pos)}\n\n".encode()
+    idle = 0.0
+    while True:
+        try:
+            rows = await client.xread(dict(pos), count=READ_COUNT, block=block_ms)
+        except redis.RedisError as exc:
+            yield f": redis unavailable ({type(exc).__name__}), retrying\n\n".encode()
+            await asyncio.sleep(1.0)
+            continue
+        if not rows:
+            idle += block_ms / 1000
+            if idle >= KEEPALIVE_S:
+                idle = 0.0
+                yield b": keepalive\n\n"
+            continue
+        idle = 0.0
+        items: list[tuple[tuple[int, int], str, str, str]] = []
+        for stream, entries in rows:
+            name = _text(stream)
+            for sid, fields in entries:
+                key = fields.get(b"k") or fields.get("k") or b""
+                sid_text = _text(sid)
+                items.append((_id_key(sid_text), name, sid_text, _text(key)))
+        items.sort()
+        try:
+            records = dict(await query.fetch(client, [key for *_rest, key in items if key]))
+        except redis.RedisError:
+            await asyncio.sleep(0.2)
+            continue  # positions not advanced: the same entries are read again
+        out = []
+        for _order, name, sid, key in items:
+            pos[name] = sid
+            entry = records.get(key)
+            if entry is None or not match(entry):
+                continue
+            out.append(b"id: " + format_position(pos).encode() + b"\ndata: " + dumps(entry_to_dict(key, entry)) + b"\n\n")
+        if out:
+            yield b"".join(out)
+
+
+@router.get(
+    "/stream",
+    summary="Live follow (Server-Sent Events); resume exactly with Last-Event-ID",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "an event per record: id + JSON record"}},
+)
+async def stream(
+    request: Request,
+    event: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,
+    level: Annotated[str | None, Query(max_length=32)] = None,
+    hostname: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,
+    last_event_id: Annotated[
+        str | None, Query(max_length=100, description="same as the Last-Event-ID header")
+    ] = None,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+) -> StreamingResponse:
+    lvl = deps.check_level("query", "level", level) if level else None
+    given = last_event_id_header or last_event_id
+    pos = parse_position(given) if given else await current_position(deps.redis_client(request))
+    return StreamingResponse(
+        follow(request, pos, _matcher(event or None, lvl, hostname or None)),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

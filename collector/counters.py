@@ -65,24 +65,54 @@ def collector_stats() -> dict[str, dict[str, int]]:
     return {"receiver": RECEIVER.snapshot(), "forwarder": FORWARDER.snapshot()}
 
 
+def _group_info(groups: list[dict[Any, Any]], group: str) -> dict[str, Any] | None:
+    for info in groups:
+        name = info.get("name")
+        if (name.decode() if isinstance(name, bytes) else name) == group:
+            last = info.get("last-delivered-id")
+            return {
+                "lag": info.get("lag"),
+                "has_lag": "lag" in info,  # Redis < 7 does not report it
+                "pending": int(info.get("pending") or 0),
+                "last": last.decode() if isinstance(last, bytes) else last,
+            }
+    return None
+
+
+#: on Redis < 7 the lag is counted with XRANGE, up to this many entries
+LAG_COUNT_LIMIT = 100_000
+
+
 def forwarder_backlog(client: redis.Redis, group: str) -> dict[str, dict[str, Any]]:
     """Per stream: ``lag`` (entries not yet delivered to the group; None when Redis cannot tell) and
     ``pending`` (delivered, not yet acknowledged). Streams without the group are left out."""
     out: dict[str, dict[str, Any]] = {}
     for stream in schema.STREAMS:
         try:
-            groups = client.xinfo_groups(stream)
+            info = _group_info(client.xinfo_groups(stream), group)
         except redis.ResponseError:  # no such stream yet
             continue
-        for info in groups:
-            name = info.get("name")
-            name = name.decode() if isinstance(name, bytes) else name
-            if name != group:
-                continue
-            lag = info.get("lag")
-            if "lag" not in info:  # Redis < 7: count what follows the last delivered id
-                last = info.get("last-delivered-id")
-                last = last.decode() if isinstance(last, bytes) else last
-                lag = len(client.xrange(stream, min=f"({last}", count=100_000))
-            out[stream] = {"lag": lag, "pending": int(info.get("pending") or 0)}
+        if info is None:
+            continue
+        lag = info["lag"]
+        if not info["has_lag"]:
+            lag = len(client.xrange(stream, min=f"({info['last']}", count=LAG_COUNT_LIMIT))
+        out[stream] = {"lag": lag, "pending": info["pending"]}
+    return out
+
+
+async def forwarder_backlog_async(client: Any, group: str) -> dict[str, dict[str, Any]]:
+    """:func:`forwarder_backlog` for a ``redis.asyncio`` client (the query API's)."""
+    out: dict[str, dict[str, Any]] = {}
+    for stream in schema.STREAMS:
+        try:
+            info = _group_info(await client.xinfo_groups(stream), group)
+        except redis.ResponseError:
+            continue
+        if info is None:
+            continue
+        lag = info["lag"]
+        if not info["has_lag"]:
+            lag = len(await client.xrange(stream, min=f"({info['last']}", count=LAG_COUNT_LIMIT))
+        out[stream] = {"lag": lag, "pending": info["pending"]}
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
@@ -15,6 +17,8 @@ class Health(BaseModel):
     status: str
     redis: bool
     pipeline: dict[str, float]
+    #: OTLP receiver and forwarder counters of this process, and the forwarding group's backlog
+    collector: dict[str, Any] = {}
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness: Redis reachable, pipeline counters")
@@ -23,7 +27,25 @@ async def healthz(request: Request) -> JSONResponse | Health:
         redis_ok = bool(await request.app.state.redis.ping())
     except Exception:  # noqa: BLE001 - health reports, never raises
         redis_ok = False
-    body = Health(status="ok" if redis_ok else "degraded", redis=redis_ok, pipeline=otel_redis.stats())
+    body = Health(
+        status="ok" if redis_ok else "degraded",
+        redis=redis_ok,
+        pipeline=otel_redis.stats(),
+        collector=await _collector(request, redis_ok),
+    )
     if not redis_ok:
         return JSONResponse(status_code=503, content=body.model_dump())
     return body
+
+
+async def _collector(request: Request, redis_ok: bool) -> dict[str, Any]:
+    from collector.config import load_forwarder_settings
+    from collector.counters import collector_stats, forwarder_backlog_async
+
+    out: dict[str, Any] = dict(collector_stats())
+    if redis_ok:
+        try:
+            out["backlog"] = await forwarder_backlog_async(request.app.state.redis, load_forwarder_settings().group)
+        except Exception:  # noqa: BLE001 - health reports, never raises
+            out["backlog"] = None
+    return out

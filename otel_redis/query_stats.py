@@ -35,11 +35,6 @@ def _counts(mapping: dict) -> dict[str, int]:
     return out
 
 
-def _pcts(counts: dict[int, int]) -> dict[str, Any]:
-    p = histogram.percentiles(counts, (50, 95, 99))
-    return {"count": histogram.count(counts), "p50_ms": p[50], "p95_ms": p[95], "p99_ms": p[99]}
-
-
 async def request_stats(client: Any, since_ms: int, now_ms: int, top: int = 10) -> dict[str, Any]:
     """Totals per hour, by status, error rate, requests/s, unique visitors, top paths, percentiles."""
     buckets = schema.hour_buckets(since_ms, now_ms)
@@ -103,8 +98,8 @@ async def request_stats(client: Any, since_ms: int, now_ms: int, top: int = 10) 
         "unique_visitors": {"total": unique_total, "by_hostname": unique_hosts},
         "top_paths": [{"path": p, "count": c} for p, c in paths.most_common(top)],
         "response_times": {
-            "all": _pcts(rt[None]),
-            "by_hostname": {h: {**_pcts(rt[h]), "requests": histogram.count(rt[h])} for h in shown},
+            "all": histogram.summary(rt[None]),
+            "by_hostname": {h: histogram.summary(rt[h]) for h in shown},
         },
     }
 

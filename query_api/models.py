@@ -112,19 +112,17 @@ class PathCount(BaseModel):
 
 
 class Percentiles(BaseModel):
-    count: int
-    p50_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
+    """Response times in milliseconds (within 1 % of exact); None when there were no requests."""
 
-
-class HostPercentiles(Percentiles):
-    requests: int
+    count: int = Field(description="requests in the window")
+    p50: float | None
+    p95: float | None
+    p99: float | None
 
 
 class ResponseTimes(BaseModel):
     all: Percentiles
-    by_hostname: dict[str, HostPercentiles]
+    by_hostname: dict[str, Percentiles]
 
 
 class Stats(BaseModel):

@@ -116,3 +116,29 @@ async def forwarder_backlog_async(client: Any, group: str) -> dict[str, dict[str
             lag = len(await client.xrange(stream, min=f"({info['last']}", count=LAG_COUNT_LIMIT))
         out[stream] = {"lag": lag, "pending": info["pending"]}
     return out
+
+
+def _decode_published(key: Any, data: dict[Any, Any]) -> tuple[str, dict[str, Any]]:
+    text = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in data.items()}
+    name = key.decode() if isinstance(key, bytes) else key
+    consumer = schema.decode_key_part(name.split(":", 2)[2])
+    return consumer, {k: (v if k == "group" else int(float(v))) for k, v in text.items()}
+
+
+def published_forwarders(client: redis.Redis) -> dict[str, dict[str, Any]]:
+    """Every live forwarder's counters as it last published them (within FORWARDER_STATS_TTL_S),
+    by consumer name: this is how a process that does not forward (the query API) reports them."""
+    keys = list(client.scan_iter(match=schema.FORWARDER_STATS_PATTERN, count=1000))
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    return dict(_decode_published(k, d) for k, d in zip(keys, pipe.execute()) if d)
+
+
+async def published_forwarders_async(client: Any) -> dict[str, dict[str, Any]]:
+    """:func:`published_forwarders` for a ``redis.asyncio`` client."""
+    keys = [key async for key in client.scan_iter(match=schema.FORWARDER_STATS_PATTERN, count=1000)]
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.hgetall(key)
+    return dict(_decode_published(k, d) for k, d in zip(keys, await pipe.execute()) if d)

@@ -43,6 +43,9 @@ from .upstream import Upstream
 
 _log = logging.getLogger("otel_redis.forwarder")
 
+#: seconds between two publications of the counters in Redis
+PUBLISH_INTERVAL_S = 5.0
+
 #: a consumer with nothing pending and idle this many claim intervals is removed from the group
 _STALE_CONSUMER_FACTOR = 10
 
@@ -95,6 +98,7 @@ class Forwarder:
         self.counters = counters or FORWARDER
         self._backoff = ExponentialWithJitterBackoff(cap=config.backoff_cap_s, base=config.backoff_base_s)
         self._last_claim = 0.0
+        self._last_publish = 0.0
 
     @classmethod
     def connect(cls, settings: Settings, config: ForwarderSettings, upstream: Upstream) -> "Forwarder":
@@ -115,6 +119,7 @@ class Forwarder:
                     started = True
                 self.claim_abandoned(stop)
                 self.step(stop, block_ms=self.config.block_ms)
+                self.publish_counters()
                 failures = 0
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 failures += 1
@@ -131,8 +136,23 @@ class Forwarder:
             pass
 
     def close(self) -> None:
+        try:
+            self.publish_counters(force=True)
+        except redis.RedisError:
+            pass
         self.upstream.close()
         self.client.close()
+
+    def publish_counters(self, force: bool = False) -> None:
+        """Put this process's counters in Redis (every few seconds), where /healthz and /metrics of
+        any process read them (:func:`collector.counters.published_forwarders`)."""
+        now = time.monotonic()
+        if not force and now - self._last_publish < PUBLISH_INTERVAL_S:
+            return
+        self._last_publish = now
+        figures: dict[str, int | float | str] = dict(self.counters.snapshot())
+        figures.update(group=self.config.group, updated_ms=int(time.time() * 1000))
+        self.store.publish_counters(schema.forwarder_stats(self.config.consumer), figures, schema.FORWARDER_STATS_TTL_S)
 
     # ------------------------------------------------------------------ reading
 

@@ -293,6 +293,19 @@ def oauth_flow(session_id: str) -> str:
     return f"oauth:flow:{key_part(session_id)}"
 
 
+# ---------------------------------------------------------------------------- collector bridge
+
+#: the forwarder consumer group's counters, published by each forwarder process (see collector/)
+FORWARDER_STATS_PATTERN = "collector:forwarder:*"
+#: a forwarder republishes every few seconds; a stopped one's hash is gone after this
+FORWARDER_STATS_TTL_S = 300
+
+
+def forwarder_stats(consumer: str) -> str:
+    """Hash of one forwarder's counters (``forwarded``, ``retried``, ``failed``... and ``updated_ms``)."""
+    return f"collector:forwarder:{key_part(consumer)}"
+
+
 # ---------------------------------------------------------------------------- retention classes
 
 #: key prefixes of everything this system writes (for clearing and cleanup by SCAN MATCH)
@@ -315,6 +328,7 @@ OWNED_PATTERNS: tuple[str, ...] = (
     "stats:hosts:*",
     "alerts:*",
     "tmp:hll:*",
+    "collector:*",
     STREAM_LOGS,
     STREAM_REQUESTS,
 )

@@ -352,6 +352,13 @@ class RedisStore:
             pipe.execute()
         return len(live)
 
+    def publish_counters(self, key: str, counters: dict[str, int | float | str], ttl_s: int) -> None:
+        """Replace the counters hash ``key`` (a process's own figures, for other processes to read)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hset(key, mapping=counters)
+        pipe.expire(key, ttl_s)
+        pipe.execute()
+
     # ------------------------------------------------------------------ read path
 
     def response_time_histogram(self, start_ms: int, end_ms: int, hostname: str | None = None) -> dict[int, int]:

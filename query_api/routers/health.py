@@ -40,12 +40,14 @@ async def healthz(request: Request) -> JSONResponse | Health:
 
 async def _collector(request: Request, redis_ok: bool) -> dict[str, Any]:
     from collector.config import load_forwarder_settings
-    from collector.counters import collector_stats, forwarder_backlog_async
+    from collector.counters import collector_stats, forwarder_backlog_async, published_forwarders_async
 
     out: dict[str, Any] = dict(collector_stats())
     if redis_ok:
         try:
-            out["backlog"] = await forwarder_backlog_async(request.app.state.redis, load_forwarder_settings().group)
+            client = request.app.state.redis
+            out["backlog"] = await forwarder_backlog_async(client, load_forwarder_settings().group)
+            out["forwarders"] = await published_forwarders_async(client)
         except Exception:  # noqa: BLE001 - health reports, never raises
-            out["backlog"] = None
+            out["backlog"] = out["forwarders"] = None
     return out

@@ -44,6 +44,7 @@ def test_serve_runs_the_receiver_beside_the_query_api(redis_url, tmp_path):
         assert health["status"] == "ok"
         assert health["collector"]["receiver"]["accepted_records"] == 1  # the receiver runs in this process
         assert health["collector"]["forwarder"]["forwarded"] == 0 and health["collector"]["backlog"] == {}
+        assert health["collector"]["forwarders"] == {}
         redis.Redis.from_url(redis_url).xgroup_create("stream:logs", "otel-redis-forwarder", id="0")
         health = httpx.get(f"http://127.0.0.1:{api_port}/healthz").json()
         assert health["collector"]["backlog"] == {"stream:logs": {"lag": 1, "pending": 0}}

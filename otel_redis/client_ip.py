@@ -134,7 +134,12 @@ class TrustedProxies:
         return (str(addr) if addr is not None else ""), clean_hostname(hostname)
 
 
+_IPV4 = re.compile(r"(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)")
+
+
 def valid_ip(text: str) -> str:
     """``text`` as a canonical IP address string, or "" when it is not one."""
+    if _IPV4.fullmatch(text):
+        return text  # canonical dotted quad already (the common case, without ipaddress' cost)
     addr = parse_ip(text) if text else None
     return str(addr) if addr is not None else ""

@@ -16,6 +16,7 @@ Sorted-set indexes hold record keys as members and the record time in epoch mill
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import re
 from typing import Iterable
@@ -36,6 +37,12 @@ def key_part(value: object) -> str:
     text = value if isinstance(value, str) else str(value)
     if len(text) <= MAX_PART and _SAFE.fullmatch(text):
         return text
+    return _encode_part(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _encode_part(text: str) -> str:
+    """The percent-encoding of :func:`key_part` (cached: route templates repeat in every batch)."""
     raw = text.encode("utf-8", "surrogatepass")
     out = "".join(chr(b) if b in _SAFE_BYTES else f"%{b:02X}" for b in raw)
     if len(out) > MAX_PART:
@@ -68,14 +75,19 @@ def decode_key_part(part: str) -> str:
 # ---------------------------------------------------------------------------- time buckets
 
 
+@functools.lru_cache(maxsize=1024)
+def _minute_text(minute: int) -> str:
+    return _dt.datetime.fromtimestamp(minute * 60, _dt.timezone.utc).strftime("%Y%m%d:%H%M")
+
+
 def hour_bucket(ts_ms: int) -> str:
     """``YYYYMMDD:HH`` (UTC) as in ``stats:requests:{YYYYMMDD:HH}``."""
-    return _dt.datetime.fromtimestamp(ts_ms / 1000, _dt.timezone.utc).strftime("%Y%m%d:%H")
+    return _minute_text(ts_ms // 60_000)[:-2]
 
 
 def minute_bucket(ts_ms: int) -> str:
     """``YYYYMMDD:HHMM`` (UTC) for the response-time sliding windows."""
-    return _dt.datetime.fromtimestamp(ts_ms / 1000, _dt.timezone.utc).strftime("%Y%m%d:%H%M")
+    return _minute_text(ts_ms // 60_000)
 
 
 def hour_buckets(start_ms: int, end_ms: int) -> list[str]:

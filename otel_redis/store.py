@@ -24,7 +24,7 @@ from typing import Any, Iterable, Sequence
 
 import redis
 
-from . import histogram, schema
+from . import histogram, resp, schema
 from .config import Settings
 from .client_ip import valid_ip
 from .histogram import bucket_of, error_field
@@ -137,9 +137,9 @@ class RedisStore:
         """
         if not entries:
             return []
-        pipe = self.client.pipeline(transaction=False)
-        keys = self._plan(entries, pipe)
-        results = pipe.execute(raise_on_error=False)
+        commands = resp.Commands()
+        keys = self._plan(entries, commands)
+        results = resp.execute(self.client, commands.args)
         self._errors = [r for r in results if isinstance(r, Exception)]
         return keys
 

@@ -1,0 +1,65 @@
+"""The minimal FastAPI app of the request benchmark; ``BENCH_VARIANT`` picks the instrumentation.
+
+- ``plain``: no instrumentation;
+- ``ours``: ``otel_redis.configure()`` + ``instrument_app(app)`` (records to REDIS_URL);
+- ``otel``: OpenTelemetry's own FastAPI instrumentation with an SDK TracerProvider, each finished
+  server span turned into one LogRecord exported over OTLP/HTTP (BatchLogRecordProcessor) to the
+  sink at ``BENCH_OTLP_ENDPOINT``: the OTel-native way to get one request log per request.
+"""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+variant = os.environ.get("BENCH_VARIANT", "plain")
+app = FastAPI()
+
+
+@app.get("/items/{item_id}")
+async def item(item_id: int) -> dict:
+    return {"id": item_id, "ok": True}
+
+
+@app.get("/healthz")
+async def healthz() -> dict:
+    return {"ok": True}
+
+
+if variant == "ours":
+    import otel_redis
+
+    otel_redis.configure()
+    otel_redis.instrument_app(app)
+elif variant == "otel":
+    from opentelemetry import trace
+    from opentelemetry._logs import SeverityNumber
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+    logger_provider = LoggerProvider()
+    logger_provider.add_log_record_processor(
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=os.environ["BENCH_OTLP_ENDPOINT"]))
+    )
+    request_logger = logger_provider.get_logger("bench.requests")
+
+    class SpanToLog(SpanProcessor):
+        """One log record per finished SERVER span, with the span's HTTP attributes."""
+
+        def on_end(self, span) -> None:  # type: ignore[override]
+            if span.kind != trace.SpanKind.SERVER:
+                return
+            request_logger.emit(
+                timestamp=span.start_time,
+                severity_number=SeverityNumber.INFO,
+                body=span.name,
+                attributes={**(span.attributes or {}), "http.server.duration_ms": (span.end_time - span.start_time) / 1e6},
+            )
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SpanToLog())
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider)

@@ -1,0 +1,134 @@
+"""One pipelined round trip without redis-py's per-command overhead.
+
+The write path sends a few thousand commands per batch; redis-py's Pipeline spends several
+microseconds of Python on each (argument parsing, packing, response callbacks). Here a batch is a
+list of argument tuples: hiredis packs each in C, the whole batch goes out in one ``sendall``, and
+the replies are read straight from the connection's hiredis reader. The client's Retry (with its
+backoff) still wraps the round trip, exactly as for a redis-py pipeline, and error replies come
+back as exception objects in their slot instead of failing the batch.
+"""
+
+from __future__ import annotations
+
+from itertools import chain
+from typing import Any, Iterable, Mapping, Sequence
+
+import redis
+from redis.exceptions import ResponseError
+
+try:
+    from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
+except ImportError:  # pragma: no cover
+    _NOT_ENOUGH_DATA = False
+
+try:  # hiredis is a dependency (redis[hiredis]); keep working without it
+    from hiredis import pack_command as _pack
+except ImportError:  # pragma: no cover
+    _pack = None
+
+
+class Commands:
+    """Collects commands as argument lists; the subset of redis-py's pipeline API the store uses."""
+
+    __slots__ = ("args",)
+
+    def __init__(self) -> None:
+        self.args: list[Sequence[Any]] = []
+
+    def __len__(self) -> int:
+        return len(self.args)
+
+    def hset(self, key: str, mapping: Mapping[str, Any]) -> None:
+        self.args.append(["HSET", key, *chain.from_iterable(mapping.items())])
+
+    def expireat(self, key: str, when: int) -> None:
+        self.args.append(("EXPIREAT", key, when))
+
+    def expire(self, key: str, seconds: int) -> None:
+        self.args.append(("EXPIRE", key, seconds))
+
+    def xadd(self, stream: str, fields: Mapping[str, Any]) -> None:
+        self.args.append(["XADD", stream, "*", *chain.from_iterable(fields.items())])
+
+    def xtrim(self, stream: str, maxlen: int | None = None, minid: str | None = None, approximate: bool = True) -> None:
+        how = ("MAXLEN", maxlen) if maxlen is not None else ("MINID", minid)
+        self.args.append(("XTRIM", stream, how[0], "~" if approximate else "=", how[1]))
+
+    def zadd(self, key: str, mapping: Mapping[str, float]) -> None:
+        args: list[Any] = ["ZADD", key]
+        for member, score in mapping.items():
+            args.append(score)
+            args.append(member)
+        self.args.append(args)
+
+    def zremrangebyscore(self, key: str, low: Any, high: Any) -> None:
+        self.args.append(("ZREMRANGEBYSCORE", key, low, high))
+
+    def hincrby(self, key: str, field: str, amount: int = 1) -> None:
+        self.args.append(("HINCRBY", key, field, amount))
+
+    def pfadd(self, key: str, *values: str) -> None:
+        self.args.append(("PFADD", key, *values))
+
+    def sadd(self, key: str, *values: str) -> None:
+        self.args.append(("SADD", key, *values))
+
+    def rpush(self, key: str, *values: str) -> None:
+        self.args.append(("RPUSH", key, *values))
+
+    def ltrim(self, key: str, start: int, end: int) -> None:
+        self.args.append(("LTRIM", key, start, end))
+
+
+def _connection(client: redis.Redis) -> Any:
+    pool = client.connection_pool
+    try:
+        return pool.get_connection()
+    except TypeError:  # redis-py < 6 wants a command name
+        return pool.get_connection("PIPELINE")
+
+
+def _round_trip(conn: Any, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    if _pack is not None:
+        payload: Any = b"".join([_pack(tuple(c)) for c in commands])
+    else:  # pragma: no cover
+        payload = conn.pack_commands(commands)
+    conn.send_packed_command([payload] if isinstance(payload, bytes) else payload)
+    parser = getattr(conn, "_parser", None)
+    reader = getattr(parser, "_reader", None)
+    n = len(commands)
+    out: list[Any] = []
+    if reader is None or not hasattr(parser, "read_from_socket"):  # pragma: no cover - pure-Python parser
+        for _ in range(n):
+            try:
+                out.append(conn.read_response(disable_decoding=True))
+            except ResponseError as exc:
+                out.append(exc)
+        return out
+    gets = reader.gets
+    read_more = parser.read_from_socket
+    while len(out) < n:
+        reply = gets(False)
+        if reply is _NOT_ENOUGH_DATA or reply is False:
+            read_more()
+            continue
+        if isinstance(reply, redis.ConnectionError):
+            raise reply
+        out.append(reply)
+    return out
+
+
+def execute(client: redis.Redis, commands: Iterable[Sequence[Any]]) -> list[Any]:
+    """Send ``commands`` in one round trip; the replies in order (errors as exception objects)."""
+    commands = list(commands)
+    if not commands:
+        return []
+    pool = client.connection_pool
+    conn = _connection(client)
+    try:
+        return conn.retry.call_with_retry(lambda: _round_trip(conn, commands), lambda _error: conn.disconnect())
+    except BaseException:
+        conn.disconnect()  # a half-read reply stream must not go back to the pool
+        raise
+    finally:
+        pool.release(conn)

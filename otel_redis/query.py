@@ -182,8 +182,17 @@ async def fetch(client: Any, keys: Sequence[str]) -> list[tuple[str, LogEntry]]:
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.hgetall(key)
+    rows = await pipe.execute()
+    missing = schema.missing_values(rows)  # shared long values (resource, user agent) not cached yet
+    if missing:
+        pipe = client.pipeline(transaction=False)
+        for digest in missing:
+            pipe.get(schema.value_key(digest))
+        for digest, raw in zip(missing, await pipe.execute()):
+            if raw is not None:
+                schema.remember_value(digest, raw if isinstance(raw, bytes) else raw.encode())
     out = []
-    for key, data in zip(keys, await pipe.execute()):
+    for key, data in zip(keys, rows):
         if not data:
             continue
         try:

@@ -44,6 +44,9 @@ class Commands:
     def expireat(self, key: str, when: int) -> None:
         self.args.append(("EXPIREAT", key, when))
 
+    def set(self, key: str, value: Any, ex: int) -> None:
+        self.args.append(("SET", key, value, "EX", ex))
+
     def expire(self, key: str, seconds: int) -> None:
         self.args.append(("EXPIRE", key, seconds))
 

@@ -19,7 +19,7 @@ import datetime as _dt
 import functools
 import hashlib
 import re
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import orjson
 
@@ -318,6 +318,65 @@ def forwarder_stats(consumer: str) -> str:
     return f"collector:forwarder:{key_part(consumer)}"
 
 
+# ---------------------------------------------------------------------------- shared long values
+
+#: hash fields whose values longer than :data:`INTERN_MIN_BYTES` are stored once, under
+#: ``val:{digest}``, and referenced from the record as ``{field}_ref``. Redis keeps a hash in its
+#: compact listpack encoding only while every value is at most 64 bytes (hash-max-listpack-value);
+#: the resource JSON and a browser User-Agent are longer, identical across many records, and would
+#: otherwise turn every record into a hash table several times its size.
+INTERNED_FIELDS: tuple[str, ...] = ("resource", "user_agent")
+INTERN_MIN_BYTES = 65
+REF_SUFFIX = "_ref"
+_VALUES: dict[str, bytes] = {}
+_VALUES_MAX = 4096
+
+
+def value_key(digest: str) -> str:
+    """``val:{digest}``: one shared long value (content-addressed, so never stale)."""
+    return f"val:{digest}"
+
+
+@functools.lru_cache(maxsize=2048)
+def _digest(raw: bytes) -> str:
+    return hashlib.blake2b(raw, digest_size=10).hexdigest()
+
+
+def remember_value(digest: str, raw: bytes) -> None:
+    """Keep a shared value in this process's bounded cache (readers fill it from ``val:*``)."""
+    if len(_VALUES) >= _VALUES_MAX:
+        _VALUES.clear()
+    _VALUES[digest] = raw
+
+
+def missing_values(mappings: Iterable[dict]) -> list[str]:
+    """The digests referenced by HGETALL results that this process does not know yet; a reader
+    GETs ``value_key(d)`` for each and passes the answers to :func:`remember_value`."""
+    out: dict[str, None] = {}
+    for mapping in mappings:
+        if not mapping:
+            continue
+        for field in INTERNED_FIELDS:
+            ref = mapping.get(field + REF_SUFFIX)
+            if ref is None:
+                ref = mapping.get((field + REF_SUFFIX).encode())
+            if ref is not None:
+                ref = _text(ref)
+                if ref not in _VALUES:
+                    out[ref] = None
+    return list(out)
+
+
+def _intern(out: dict, field: str, raw: bytes, interned: dict[str, bytes] | None) -> None:
+    if interned is None or len(raw) < INTERN_MIN_BYTES:
+        out[field] = raw
+        return
+    digest = _digest(raw)
+    _VALUES.setdefault(digest, raw)
+    out[field + REF_SUFFIX] = digest
+    interned[value_key(digest)] = raw
+
+
 # ---------------------------------------------------------------------------- retention classes
 
 #: key prefixes of everything this system writes (for clearing and cleanup by SCAN MATCH)
@@ -462,8 +521,12 @@ def _fmt_float(value: float) -> str:
     return text or "0"
 
 
-def encode_entry(entry: LogEntry) -> dict[str, str | bytes]:
-    """The hash stored for one record. Empty optional fields are left out (decode restores them)."""
+def encode_entry(entry: LogEntry, interned: dict[str, bytes] | None = None) -> dict[str, str | bytes]:
+    """The hash stored for one record. Empty optional fields are left out (decode restores them).
+
+    With ``interned`` (the write path passes a dict), long values of :data:`INTERNED_FIELDS` are
+    replaced by references and collected there as ``{value key: value}`` for the caller to store.
+    """
     out: dict[str, str | bytes] = {"timestamp": iso_from_ns(entry.timestamp_ns), "level": entry.level}
     if entry.severity_number != NAME_TO_SEVERITY[entry.level].value:
         out["severity"] = str(entry.severity_number)
@@ -488,7 +551,7 @@ def encode_entry(entry: LogEntry) -> dict[str, str | bytes]:
     if entry.attributes:
         out["attrs"] = dumps(entry.attributes)
     if entry.resource:
-        out["resource"] = dumps(entry.resource)
+        _intern(out, "resource", _resource_json(entry.resource), interned)
     if entry.scope_name:
         out["scope"] = entry.scope_name
     if entry.scope_version:
@@ -507,7 +570,10 @@ def encode_entry(entry: LogEntry) -> dict[str, str | bytes]:
         out["status_code"] = str(req.status_code)
         out["response_time_ms"] = _fmt_float(req.response_time_ms)
         out["user_id"] = req.user_id
-        out["user_agent"] = req.user_agent
+        if len(req.user_agent) < INTERN_MIN_BYTES:
+            out["user_agent"] = req.user_agent
+        else:
+            _intern(out, "user_agent", req.user_agent.encode("utf-8", "surrogatepass"), interned)
         out["referrer"] = req.referrer
         out["bytes_sent"] = str(req.bytes_sent)
         out["error"] = req.error
@@ -518,15 +584,47 @@ def encode_entry(entry: LogEntry) -> dict[str, str | bytes]:
     return out
 
 
+_resource_cache: dict[int, tuple[dict, bytes]] = {}
+
+
+def _resource_json(resource: dict) -> bytes:
+    """Resources are shared by every record of a provider: serialise each object once."""
+    hit = _resource_cache.get(id(resource))
+    if hit is not None and hit[0] is resource:
+        return hit[1]
+    raw = dumps(resource)
+    if len(_resource_cache) > 64:
+        _resource_cache.clear()
+    _resource_cache[id(resource)] = (resource, raw)
+    return raw
+
+
+def _shared(data: dict[str, str], field: str, values: Mapping[str, bytes] | None) -> str | None:
+    """The value of an interned field: inline, else resolved from ``values`` or the process cache."""
+    if field in data:
+        return data[field]
+    ref = data.get(field + REF_SUFFIX)
+    if ref is None:
+        return None
+    raw = (values or {}).get(ref) or _VALUES.get(ref)
+    return _text(raw) if raw is not None else None
+
+
 def _text(value: str | bytes | None) -> str:
     if value is None:
         return ""
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
-def decode_entry(mapping: dict) -> LogEntry:
-    """Inverse of :func:`encode_entry`; accepts the bytes or str mapping HGETALL returns."""
+def decode_entry(mapping: dict, values: Mapping[str, bytes] | None = None) -> LogEntry:
+    """Inverse of :func:`encode_entry`; accepts the bytes or str mapping HGETALL returns.
+
+    Shared values (``resource_ref``, ``user_agent_ref``) are resolved from ``values`` (digest ->
+    value) or this process's cache (see :func:`missing_values`); unknown ones decode as empty.
+    """
     data = {_text(k): _text(v) for k, v in mapping.items()}
+    resource_json = _shared(data, "resource", values)
+    user_agent = _shared(data, "user_agent", values) or ""
     level = data.get("level") or "INFO"
     body: object = data.get("body", "")
     if data.get("body_json") == "1":
@@ -544,7 +642,7 @@ def decode_entry(mapping: dict) -> LogEntry:
             route=data.get("route", ""),
             response_time_ms=float(data.get("response_time_ms") or 0),
             user_id=data.get("user_id", ""),
-            user_agent=data.get("user_agent", ""),
+            user_agent=user_agent,
             referrer=data.get("referrer", ""),
             bytes_sent=int(data.get("bytes_sent") or 0),
             error=data.get("error", ""),
@@ -565,7 +663,7 @@ def decode_entry(mapping: dict) -> LogEntry:
         span_id=data.get("span_id", ""),
         trace_flags=int(data.get("trace_flags") or 0),
         attributes=orjson.loads(data["attrs"]) if data.get("attrs") else {},
-        resource=orjson.loads(data["resource"]) if data.get("resource") else {},
+        resource=orjson.loads(resource_json) if resource_json else {},
         scope_name=data.get("scope", ""),
         scope_version=data.get("scope_version", ""),
         request=request,

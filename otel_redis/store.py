@@ -163,6 +163,7 @@ class RedisStore:
         minute_keys: set[str] = set()
         streams: set[str] = set()
         flows: dict[str, list[str]] = {}
+        interned: dict[str, bytes] = {}
         keys: list[str] = []
 
         for entry in entries:
@@ -225,7 +226,7 @@ class RedisStore:
                     stats_keys.add(evkey)
             keys.append(key)
             ttl = schema.record_retention(entry.is_error, is_oauth, retention)
-            pipe.hset(key, mapping=schema.encode_entry(entry))
+            pipe.hset(key, mapping=schema.encode_entry(entry, interned))
             pipe.expireat(key, max(ts_ms // 1000 + ttl, int(now) + 1))
             pipe.xadd(stream, {"k": key})
             streams.add(stream)
@@ -252,6 +253,11 @@ class RedisStore:
         for mkey in minute_keys:
             if self._refresh.due(mkey, now):
                 pipe.expire(mkey, schema.RT_MINUTE_TTL_S)
+        # shared long values: written (and their TTL renewed) by every batch that references them,
+        # so a value never expires before a record pointing at it
+        value_ttl = max(retention.requests, retention.errors, retention.oauth) + REFRESH_INTERVAL_S
+        for vkey, raw in interned.items():
+            pipe.set(vkey, raw, ex=value_ttl)
         flow_ttl = settings.oauth_flow_ttl_s
         for fkey, members in flows.items():
             pipe.rpush(fkey, *members)
@@ -383,11 +389,24 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.hgetall(key)
+        rows = pipe.execute()
+        missing = schema.missing_values(rows)
+        if missing:
+            for digest, raw in zip(missing, self._get_each(missing)):
+                if raw is not None:
+                    schema.remember_value(digest, raw)
         out = []
-        for key, data in zip(keys, pipe.execute()):
+        for key, data in zip(keys, rows):
             if data:
                 out.append((key, schema.decode_entry(data)))
         return out
+
+    def _get_each(self, digests: list[str]) -> list[bytes | None]:
+        """GET each shared value (one pipeline; no multi-key command, so Cluster-safe)."""
+        pipe = self.client.pipeline(transaction=False)
+        for digest in digests:
+            pipe.get(schema.value_key(digest))
+        return pipe.execute()
 
     def recent(self, index: str, limit: int = 100, since_ms: int | None = None) -> list[tuple[str, LogEntry]]:
         """The newest ``limit`` records of one index, oldest first."""

@@ -18,6 +18,8 @@ import redis
 from websockets.sync.client import connect as ws_connect
 
 from otel_redis import schema
+from otel_redis.config import load_settings
+from otel_redis.store import RedisStore
 from otel_redis.histogram import bucket_of
 from tests.servers import free_port, run_service, uvicorn_argv
 
@@ -75,7 +77,7 @@ def one_request(r: redis.Redis, trace_id: str) -> tuple[str, dict[str, str]]:
     return recs[0]
 
 
-def test_every_field_index_and_stat_of_a_request(service, r):
+def test_every_field_index_and_stat_of_a_request(service, r, redis_url):
     traceparent = f"00-{TRACE}-{PARENT}-01"
     before_ms = int(time.time() * 1000)
     with client_from("127.0.0.1") as c:
@@ -113,7 +115,12 @@ def test_every_field_index_and_stat_of_a_request(service, r):
     assert rec["trace_id"] == TRACE
     assert len(rec["span_id"]) == 16 and rec["span_id"] != PARENT
     assert rec["level"] == "INFO"
-    assert json.loads(rec["resource"])["service.name"] == "request-app"
+    # the resource JSON is shared: the record references val:{digest}, readers resolve it
+    assert json.loads(r.get(schema.value_key(rec["resource_ref"])))["service.name"] == "request-app"
+    assert 0 < r.ttl(schema.value_key(rec["resource_ref"])) <= 90 * 86400 + 60
+    store = RedisStore(redis.Redis.from_url(redis_url), load_settings({}))
+    ((_k, entry),) = store.fetch([key])
+    assert entry.resource["service.name"] == "request-app"
 
     # indexes: the record key, scored by its time
     score = r.zscore(schema.IDX_REQ_ALL, key)

@@ -133,3 +133,20 @@ def test_rt_window_keys_use_hours_inside_and_minutes_at_the_edges():
     hours = [k for k in keys if len(k.rsplit(":", 1)[-1]) == 2]  # ...:YYYYMMDD:HH, not ...:HHMM
     assert len(keys) == 30 + 2 + 31  # 30 minutes, 2 whole hours, 31 minutes
     assert len(hours) == 2
+
+
+def test_long_shared_values_are_stored_once_and_resolved_on_read(settings, r):
+    store = RedisStore(otel_redis.connection.make_client(settings), settings)
+    ua = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0 Safari/537.36"
+    resource = {"service.name": "svc", "service.instance.id": "x" * 80}
+    entries = [LogEntry(time.time_ns(), "INFO", 9, "x", resource=resource,
+                        request=RequestFields("GET", "/", 200, client_ip="10.0.0.1", user_agent=ua)) for _ in range(3)]
+    keys = store.write(entries)
+    raw = r.hgetall(keys[0])
+    assert "user_agent" not in raw and "resource" not in raw
+    assert r.get(schema.value_key(raw["user_agent_ref"])) == ua
+    assert len(list(r.scan_iter("val:*"))) == 2  # one per distinct value, not per record
+    assert r.object("encoding", keys[0]) in ("listpack", "ziplist")  # the compact hash encoding
+    schema._VALUES.clear()  # a reader in another process: values come from Redis
+    ((_k, entry), *_rest) = store.fetch(keys)
+    assert entry.request.user_agent == ua and entry.resource == resource

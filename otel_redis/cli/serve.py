@@ -55,6 +55,13 @@ def run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     threads: list[threading.Thread] = []
     if args.demo:
+        # the query API logs its own requests, and a demo client sends it real HTTP traffic
+        from ..instrumentation import instrument_app
+
+        instrument_app(app, settings=settings, exclude_paths=["/healthz", "/logs/stream"])
+        base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::', '') else args.host}:{args.port}"
+        threads.append(threading.Thread(target=_demo_traffic, args=(app, base, stop, args.demo_interval * 2),
+                                        daemon=True))
         threads.append(threading.Thread(target=_demo_emitter, args=(stop, args.demo_interval), daemon=True))
         threads.append(threading.Thread(target=_console_tail, args=(settings, stop), daemon=True))
     for t in threads:
@@ -109,6 +116,39 @@ def _demo_emitter(stop: threading.Event, interval: float) -> None:
                 raise ConnectionError("upstream refused the connection")
             except ConnectionError as exc:
                 api.log_error("Connection failed", component="proxy", error=exc, upstream="10.0.0.7:8443")
+
+
+_DEMO_AGENTS = ("curl/8.5.0", "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0", "python-httpx/0.28")
+
+
+def _demo_traffic(app: Any, base: str, stop: threading.Event, interval: float) -> None:
+    """Real HTTP requests to the query API itself, so request records flow through instrument_app."""
+    import httpx
+
+    rng = random.Random()
+    with httpx.Client(base_url=base, timeout=5) as client:
+        token = ""
+        while not stop.wait(interval):
+            if not token:
+                tokens = getattr(app.state, "tokens", None)  # loaded by the app's lifespan
+                token = tokens.read[0] if tokens is not None and tokens.read else ""
+            auth = {"Authorization": f"Bearer {token}"} if token else {}
+            path, headers = rng.choice(
+                [
+                    ("/logs?limit=5", auth),
+                    ("/logs/errors?hours=1&limit=5", auth),
+                    ("/logs/stats?hours=1", auth),
+                    ("/logs/ip/127.0.0.1?limit=3", auth),
+                    ("/logs?limit=5", {}),  # 401: no token
+                    ("/logs/status/abc", auth),  # 4xx: bad input
+                    (f"/wp-admin/{rng.randrange(1000)}.php", {}),  # 404: a scanner
+                ]
+            )
+            try:
+                client.get(path, headers={**headers, "User-Agent": rng.choice(_DEMO_AGENTS),
+                                          "Referer": "https://console.example.com/?code=demo-secret"})
+            except httpx.HTTPError:
+                continue  # the server is starting or stopping
 
 
 def _console_tail(settings: Any, stop: threading.Event) -> None:

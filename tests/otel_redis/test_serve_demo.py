@@ -1,0 +1,30 @@
+"""``otel-redis serve --demo``: the query API logs its own requests and a demo client sends it traffic."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+import time
+
+from otel_redis import schema
+from tests.servers import free_port, run_service
+
+
+def test_demo_sends_http_traffic_that_is_stored_as_request_records(redis_url, r, tmp_path):
+    port = free_port()
+    argv = [str(Path(sys.executable).with_name("otel-redis")), "serve", "--demo", "--demo-interval", "0.05",
+            "--port", "{port}", "--no-otlp"]
+    env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"), "OTEL_REDIS_BATCH_DELAY_MS": "20"}
+    with run_service(argv, env=env, port=port, tmp_path=tmp_path, name="serve-demo") as svc:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and r.zcard(schema.IDX_REQ_ALL) < 5:
+            time.sleep(0.1)
+        output = svc.output()
+    keys = r.zrange(schema.IDX_REQ_ALL, 0, -1)
+    assert len(keys) >= 5, output
+    paths = {r.hget(k, "path") for k in keys}
+    assert "/healthz" not in paths  # excluded
+    assert all(p.startswith(("/logs", "/wp-admin")) for p in paths), paths
+    referrers = {r.hget(k, "referrer") for k in keys}
+    assert all("demo-secret" not in (ref or "") for ref in referrers)  # masked
+    assert "stored " in output and " GET " in output  # the console shows requests flowing

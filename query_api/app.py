@@ -22,6 +22,7 @@ from otel_redis.connection import make_async_client, resolve_url
 from otel_redis.store import RedisStore
 
 from .auth import load_tokens, require_read
+from .models import ERROR_RESPONSES
 from .background import start_background
 from .routers import admin, errors, health, logs, oauth, stats, stream
 
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None, *, announce_token: bool = True)
     app.include_router(health.router)
     # order matters only for readability of /docs; no route shadows another
     for module in (logs, errors, stats, oauth, stream, admin):
-        app.include_router(module.router, dependencies=[Depends(require_read)])
+        app.include_router(module.router, dependencies=[Depends(require_read)], responses=ERROR_RESPONSES)
     return app
 
 

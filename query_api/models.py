@@ -178,3 +178,28 @@ class TestResult(BaseModel):
 class ClearResult(BaseModel):
     removed: int
     by_pattern: dict[str, int]
+
+
+class ProblemItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationProblem(BaseModel):
+    """422: which parameter is wrong and why (``detail`` is one readable line)."""
+
+    detail: str
+    errors: list[ProblemItem]
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+#: the error answers every /logs route may give, documented in OpenAPI
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "missing or wrong token (WWW-Authenticate: Bearer)"},
+    422: {"model": ValidationProblem, "description": "bad input"},
+    503: {"model": Problem, "description": "Redis unavailable"},
+}

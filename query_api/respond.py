@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse
 
 from otel_redis import query
 from otel_redis.record import dumps, entry_to_dict
@@ -13,8 +13,8 @@ from otel_redis.record import dumps, entry_to_dict
 from .deps import Common, redis_client
 
 
-class JSONBytes(Response):
-    media_type = "application/json"
+class JSONBytes(JSONResponse):
+    """A JSONResponse (so OpenAPI shows the route's response model) rendered by orjson."""
 
     def render(self, content: Any) -> bytes:
         return dumps(content)

@@ -71,7 +71,10 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
-    server = uvicorn.Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning"))
+    # live-follow streams (GET /logs/stream) never end by themselves: give them 3 s on shutdown
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)
+    )
     try:
         server.run(sockets=[api_sock])
     finally:

@@ -17,7 +17,7 @@ from otel_redis.record import entry_to_dict, normalize_trace_id
 
 from .. import deps
 from ..auth import require_admin
-from ..models import ClearResult, TestResult
+from ..models import ClearResult, Problem, TestResult
 from ..respond import JSONBytes
 
 router = APIRouter(prefix="/logs", tags=["admin"])
@@ -27,7 +27,8 @@ READ_BACK_TIMEOUT_S = 5.0
 
 
 @router.post("/test", summary="Emit test records through the real pipeline and read them back",
-             response_model=TestResult, response_class=JSONBytes)
+             response_model=TestResult, response_class=JSONBytes,
+             responses={503: {"model": Problem, "description": "Redis unavailable, or no pipeline in this process"}})
 async def logs_test(request: Request) -> JSONBytes:
     current = pipeline.current()
     if current is None:
@@ -73,7 +74,8 @@ async def logs_test(request: Request) -> JSONBytes:
 
 
 @router.delete("", summary="Delete every log record, index, stream and statistic this system wrote (admin)",
-               response_model=ClearResult, response_class=JSONBytes, dependencies=[Depends(require_admin)])
+               response_model=ClearResult, response_class=JSONBytes, dependencies=[Depends(require_admin)],
+               responses={403: {"model": Problem, "description": "a read token: this needs the admin token"}})
 async def clear(request: Request) -> JSONBytes:
     removed = await clear_owned(deps.redis_client(request))
     current = pipeline.current()

@@ -95,6 +95,8 @@ async def follow(request: Request, pos: dict[str, str], match: Any) -> AsyncIter
             await asyncio.sleep(1.0)
             continue
         if not rows:
+            if await request.is_disconnected():
+                return  # the client went away while nothing was written
             idle += block_ms / 1000
             if idle >= KEEPALIVE_S:
                 idle = 0.0

@@ -115,7 +115,10 @@ def py_to_any(value: Any, out: AnyValue, kinds: dict[Path, str] | None = None, p
     elif isinstance(value, bool):
         out.bool_value = value
     elif isinstance(value, int):
-        out.int_value = value
+        if -(1 << 63) <= value < (1 << 63):
+            out.int_value = value
+        else:  # an in-process attribute beyond int64: OTLP cannot carry it as a number
+            out.string_value = str(value)
     elif isinstance(value, float):
         out.double_value = value
     elif isinstance(value, dict):
@@ -191,14 +194,19 @@ def entry_from_record(
     """Normalise one OTLP LogRecord (``shared`` holds the resource- and scope-level ``otlp`` keys)."""
     trace_id = _id_hex(record.trace_id, 16, "trace_id")
     span_id = _id_hex(record.span_id, 8, "span_id")
-    typed: list[list[Any]] = list(shared.get("typed", ()))
+    inherited = shared.get("typed")
+    typed: list[list[Any]] = list(inherited) if inherited else []
     attributes: dict[str, Any] = {}
     for kv in record.attributes:
-        value = any_to_py(kv.value, ("attributes", kv.key), typed)
-        if isinstance(value, str) and kv.value.WhichOneof("value") == "string_value":
-            value = truncate(value, max_attribute_bytes)
-        attributes[kv.key] = value
-    otlp: dict[str, Any] = {k: v for k, v in shared.items() if k != "typed"}
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value":  # the common case, inline
+            attributes[kv.key] = truncate(value.string_value, max_attribute_bytes)
+        elif kind == "int_value":
+            attributes[kv.key] = value.int_value
+        else:
+            attributes[kv.key] = any_to_py(value, ("attributes", kv.key), typed)
+    otlp: dict[str, Any] = {k: v for k, v in shared.items() if k != "typed"} if shared else {}
 
     component = _component_value(attributes)
     if component is not None:
@@ -218,34 +226,34 @@ def entry_from_record(
             otlp["request_attributes"] = kept
 
     if record.HasField("body"):
-        body = any_to_py(record.body, ("body",), typed)
-        if isinstance(body, str) and record.body.WhichOneof("value") == "string_value":
-            body = truncate(body, max_message_bytes)
-        elif body is None:
-            otlp["body"] = "empty"
-            body = ""
+        raw_body = record.body
+        if raw_body.WhichOneof("value") == "string_value":
+            body = truncate(raw_body.string_value, max_message_bytes)
+        else:
+            body = any_to_py(raw_body, ("body",), typed)
+            if body is None:
+                otlp["body"] = "empty"
+                body = ""
     else:
         body = ""
         otlp["body"] = "unset"
 
-    unset = []
-    if not record.time_unix_nano:
-        unset.append("time")
-    if not record.observed_time_unix_nano:
-        unset.append("observed")
-    if unset:
-        otlp["unset"] = unset
-    timestamp = record.time_unix_nano or record.observed_time_unix_nano or now_ns
+    time_ns = record.time_unix_nano
+    observed_ns = record.observed_time_unix_nano
+    if not time_ns or not observed_ns:
+        otlp["unset"] = [name for name, v in (("time", time_ns), ("observed", observed_ns)) if not v]
+    timestamp = time_ns or observed_ns or now_ns
     if record.dropped_attributes_count:
         otlp["dropped_attributes_count"] = record.dropped_attributes_count
-    if record.flags & ~0xFF:
-        otlp["flags"] = record.flags
+    flags = record.flags
+    if flags & ~0xFF:
+        otlp["flags"] = flags
     if typed:
         otlp["typed"] = typed
     severity = int(record.severity_number)
     return LogEntry(
         timestamp_ns=timestamp,
-        observed_ns=record.observed_time_unix_nano or timestamp,
+        observed_ns=observed_ns or timestamp,
         level=severity_to_name(severity),
         severity_number=severity,
         severity_text=record.severity_text,
@@ -254,7 +262,7 @@ def entry_from_record(
         event=record.event_name,
         trace_id=trace_id,
         span_id=span_id,
-        trace_flags=record.flags & 0xFF,
+        trace_flags=flags & 0xFF,
         attributes=attributes,
         resource=resource,
         scope_name=scope_name,

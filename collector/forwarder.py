@@ -93,7 +93,9 @@ class Forwarder:
     ) -> None:
         self.client = client
         self.store = RedisStore(client, settings)
-        self.config = config
+        # a blocking read must end before the socket timeout, or it would look like a dead connection
+        block_cap = max(1, int(settings.socket_timeout_s * 800))
+        self.config = config.with_overrides(block_ms=min(config.block_ms, block_cap))
         self.upstream = upstream
         self.counters = counters or FORWARDER
         self._backoff = ExponentialWithJitterBackoff(cap=config.backoff_cap_s, base=config.backoff_base_s)
@@ -125,6 +127,11 @@ class Forwarder:
                 failures += 1
                 delay = self._backoff.compute(failures)
                 _log.warning("forwarder: Redis unavailable (%s), retrying in %.1fs", exc, delay)
+                stop.wait(delay)
+            except Exception:  # noqa: BLE001 - keep forwarding; what was not acknowledged is re-sent
+                failures += 1
+                delay = self._backoff.compute(failures)
+                _log.exception("forwarder: unexpected error, retrying in %.1fs", delay)
                 stop.wait(delay)
 
     def drain(self, stop: threading.Event) -> None:
@@ -256,8 +263,26 @@ class Forwarder:
             self.counters.add("expired", missing)
         return True
 
+    def _request(self, entries: list[Any]) -> tuple[Any, list[Any]]:
+        """The export request, and the entries it holds: one that cannot be converted is left out
+        and counted as failed (it would fail every attempt)."""
+        try:
+            return request_from_entries(entries), entries
+        except Exception:  # noqa: BLE001 - find the culprits one by one
+            good = []
+            for entry in entries:
+                try:
+                    request_from_entries([entry])
+                    good.append(entry)
+                except Exception as exc:  # noqa: BLE001
+                    self.counters.add("failed")
+                    _log.warning("forwarder: a record cannot be converted to OTLP: %s: %s", type(exc).__name__, exc)
+            return request_from_entries(good), good
+
     def _send(self, batch: Batch, entries: list[Any], stop: threading.Event) -> bool:
-        request = request_from_entries(entries)
+        request, entries = self._request(entries)
+        if not entries:
+            return True
         failures = 0
         touched = time.monotonic()
         while True:

@@ -25,6 +25,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 
 from otel_redis.config import Settings
 from otel_redis.exporter import RedisLogRecordExporter
+from otel_redis.record import iter_chunks
 
 from .config import ReceiverSettings
 from .convert import entries_from_request
@@ -107,23 +108,27 @@ class Ingestor:
             converted = entries_from_request(
                 request, self.settings.max_message_bytes, self.settings.max_attribute_bytes
             )
-            if converted.entries:
-                try:
-                    self.exporter.export_entries(converted.entries, raise_on_failure=True)
-                except Exception as exc:  # noqa: BLE001 - reported to the sender, who retries
-                    self.counters.add("unavailable")
-                    raise Unavailable(f"log store unavailable: {type(exc).__name__}: {exc}") from None
-                errors = self.exporter.store.last_errors()
-                transient = next((e for e in errors if _is_transient(e)), None)
-                if transient is not None:
-                    self.counters.add("unavailable")
-                    raise Unavailable(f"log store refused the write: {transient}")
+            # written in pipelines of the usual batch size, so a 16 MiB request is not one huge round trip
+            for chunk in iter_chunks(converted.entries, self.settings.max_export_batch_size):
+                self._write(chunk)
             self.counters.add("accepted_records", len(converted.entries))
             if converted.rejected:
                 self.counters.add("rejected_records", converted.rejected)
             return Outcome(len(converted.entries), converted.rejected, converted.reason)
         finally:
             self._slots.release()
+
+    def _write(self, entries: list) -> None:
+        try:
+            self.exporter.export_entries(entries, raise_on_failure=True)
+        except Exception as exc:  # noqa: BLE001 - reported to the sender, who retries
+            self.counters.add("unavailable")
+            raise Unavailable(f"log store unavailable: {type(exc).__name__}: {exc}") from None
+        errors = self.exporter.store.last_errors()
+        transient = next((e for e in errors if _is_transient(e)), None)
+        if transient is not None:
+            self.counters.add("unavailable")
+            raise Unavailable(f"log store refused the write: {transient}")
 
     def close(self) -> None:
         self.exporter.shutdown()

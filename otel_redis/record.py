@@ -182,8 +182,11 @@ def dumps(value: Any) -> bytes:
 
 def json_safe(value: Any) -> Any:
     """A JSON-compatible copy of ``value`` (primitives returned as they are)."""
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (str, bool)):
         return value
+    if isinstance(value, int):
+        # JSON (orjson) and OTLP stop at 64 bits: a bigger int would turn the whole attribute map into text
+        return value if -(1 << 63) <= value < (1 << 64) else str(value)
     if isinstance(value, float):
         return value if math.isfinite(value) else str(value)
     return orjson.loads(dumps(value))

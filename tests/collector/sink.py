@@ -27,6 +27,7 @@ class Sink:
     def __init__(self, fail_ratio: float = 0.0, retry_after: str = "0", seed: int = 7) -> None:
         self.fail_ratio = fail_ratio
         self.retry_after = retry_after
+        self.fail_status = 503  # HTTP status of a refusal (400: refused for good)
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.requests: list[ExportLogsServiceRequest] = []
@@ -92,7 +93,7 @@ class Sink:
                     body, status, extra = ExportLogsServiceResponse().SerializeToString(), 200, {}
                 else:
                     body = status_pb2.Status(code=14, message="sink says: try later").SerializeToString()
-                    status, extra = 503, {"Retry-After": sink.retry_after}
+                    status, extra = sink.fail_status, {"Retry-After": sink.retry_after}
                 self.send_response(status)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(body)))

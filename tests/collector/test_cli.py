@@ -83,3 +83,16 @@ def test_bad_port_flag_and_nothing_to_receive_are_clear(redis_url, tmp_path):
     assert result.returncode == 2 and "nothing to receive" in result.stderr
     result = _run([*CLI, "receive", "--otlp-http-port", "70000"], env)
     assert result.returncode == 2 and "not a port" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_forward_configuration_errors_are_one_line(redis_url, tmp_path):
+    env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data")}
+    for extra, message in (
+        ({"OTEL_EXPORTER_OTLP_LOGS_PROTOCOL": "http/json"}, "speaks http/protobuf or grpc"),
+        ({"OTEL_REDIS_FORWARD_START": "yesterday"}, "OTEL_REDIS_FORWARD_START"),
+        ({"OTEL_REDIS_FORWARD_BATCH_SIZE": "many"}, "OTEL_REDIS_FORWARD_BATCH_SIZE"),
+    ):
+        result = _run([*CLI, "forward", "--once"], {**env, **extra})
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

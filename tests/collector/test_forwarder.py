@@ -120,13 +120,22 @@ def test_in_process_records_are_forwarded_with_their_component_and_request_field
                                       "url.path": "/x", "client.address": "10.0.0.9",
                                       "http.server.response_time_ms": 3.5}))
     exporter = RedisLogRecordExporter(settings=settings)
+    big = LoggerProvider(resource=Resource.create({"service.name": "in-proc"}))
+    big_memory = InMemoryLogRecordExporter()
+    big.add_log_record_processor(SimpleLogRecordProcessor(big_memory))
+    big.get_logger("app").emit(LogRecord(timestamp=T0 + 2, body="huge", attributes={"n": 2**70}))
+    exporter.export(big_memory.get_finished_logs())  # beyond int64: stored, and sent on as text
     exporter.export(memory.get_finished_logs())
     exporter.shutdown()
     from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 
     with forwarding(settings, sink, monkeypatch) as forwarder:
-        wait_for(lambda: forwarder.counters.forwarded == 2, what="2 records forwarded")
-    assert canonical(sink.requests) == canonical([encode_logs(memory.get_finished_logs())])
+        wait_for(lambda: forwarder.counters.forwarded == 3, what="3 records forwarded")
+    forwarded = canonical(sink.requests)
+    huge = next(item for item in forwarded if item["record"]["body"] == {"stringValue": "huge"})
+    assert huge["record"]["attributes"]["n"] == {"stringValue": str(2**70)}
+    forwarded.remove(huge)
+    assert forwarded == canonical([encode_logs(memory.get_finished_logs())])
 
 
 def test_chaos_upstream_refuses_70_percent(receiver, store, sink, monkeypatch):
@@ -187,14 +196,17 @@ def test_two_forwarders_share_the_streams(receiver, store, sink, monkeypatch):
     assert a.counters.forwarded + b.counters.forwarded == len(ids)
 
 
-def test_permanent_refusal_and_expired_records_are_counted_and_acknowledged(receiver, store, sink, monkeypatch):
+def test_expired_and_damaged_records_are_counted_and_acknowledged(receiver, store, sink, monkeypatch):
     send_numbered(receiver, 4, "gone")
     client = store.client
     keys = client.zrange("idx:log:all", 0, -1)
     client.delete(keys[0])  # expired before it could be forwarded
+    client.hset(keys[1], "attrs", "[1, 2]")  # a damaged hash: cannot become an OTLP record
     with forwarding(receiver.settings, sink, monkeypatch) as forwarder:
-        wait_for(lambda: forwarder.counters.forwarded + forwarder.counters.expired == 4, what="all handled")
-    assert forwarder.counters.expired == 1
+        wait_for(lambda: sum(forwarder.counters.snapshot()[k] for k in ("forwarded", "expired", "failed")) == 4,
+                 what="all handled")
+    assert (forwarder.counters.forwarded, forwarder.counters.expired, forwarder.counters.failed) == (2, 1, 1)
+    assert len(sink.record_ids()) == 2
     assert pending(client) == 0
 
 
@@ -266,3 +278,24 @@ def test_forwarder_store_reads_are_pipelined(receiver, store, sink, monkeypatch)
         wait_for(lambda: forwarder.counters.forwarded == 40, what="forwarded")
     stats = {k.removeprefix("cmdstat_"): v["calls"] for k, v in store.client.info("commandstats").items()}
     assert stats["hgetall"] == 40 and stats["xack"] <= 4
+
+
+def test_forward_once_drains_and_exits(receiver, store, sink, redis_url, tmp_path):
+    ids = send_numbered(receiver, 50, "once")
+    env = {**os.environ, **sink.env("http"), "REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "d")}
+    code = "import sys; from otel_redis.cli import main; sys.exit(main(['forward', '--once']))"
+    result = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert sorted(sink.record_ids()) == sorted(ids)
+    assert pending(store.client) == 0
+    (published,) = published_forwarders(store.client).values()  # published at exit
+    assert published["forwarded"] == 50
+
+
+def test_permanent_refusal_is_counted_failed_and_not_retried(receiver, store, sink, monkeypatch):
+    sink.fail_ratio, sink.fail_status = 1.0, 400
+    send_numbered(receiver, 5, "refused")
+    with forwarding(receiver.settings, sink, monkeypatch) as forwarder:
+        wait_for(lambda: forwarder.counters.failed == 5, what="the batch counted as failed")
+        wait_for(lambda: pending(store.client) == 0, what="the refused entries acknowledged")
+    assert sink.attempts == 1 and forwarder.counters.retried == 0 and forwarder.counters.forwarded == 0

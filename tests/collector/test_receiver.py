@@ -389,3 +389,12 @@ def test_healthz_reports_counters(receiver):
 def test_response_is_plain_json_for_empty_success(receiver):
     response = _post(receiver, b"{}", "application/json")
     assert response.status_code == 200 and MessageToDict(ExportLogsServiceResponse()) == json.loads(response.text)
+
+
+def test_large_request_is_written_in_batches(receiver, store):
+    store.client.config_resetstat()
+    response = _post(receiver, _valid_protobuf(1200, body="small"))
+    assert response.status_code == 200
+    assert store.client.zcard("idx:log:all") == 1200
+    calls = {k.removeprefix("cmdstat_"): v["calls"] for k, v in store.client.info("commandstats").items()}
+    assert calls["zadd"] >= 3 * 2  # idx:log:all and the level index, once per batch of 512

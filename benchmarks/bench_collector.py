@@ -88,7 +88,8 @@ def _wait_http(url: str, proc: subprocess.Popen, timeout: float = 30) -> None:
 
 
 def run(ctx: BenchContext) -> Section:
-    batches = 10 if ctx.quick else 40
+    batches = 10 if ctx.quick else 20
+    rounds = 1 if ctx.quick else 3
     n = batches * BATCH
     section = Section(
         title="Collector bridge: OTLP receiver ingest and forwarder",
@@ -98,40 +99,18 @@ def run(ctx: BenchContext) -> Section:
     records = _records(n)
     chunks = [records[i : i + BATCH] for i in range(0, n, BATCH)]
     bodies = [encode_logs(chunk).SerializeToString() for chunk in chunks]
+    baseline = ingest = forward_rate = 0.0
     with ctx.redis() as (server, settings), tempfile.TemporaryDirectory(prefix="otel-redis-bench-c-") as tmp:
-        # baseline: the in-process exporter path
-        exporter = RedisLogRecordExporter(settings=settings, counters=PipelineCounters())
-        exporter.export(chunks[0])  # connect, warm up
-        start = time.perf_counter()
-        for chunk in chunks:
-            exporter.export(chunk)
-        baseline = n / (time.perf_counter() - start)
-        exporter.shutdown()
-
-        # the receiver, in its own process
-        port = free_port()
+        port, sink_port = free_port(), free_port()
         env = {**os.environ, "REDIS_URL": server.url, "OTEL_REDIS_DATA_DIR": str(Path(tmp) / "data")}
         argv = [sys.executable, "-c", "import sys; from otel_redis.cli import main; sys.exit(main())",
                 "receive", "--otlp-http-port", str(port), "--otlp-grpc-port", "0"]
         receiver = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sink = subprocess.Popen([sys.executable, "-c", _SINK, str(sink_port)])
+        exporter = RedisLogRecordExporter(settings=settings, counters=PipelineCounters())
+        http = httpx.Client(timeout=30)
         try:
             _wait_http(f"http://127.0.0.1:{port}/healthz", receiver)
-            url = f"http://127.0.0.1:{port}/v1/logs"
-            headers = {"content-type": "application/x-protobuf"}
-            with httpx.Client(timeout=30) as client:
-                client.post(url, content=bodies[0], headers=headers).raise_for_status()  # warm up
-                start = time.perf_counter()
-                for body in bodies:
-                    client.post(url, content=body, headers=headers).raise_for_status()
-                ingest = n / (time.perf_counter() - start)
-        finally:
-            receiver.terminate()
-            receiver.wait(15)
-
-        # the forwarder, draining everything stored, to a sink in its own process
-        sink_port = free_port()
-        sink = subprocess.Popen([sys.executable, "-c", _SINK, str(sink_port)])
-        try:
             _wait_http(f"http://127.0.0.1:{sink_port}/", sink)
             os.environ["OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"] = f"http://127.0.0.1:{sink_port}/v1/logs"
             try:
@@ -141,30 +120,47 @@ def run(ctx: BenchContext) -> Section:
             config = load_forwarder_settings({}).with_overrides(consumer="bench", batch_size=BATCH)
             counters = ForwarderCounters()
             forwarder = Forwarder(make_client(settings), settings, config, upstream, counters)
-            start = time.perf_counter()
-            forwarder.drain(threading.Event())
-            elapsed = time.perf_counter() - start
-            forwarded = counters.forwarded
+            url = f"http://127.0.0.1:{port}/v1/logs"
+            headers = {"content-type": "application/x-protobuf"}
+            exporter.export(chunks[0])  # connect and warm up both paths
+            http.post(url, content=bodies[0], headers=headers).raise_for_status()
+            for _ in range(rounds):  # best of `rounds`: the least disturbed run on a shared machine
+                start = time.perf_counter()
+                for chunk in chunks:
+                    exporter.export(chunk)
+                baseline = max(baseline, n / (time.perf_counter() - start))
+
+                start = time.perf_counter()
+                for body in bodies:
+                    http.post(url, content=body, headers=headers).raise_for_status()
+                ingest = max(ingest, n / (time.perf_counter() - start))
+
+                before = counters.forwarded
+                start = time.perf_counter()
+                forwarder.drain(threading.Event())
+                forward_rate = max(forward_rate, (counters.forwarded - before) / (time.perf_counter() - start))
             forwarder.close()
         finally:
-            sink.terminate()
-            sink.wait(15)
-        forward_rate = forwarded / elapsed
+            http.close()
+            exporter.shutdown()
+            for proc in (receiver, sink):
+                proc.terminate()
+                proc.wait(15)
 
     section.rows.append(["receiver ingest, OTLP/HTTP protobuf, 512/request", f"{ingest:,.0f}", f"{baseline:,.0f}",
                          fmt_ratio(ingest / baseline)])
-    section.rows.append([f"forwarder drain to OTLP/HTTP sink ({forwarded} records)", f"{forward_rate:,.0f}",
+    section.rows.append(["forwarder drain to an OTLP/HTTP sink, 512/request", f"{forward_rate:,.0f}",
                          f"{baseline:,.0f}", fmt_ratio(forward_rate / baseline)])
     section.notes.append(
-        f"{n} records per phase; baseline = RedisLogRecordExporter.export of the same SDK records in batches of {BATCH} "
-        "(normalise + one pipelined write per batch), in this process."
+        f"best of {rounds} rounds of {n} records each; baseline = RedisLogRecordExporter.export of the same SDK "
+        f"records in batches of {BATCH} (normalise + one pipelined write per batch), in this process."
     )
     section.notes.append(
         "receiver = `otel-redis receive` in its own process; one client POSTs pre-encoded requests one after the "
         "other, so the figure includes HTTP, protobuf decoding and OTLP->LogEntry conversion besides the same write."
     )
     section.notes.append(
-        "forwarder = XREADGROUP + one pipelined HGETALL per batch + LogEntry->OTLP + one POST + XACK, against a sink "
-        "that answers 200 without decoding; it drains both phases' records."
+        "forwarder = XREADGROUP + one pipelined HGETALL per batch + LogEntry->OTLP + one POST + XACK, to a sink in "
+        "its own process that answers 200 without decoding; each round drains what both paths wrote in that round."
     )
     return section

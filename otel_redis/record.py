@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as _dt
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -363,12 +364,17 @@ def iso_from_ns(ns: int) -> str:
     return f"{base}.{rem:09d}Z"
 
 
+@functools.lru_cache(maxsize=4096)
+def _epoch_seconds(main: str) -> int:
+    """Seconds of ``YYYY-MM-DDTHH:MM:SS`` UTC; cached, as the records read together share seconds."""
+    return int(_dt.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc).timestamp())
+
+
 def ns_from_iso(text: str) -> int:
     """Inverse of :func:`iso_from_ns` (also accepts fewer fractional digits)."""
     main, _, frac = text.rstrip("Z").partition(".")
-    dt = _dt.datetime.strptime(main, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=_dt.timezone.utc)
     frac = (frac + "000000000")[:9]
-    return int(dt.timestamp()) * 1_000_000_000 + int(frac)
+    return _epoch_seconds(main) * 1_000_000_000 + int(frac)
 
 
 def iter_chunks(items: Iterable[Any], size: int) -> Iterable[list[Any]]:

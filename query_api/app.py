@@ -24,7 +24,8 @@ from otel_redis.store import RedisStore
 from .auth import load_tokens, require_read
 from .models import ERROR_RESPONSES
 from .background import start_background
-from .routers import admin, errors, health, logs, oauth, stats, stream
+from .prometheus import MetricsSettings
+from .routers import admin, alerts, analytics, errors, health, logs, metrics, oauth, stats, stream
 
 
 def create_app(settings: Settings | None = None, *, announce_token: bool = True) -> FastAPI:
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None, *, announce_token: bool = True)
         url = resolve_url(settings)
         app.state.redis = make_async_client(settings, url)
         app.state.tokens = load_tokens(settings, announce=announce_token)
+        app.state.metrics_settings = MetricsSettings.from_env()
         app.state.background = start_background(settings, url)
         try:
             yield
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None, *, announce_token: bool = True)
     # order matters only for readability of /docs; no route shadows another
     for module in (logs, errors, stats, oauth, stream, admin):
         app.include_router(module.router, dependencies=[Depends(require_read)], responses=ERROR_RESPONSES)
+    for module in (metrics, analytics, alerts):  # issue 7: their own auth dependencies
+        app.include_router(module.router, responses=ERROR_RESPONSES)
     return app
 
 

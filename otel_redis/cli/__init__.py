@@ -12,7 +12,7 @@ from typing import Callable, Sequence
 from ..config import ConfigError
 
 #: sub-command modules; each has ``register(subparsers)`` that sets ``func`` on its parser
-_MODULES = ("serve", "cleanup", "collector")
+_MODULES = ("serve", "cleanup", "collector", "alerts")
 
 
 class CliError(Exception):

@@ -1,0 +1,192 @@
+"""The Prometheus view of the service: a custom prometheus-client collector, read at scrape time.
+
+Families (``hostname=""`` is every hostname together; ``window`` is in seconds):
+
+- ``otel_redis_window_requests``, ``otel_redis_requests_per_second``, ``otel_redis_error_rate``,
+  ``otel_redis_server_error_rate``, ``otel_redis_response_time_ms{quantile}``,
+  ``otel_redis_unique_visitors``: request metrics over each window of ``OTEL_REDIS_METRICS_WINDOWS``
+  (otel_redis/metrics.py; the same numbers as ``GET /logs/metrics``);
+- ``otel_redis_records_*_total``, ``otel_redis_records_dropped_total{reason}``,
+  ``otel_redis_queue_length``, ``otel_redis_export_seconds`` (summary: batches and time spent):
+  this process's pipeline counters (``otel_redis.stats()``);
+- ``otel_redis_stream_length{stream}``, ``otel_redis_stream_group_pending{stream,group}``,
+  ``otel_redis_stream_group_lag_seconds{stream,group}`` (age of the newest entry the group has
+  not been given yet: the forwarder's lag, read from Redis, so it is right whichever process
+  forwards), ``otel_redis_stream_group_lag{stream,group}`` (entries, Redis >= 7);
+- ``otel_redis_job_runs_total{job}``, ``otel_redis_job_failures_total{job}``: the periodic jobs;
+- ``otel_redis_alerts_firing{rule,scope}``: conditions firing now (1).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, Mapping
+
+import redis
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
+
+import otel_redis
+from otel_redis import metrics, schema
+from otel_redis.config import ConfigError
+
+DROP_REASONS = ("queue_full", "export_failed", "preconfigure", "after_shutdown")
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    """``OTEL_REDIS_METRICS_WINDOWS`` and ``OTEL_REDIS_METRICS_TOKEN`` (see the README)."""
+
+    windows: tuple[int, ...] = (60, 300, 3600)
+    tokens: tuple[str, ...] = ()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "MetricsSettings":
+        env = os.environ if env is None else env
+        raw = env.get("OTEL_REDIS_METRICS_WINDOWS") or "60,300,3600"
+        try:
+            windows = tuple(dict.fromkeys(metrics.parse_duration(w) for w in raw.split(",") if w.strip()))
+        except ValueError as exc:
+            raise ConfigError(f"OTEL_REDIS_METRICS_WINDOWS={raw!r}: {exc}") from None
+        if not windows:
+            raise ConfigError(f"OTEL_REDIS_METRICS_WINDOWS={raw!r} names no window")
+        tokens = tuple(t.strip() for t in (env.get("OTEL_REDIS_METRICS_TOKEN") or "").split(",") if t.strip())
+        return cls(windows=windows, tokens=tokens)
+
+
+def _s(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _id_ms(stream_id: Any) -> int:
+    text = _s(stream_id)
+    return int(text.split("-", 1)[0]) if text and text[0].isdigit() else 0
+
+
+class ServiceCollector:
+    """Collect everything above on each scrape (sync client: runs in the endpoint's worker thread)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        settings: MetricsSettings,
+        jobs: Callable[[], Mapping[str, Mapping[str, Any]]] | None = None,
+        firing: Callable[[], list[tuple[str, str]]] | None = None,
+    ) -> None:
+        self.client = client
+        self.settings = settings
+        self.jobs = jobs
+        self.firing = firing
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self._request_metrics()
+        yield from self._pipeline_metrics()
+        yield from self._stream_metrics()
+        if self.jobs is not None:
+            runs = CounterMetricFamily("otel_redis_job_runs", "Completed runs of a periodic job", labels=["job"])
+            fails = CounterMetricFamily("otel_redis_job_failures", "Failed runs of a periodic job", labels=["job"])
+            for name, status in sorted(self.jobs().items()):
+                runs.add_metric([name], status["runs"])
+                fails.add_metric([name], status["failures"])
+            yield runs
+            yield fails
+        if self.firing is not None:
+            g = GaugeMetricFamily("otel_redis_alerts_firing", "Alert conditions firing now", labels=["rule", "scope"])
+            for rule, scope in self.firing():
+                g.add_metric([rule, scope], 1)
+            yield g
+
+    def _request_metrics(self) -> Iterator[Metric]:
+        labels = ["window", "hostname"]
+        fams = {
+            "requests": GaugeMetricFamily("otel_redis_window_requests", "Requests in the window", labels=labels),
+            "requests_per_second": GaugeMetricFamily(
+                "otel_redis_requests_per_second", "Requests per second over the window", labels=labels
+            ),
+            "error_rate": GaugeMetricFamily(
+                "otel_redis_error_rate", "Share of 4xx and 5xx responses over the window", labels=labels
+            ),
+            "server_error_rate": GaugeMetricFamily(
+                "otel_redis_server_error_rate", "Share of 5xx responses over the window", labels=labels
+            ),
+            "unique_visitors": GaugeMetricFamily(
+                "otel_redis_unique_visitors", "Distinct client IPs in the hours the window touches", labels=labels
+            ),
+        }
+        rt = GaugeMetricFamily(
+            "otel_redis_response_time_ms",
+            "Response-time percentile over the window (histogram, within 1 %)",
+            labels=[*labels, "quantile"],
+        )
+        for seconds in self.settings.windows:
+            got = metrics.compute(self.client, seconds)
+            scopes = [("", got.overall), *sorted(got.hostnames.items())]
+            for host, scope in scopes:
+                values = [str(seconds), host]
+                for name, fam in fams.items():
+                    fam.add_metric(values, getattr(scope, name))
+                for q, value in ((0.5, scope.p50_ms), (0.95, scope.p95_ms), (0.99, scope.p99_ms)):
+                    if value is not None:
+                        rt.add_metric([*values, str(q)], value)
+        yield from fams.values()
+        yield rt
+
+    def _pipeline_metrics(self) -> Iterator[Metric]:
+        stats = otel_redis.stats()
+        for name, key, doc in (
+            ("otel_redis_records_emitted", "emitted", "Log records accepted by the pipeline"),
+            ("otel_redis_records_exported", "exported", "Log records written to Redis"),
+            ("otel_redis_export_retries", "retried", "Retried Redis round trips"),
+            ("otel_redis_export_failed_batches", "failed_batches", "Batches dropped after the retries"),
+            ("otel_redis_internal_errors", "internal_errors", "Internal errors in log calls or exports"),
+        ):
+            yield CounterMetricFamily(name, doc, value=stats.get(key, 0))
+        dropped = CounterMetricFamily("otel_redis_records_dropped", "Log records dropped", labels=["reason"])
+        for reason in DROP_REASONS:
+            dropped.add_metric([reason], stats.get(f"dropped_{reason}", 0))
+        yield dropped
+        yield GaugeMetricFamily("otel_redis_queue_length", "Log records waiting for export", value=stats.get("queue_length", 0))
+        yield SummaryMetricFamily(
+            "otel_redis_export_seconds",
+            "Time spent writing batches to Redis",
+            count_value=stats.get("export_batches", 0),
+            sum_value=stats.get("export_seconds_total", 0.0),
+        )
+
+    def _stream_metrics(self) -> Iterator[Metric]:
+        length = GaugeMetricFamily("otel_redis_stream_length", "Entries in the stream", labels=["stream"])
+        pending = GaugeMetricFamily(
+            "otel_redis_stream_group_pending", "Entries delivered to the group and not acknowledged",
+            labels=["stream", "group"],
+        )
+        lag_s = GaugeMetricFamily(
+            "otel_redis_stream_group_lag_seconds",
+            "Newest stream entry time minus the group's last delivered entry time (forwarder lag)",
+            labels=["stream", "group"],
+        )
+        lag_n = GaugeMetricFamily(
+            "otel_redis_stream_group_lag", "Entries not yet delivered to the group (Redis >= 7)",
+            labels=["stream", "group"],
+        )
+        for stream in schema.STREAMS:
+            pipe = self.client.pipeline(transaction=False)
+            pipe.xlen(stream)
+            pipe.xrevrange(stream, count=1)
+            pipe.xinfo_groups(stream)
+            n, newest, groups = pipe.execute(raise_on_error=False)
+            length.add_metric([stream], int(n) if not isinstance(n, Exception) else 0)
+            if isinstance(groups, Exception) or isinstance(newest, Exception):
+                continue  # no such stream yet
+            newest_ms = _id_ms(newest[0][0]) if newest else 0
+            for group in groups:
+                g = {_s(k): v for k, v in group.items()}
+                name = _s(g.get("name", ""))
+                pending.add_metric([stream, name], int(g.get("pending") or 0))
+                delivered = _id_ms(g.get("last-delivered-id", "0-0"))
+                lag_s.add_metric([stream, name], max(0, newest_ms - delivered) / 1000.0)
+                if g.get("lag") is not None:
+                    lag_n.add_metric([stream, name], int(g["lag"]))
+        yield length
+        yield pending
+        yield lag_s
+        yield lag_n

@@ -24,6 +24,10 @@ for _var in ("REDIS_URL", "OTEL_REDIS_DATA_DIR", "LOG_LEVEL", "OTEL_LOGS_EXPORTE
 # over fixed ports, so the suite turns it off unless a test passes --otlp-*-port (tests/collector)
 os.environ["OTEL_REDIS_OTLP_HTTP_PORT"] = "0"
 os.environ["OTEL_REDIS_OTLP_GRPC_PORT"] = "0"
+# the service's periodic jobs (alerts write and log events, cleanup removes dangling members) would
+# change other tests' data: off unless a test's service turns them on (tests/query_api/test_analytics.py)
+os.environ["OTEL_REDIS_ALERTS_ENABLED"] = "false"
+os.environ["OTEL_REDIS_CLEANUP_INTERVAL_S"] = "0"
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,7 @@ def service(redis_server, tmp_path_factory, sink):
         "OTEL_REDIS_API_TOKENS": "read-token",
         "OTEL_REDIS_METRICS_TOKEN": "scrape-token",
         "OTEL_REDIS_METRICS_WINDOWS": "1m,5m",
+        "OTEL_REDIS_ALERTS_ENABLED": "true",
         "OTEL_REDIS_ALERT_INTERVAL_S": "0.3",
         "OTEL_REDIS_ALERT_WEBHOOKS": sink.url,
         "OTEL_REDIS_ALERT_WEBHOOK_BACKOFF_S": "0.05",

@@ -8,31 +8,25 @@ that opens nothing else.
 
 from __future__ import annotations
 
-import hmac
-
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request, Security
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from ..auth import require_read
+from ..auth import _bearer, _matches, bearer_scheme, require_read
 from ..prometheus import MetricsSettings, ServiceCollector
 
 router = APIRouter(tags=["metrics"])
 
 
-def require_metrics(request: Request) -> None:
+def require_metrics(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Security(bearer_scheme)
+) -> None:
     """A metrics token, or any read or admin token."""
     settings: MetricsSettings = request.app.state.metrics_settings
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    token = token.strip()
-    if scheme.lower() == "bearer" and token:
-        found = False
-        for candidate in settings.tokens:
-            found |= hmac.compare_digest(token.encode(), candidate.encode())
-        if found:
-            return
-    require_read(request)
+    if settings.tokens and _matches(_bearer(request), settings.tokens):
+        return
+    require_read(request, credentials)
 
 
 @router.get(

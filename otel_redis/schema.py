@@ -400,6 +400,7 @@ OWNED_PATTERNS: tuple[str, ...] = (
     "alerts:*",
     "tmp:hll:*",
     "collector:*",
+    "val:*",
     STREAM_LOGS,
     STREAM_REQUESTS,
 )

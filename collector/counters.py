@@ -54,6 +54,7 @@ class ForwarderCounters(_Counters):
     failed: int = 0
     redelivered: int = 0
     expired: int = 0
+    split: int = 0
 
 
 RECEIVER = ReceiverCounters()

@@ -15,7 +15,8 @@ accepted the batch, so a crash leaves them pending:
 Re-sent entries may already have reached the upstream before the crash: they are counted as
 ``redelivered`` (possible duplicates). Failed attempts are retried with redis-py's exponential
 backoff with jitter, or after the upstream's ``Retry-After``/``RetryInfo``; for as long as it takes
-(the stream is the buffer). Records the upstream refuses for good (HTTP 400, ``partial_success``)
+(the stream is the buffer). A batch over the upstream's size limit (HTTP 413, gRPC
+RESOURCE_EXHAUSTED without RetryInfo) is sent in halves. Records the upstream refuses for good (HTTP 400, ``partial_success``)
 are counted as ``failed`` and acknowledged; records whose hash expired before they could be sent
 are counted as ``expired``.
 """
@@ -294,6 +295,11 @@ class Forwarder:
                     self.counters.add("failed", result.rejected)
                     _log.warning("forwarder: upstream rejected %d records: %s", result.rejected, result.message)
                 return True
+            if result.too_large and len(entries) > 1:
+                # the upstream's size limit: send the halves (each with its own retries)
+                half = len(entries) // 2
+                self.counters.add("split")
+                return self._send(batch, entries[:half], stop) and self._send(batch, entries[half:], stop)
             if not result.retryable:
                 self.counters.add("failed", len(entries))
                 _log.warning("forwarder: upstream refused a batch of %d records for good: %s", len(entries), result.message)

@@ -4,8 +4,8 @@ Records go through :func:`collector.convert.entries_from_request` and then the i
 exporter's :meth:`~otel_redis.exporter.RedisLogRecordExporter.export_entries`, so they take the one
 write path (``RedisStore.write``) and share the pipeline counters with in-process records.
 
-Back-pressure: at most ``max_inflight`` requests are converted and written at once; one more is
-refused at once with :class:`Overloaded` (HTTP 429 / gRPC RESOURCE_EXHAUSTED, with a retry delay)
+Back-pressure: at most ``max_inflight`` requests are converted and written at once; one more waits
+at most :data:`QUEUE_WAIT_S` for a slot and is then refused with :class:`Overloaded` (HTTP 429 / gRPC RESOURCE_EXHAUSTED, with a retry delay)
 instead of queueing without bound. A failed write (Redis down, out of memory, read-only replica)
 raises :class:`Unavailable` (HTTP 503 / gRPC UNAVAILABLE): nothing is acknowledged, so the sender
 keeps the records and retries. A retried request may store records twice (at-least-once).
@@ -33,6 +33,10 @@ from .counters import RECEIVER, ReceiverCounters
 
 #: Redis replies that mean "try again later", not "this record is bad"
 _TRANSIENT_REPLIES = ("OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
+
+
+#: how long a request waits for a free slot before it is refused as overloaded
+QUEUE_WAIT_S = 0.25
 
 
 class Overloaded(Exception):
@@ -101,7 +105,7 @@ class Ingestor:
 
     def ingest(self, request: ExportLogsServiceRequest) -> Outcome:
         """Convert and store every valid record of ``request``; raises Overloaded or Unavailable."""
-        if not self._slots.acquire(blocking=False):
+        if not self._slots.acquire(timeout=QUEUE_WAIT_S):
             self.counters.add("overloaded")
             raise Overloaded(f"more than {self.receiver.max_inflight} export requests in flight")
         try:

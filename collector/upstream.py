@@ -62,6 +62,7 @@ class SendResult:
     retry_after: float | None = None
     rejected: int = 0
     message: str = ""
+    too_large: bool = False  # the upstream's size limit: worth sending in smaller parts
 
 
 class Upstream(Protocol):
@@ -122,7 +123,9 @@ class HttpUpstream:
         if detail:
             message += f": {detail}"
         retry_after = self._retry_after(result) if status in RETRYABLE_HTTP else None
-        return SendResult(False, retryable=status in RETRYABLE_HTTP, retry_after=retry_after, message=message)
+        return SendResult(
+            False, retryable=status in RETRYABLE_HTTP, retry_after=retry_after, message=message, too_large=status == 413
+        )
 
     def close(self) -> None:
         self._exporter.shutdown()
@@ -169,8 +172,10 @@ class GrpcUpstream:
         except grpc.RpcError as error:
             code = error.code()  # type: ignore[attr-defined]
             delay = grpc_retry_delay(error)
-            retryable = code in RETRYABLE_GRPC or (code == grpc.StatusCode.RESOURCE_EXHAUSTED and delay is not None)
-            return SendResult(False, retryable, delay, message=f"gRPC {code.name}: {error.details()}")  # type: ignore[attr-defined]
+            exhausted = code == grpc.StatusCode.RESOURCE_EXHAUSTED
+            retryable = code in RETRYABLE_GRPC or (exhausted and delay is not None)
+            message = f"gRPC {code.name}: {error.details()}"  # type: ignore[attr-defined]
+            return SendResult(False, retryable, delay, message=message, too_large=exhausted and delay is None)
         return _partial(response)
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ class Sink:
         self.fail_ratio = fail_ratio
         self.retry_after = retry_after
         self.fail_status = 503  # HTTP status of a refusal (400: refused for good)
+        self.max_records: int | None = None  # more records in one request: 413 / RESOURCE_EXHAUSTED
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
         self.requests: list[ExportLogsServiceRequest] = []
@@ -44,14 +45,18 @@ class Sink:
 
     # ------------------------------------------------------------------ shared decision
 
-    def _decide(self, raw: bytes) -> bool:
-        """True: accept (and keep) the request; False: refuse it as unavailable."""
+    def _decide(self, raw: bytes) -> bool | None:
+        """True: accept (and keep) the request; False: refuse it as unavailable; None: too large."""
         import time
 
         request = ExportLogsServiceRequest.FromString(raw)
+        size = sum(len(sl.log_records) for rl in request.resource_logs for sl in rl.scope_logs)
         with self._lock:
             self.attempts += 1
             self.arrivals.append(time.monotonic())
+            if self.max_records is not None and size > self.max_records:
+                self.refused += 1
+                return None
             if self._rng.random() < self.fail_ratio:
                 self.refused += 1
                 return False
@@ -89,8 +94,11 @@ class Sink:
                     import gzip
 
                     raw = gzip.decompress(raw)
-                if sink._decide(raw):
+                decision = sink._decide(raw)
+                if decision:
                     body, status, extra = ExportLogsServiceResponse().SerializeToString(), 200, {}
+                elif decision is None:
+                    body, status, extra = status_pb2.Status(code=8, message="too large").SerializeToString(), 413, {}
                 else:
                     body = status_pb2.Status(code=14, message="sink says: try later").SerializeToString()
                     status, extra = sink.fail_status, {"Retry-After": sink.retry_after}
@@ -110,8 +118,11 @@ class Sink:
         threading.Thread(target=self._http.serve_forever, daemon=True).start()
 
         def export(raw: bytes, context: grpc.ServicerContext) -> bytes:
-            if sink._decide(raw):
+            decision = sink._decide(raw)
+            if decision:
                 return ExportLogsServiceResponse().SerializeToString()
+            if decision is None:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "too large")
             retry = error_details_pb2.RetryInfo()
             retry.retry_delay.seconds = int(float(sink.retry_after))
             context.set_trailing_metadata((("google.rpc.retryinfo-bin", retry.SerializeToString()),))

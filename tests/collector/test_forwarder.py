@@ -299,3 +299,13 @@ def test_permanent_refusal_is_counted_failed_and_not_retried(receiver, store, si
         wait_for(lambda: forwarder.counters.failed == 5, what="the batch counted as failed")
         wait_for(lambda: pending(store.client) == 0, what="the refused entries acknowledged")
     assert sink.attempts == 1 and forwarder.counters.retried == 0 and forwarder.counters.forwarded == 0
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_batch_over_the_upstream_size_limit_is_sent_in_halves(protocol, receiver, store, sink, monkeypatch):
+    sink.max_records = 7  # HTTP 413 / gRPC RESOURCE_EXHAUSTED without RetryInfo above that
+    ids = send_numbered(receiver, 60, f"split-{protocol}")
+    with forwarding(receiver.settings, sink, monkeypatch, protocol, batch_size=60) as forwarder:
+        wait_for(lambda: forwarder.counters.forwarded == 60, what="every record forwarded")
+    assert sorted(sink.record_ids()) == sorted(ids)
+    assert forwarder.counters.split > 0 and forwarder.counters.failed == 0 and forwarder.counters.retried == 0

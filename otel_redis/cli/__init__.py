@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from ..config import ConfigError
 
 #: sub-command modules; each has ``register(subparsers)`` that sets ``func`` on its parser
-_MODULES = ("serve", "cleanup", "collector", "alerts")
+_MODULES = ("serve", "cleanup", "collector", "alerts", "logs")
 
 
 class CliError(Exception):
@@ -23,10 +23,17 @@ class CliError(Exception):
         self.code = code
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr (exit code 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import importlib
 
-    parser = argparse.ArgumentParser(prog="otel-redis", description="OpenTelemetry logs in Redis: serve, query, follow.")
+    parser = _Parser(prog="otel-redis", description="OpenTelemetry logs in Redis: serve, query, follow.")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _MODULES:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)

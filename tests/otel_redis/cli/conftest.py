@@ -1,0 +1,147 @@
+"""Run the real ``just`` (from the rust-just package in the venv) and the real CLI as subprocesses."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+
+import pytest
+
+import otel_redis
+from otel_redis import api, pipeline
+from otel_redis.config import load_settings
+from otel_redis.embedded import EmbeddedRedis, free_port
+from otel_redis.exporter import RedisLogRecordExporter
+from tests.servers import Service, run_service
+
+ROOT = Path(__file__).resolve().parents[3]
+JUST = Path(sys.executable).parent / "just"
+#: variables of the developer's shell that would change what the CLI prints or where it connects
+_SCRUB = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "OTEL_REDIS_API_URL", "OTEL_REDIS_API_TOKEN",
+          "OTEL_REDIS_ADMIN_TOKEN", "OTEL_REDIS_API_TOKENS", "OTEL_REDIS_CLI_VERBOSE", "OTEL_REDIS_DATA_DIR",
+          "OTEL_REDIS_COMPOSE_FILE", "REDIS_URL")
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a CLI run: nothing inherited that matters, a data folder of the test's own."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env["OTEL_REDIS_DATA_DIR"] = str(data_dir)
+    env.update(extra)
+    return env
+
+
+def run_just(*args: str, env: Mapping[str, str], timeout: float = 120, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(JUST), *args], cwd=ROOT, env=dict(env), capture_output=True, text=True, timeout=timeout,
+        input=stdin if stdin is not None else "", check=False,
+    )
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The single stderr line of a failed run (asserting there is exactly one and no traceback)."""
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in done.stderr, done.stderr
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "cli-data"
+    path.mkdir()
+    return path
+
+
+# ----------------------------------------------------------------------------- the real service
+
+READ_TOKEN = "cli-read-token"
+ADMIN_TOKEN = "cli-admin-token"
+
+
+class Stack:
+    """One redis-server, ``otel-redis serve`` on it, and the real pipeline of this process writing to it."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.redis = EmbeddedRedis(tmp / "redis", persist=False)
+        self.redis.start()
+        self.settings = load_settings({}).with_overrides(redis_url=self.redis.url, data_dir=tmp / "writer", log_level="TRACE")
+        self.port = free_port()
+        self.service: Service | None = None
+        self._service_cm: Any = None
+        self.writer: pipeline.Pipeline | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start_service(self) -> None:
+        env = {
+            "REDIS_URL": self.redis.url,
+            "OTEL_REDIS_DATA_DIR": str(self.tmp / "service-data"),
+            "OTEL_REDIS_API_TOKENS": READ_TOKEN,
+            "OTEL_REDIS_ADMIN_TOKEN": ADMIN_TOKEN,
+        }
+        argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
+        self._service_cm = run_service(argv, env=env, port=self.port, tmp_path=self.tmp, name="cli-service")
+        self.service = self._service_cm.__enter__()
+
+    def stop_service(self, sig: int = signal.SIGTERM) -> int | None:
+        """Stop the service; its exit code (negative: killed by that signal)."""
+        code = None
+        if self._service_cm is not None:
+            assert self.service is not None
+            code = self.service.stop(sig)
+            self._service_cm.__exit__(None, None, None)
+            self._service_cm = self.service = None
+        return code
+
+    def env(self, data_dir: Path, token: str | None = READ_TOKEN, **extra: str) -> dict[str, str]:
+        values = {"OTEL_REDIS_API_URL": self.base_url, **({"OTEL_REDIS_API_TOKEN": token} if token else {}), **extra}
+        return cli_env(data_dir, **values)
+
+    # the real pipeline of this process, pointed at this Redis (re-made if another test replaced it)
+    def ensure_writer(self) -> pipeline.Pipeline:
+        if self.writer is None or pipeline.current() is not self.writer:
+            api._pending.clear()
+            exporter = RedisLogRecordExporter(settings=self.settings)
+            self.writer = otel_redis.configure(settings=self.settings, exporter=exporter, set_global_provider=False,
+                                               level="TRACE")
+        return self.writer
+
+    def log(self, ts_ns: int, levelno: int, body: str, event: str | None = None, trace_id: str | None = None,
+            **attributes: Any) -> None:
+        """An application log record with a chosen time, through the real pipeline."""
+        self.ensure_writer().emit(ts_ns, levelno, body, attributes, event, trace_id, None)
+
+    def flush(self) -> None:
+        assert otel_redis.force_flush(30_000)
+
+    def close(self) -> None:
+        self.stop_service()
+        if self.writer is not None and pipeline.current() is self.writer:
+            otel_redis.shutdown()
+            api._pending.clear()
+        self.redis.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = Stack(tmp_path_factory.mktemp("cli-stack"))
+    try:
+        s.start_service()
+        yield s
+    finally:
+        s.close()
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)

@@ -1,0 +1,147 @@
+"""``just logs-follow`` in a real pseudo-terminal: live records in colour, filters, a server restart in
+the middle with records written while it was down (each shown once, in order), and Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from otel_redis.levels import INFO, WARNING
+
+from .conftest import JUST, READ_TOKEN, ROOT, Stack, strip_ansi
+
+pytestmark = pytest.mark.xdist_group("cli-follow")
+
+#: a deadline for things that happen within milliseconds; only reached when something is broken
+DEADLINE_S = 60.0
+
+
+class Terminal:
+    """A command running in a pseudo-terminal, its output collected as it comes."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # pragma: no cover - the child
+            os.chdir(ROOT)
+            os.execve(argv[0], argv, env)
+        self.raw = b""
+        self.status: int | None = None
+
+    @property
+    def text(self) -> str:
+        return strip_ansi(self.raw.decode("utf-8", "replace")).replace("\r\n", "\n")
+
+    def _read(self, timeout: float) -> None:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if ready:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                chunk = b""
+            self.raw += chunk
+            if not chunk:
+                self._reap(block=True)
+
+    def _reap(self, block: bool) -> None:
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+            if pid:
+                self.status = status
+
+    def wait_for(self, predicate: Callable[[str], bool], what: str) -> None:
+        deadline = time.monotonic() + DEADLINE_S
+        while not predicate(self.text):
+            if self.status is not None or time.monotonic() > deadline:
+                raise AssertionError(f"never saw {what}; output so far:\n{self.text}")
+            self._read(0.2)
+            self._reap(block=False)
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def wait_exit(self) -> int:
+        deadline = time.monotonic() + DEADLINE_S
+        while self.status is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"did not exit; output:\n{self.text}")
+            self._read(0.2)
+            self._reap(block=False)
+        while True:  # drain what is left
+            ready, _, _ = select.select([self.fd], [], [], 0)
+            if not ready:
+                break
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.raw += chunk
+        return os.waitstatus_to_exitcode(self.status)
+
+    def close(self) -> None:
+        if self.status is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self._reap(block=True)
+        os.close(self.fd)
+
+
+def _bodies(text: str) -> list[str]:
+    """The message of every WARNING record line shown (``<time> WARNING  <message> hostname=...``)."""
+    return [line.split(" WARNING ", 1)[1].split()[0] for line in text.splitlines() if " WARNING " in line]
+
+
+def _count(text: str, body: str) -> int:
+    return _bodies(text).count(body)
+
+
+def test_follow_survives_a_server_restart_without_losing_or_repeating(stack: Stack, data_dir: Path):
+    env = stack.env(data_dir, token=None)
+    argv = [str(JUST), "logs-follow", "0.2", "", "WARNING", "api.example.com", READ_TOKEN]
+    term = Terminal(argv, env)
+    try:
+        term.wait_for(lambda t: "following http://" in t, "the follower connect")
+
+        def write(prefix: str, n: int) -> list[str]:
+            """n matching records, each between two that the filters must hide."""
+            shown = []
+            for i in range(n):
+                body = f"{prefix}-{i}"
+                stack.log(time.time_ns(), INFO, f"{body} info", hostname="api.example.com")
+                stack.log(time.time_ns(), WARNING, body, hostname="api.example.com")
+                stack.log(time.time_ns(), WARNING, f"{body} elsewhere", hostname="other.example.com")
+                shown.append(body)
+            stack.flush()
+            return shown
+
+        expected = write("before", 3)
+        term.wait_for(lambda t: _count(t, expected[-1]) == 1, "the records written before the restart")
+        assert "\x1b[33m" in term.raw.decode()  # WARNING in yellow: it is a terminal
+
+        # a graceful stop: the open follow stream does not hold it until the harness kills it
+        assert stack.stop_service(signal.SIGTERM) in (0, -signal.SIGTERM)  # not -SIGKILL
+        term.wait_for(lambda t: "reconnecting every 0.2s" in t, "the follower notice the outage")
+        expected += write("while-down", 3)
+        stack.start_service()
+        term.wait_for(lambda t: _count(t, expected[-1]) == 1, "the records written while the server was down")
+        assert "otel-redis: reconnected" in term.text
+
+        expected += write("after", 2)
+        term.wait_for(lambda t: _count(t, expected[-1]) == 1, "the records written after the restart")
+
+        term.send(b"\x03")  # Ctrl-C
+        code = term.wait_exit()
+        assert code in (0, 130), code
+        out = term.text
+        assert "Traceback" not in out
+        assert _bodies(out) == expected  # each once, in order, and nothing the filters exclude
+        assert " INFO " not in out and "other.example.com" not in out
+    finally:
+        term.close()

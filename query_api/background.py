@@ -70,6 +70,17 @@ def _alerts_enabled(env: dict[str, str] | os._Environ[str]) -> bool:
     return raw in ("1", "true", "yes", "on")
 
 
+def check_config() -> None:
+    """Read every setting of the background jobs and /metrics now, so a bad value stops
+    ``otel-redis serve`` with one line before anything starts (ConfigError)."""
+    from .prometheus import MetricsSettings
+
+    CleanupSettings.from_env()
+    if _alerts_enabled(os.environ):
+        load_alert_config()
+    MetricsSettings.from_env()
+
+
 def start_background(settings: Settings, url: str) -> Background:
     """Start every enabled job (configuration errors raise here, at startup)."""
     cleanup = CleanupSettings.from_env()

@@ -10,9 +10,13 @@ Families (``hostname=""`` is every hostname together; ``window`` is in seconds):
   ``otel_redis_queue_length``, ``otel_redis_export_seconds`` (summary: batches and time spent):
   this process's pipeline counters (``otel_redis.stats()``);
 - ``otel_redis_stream_length{stream}``, ``otel_redis_stream_group_pending{stream,group}``,
-  ``otel_redis_stream_group_lag_seconds{stream,group}`` (age of the newest entry the group has
-  not been given yet: the forwarder's lag, read from Redis, so it is right whichever process
-  forwards), ``otel_redis_stream_group_lag{stream,group}`` (entries, Redis >= 7);
+  ``otel_redis_stream_group_lag_seconds{stream,group}`` (newest entry time minus the group's last
+  delivered entry time: the forwarder's lag, read from Redis, so it is right whichever process
+  forwards); ``otel_redis_forwarder_backlog{stream}`` (entries the forwarding group has not been
+  given yet, collector/counters.py ``forwarder_backlog``);
+- ``otel_redis_receiver_*_total`` (this process's OTLP receiver) and
+  ``otel_redis_forwarder_*_total{consumer}`` (every live forwarder, as it publishes its counters in
+  Redis: collector/counters.py);
 - ``otel_redis_job_runs_total{job}``, ``otel_redis_job_failures_total{job}``: the periodic jobs;
 - ``otel_redis_alerts_firing{rule,scope}``: conditions firing now (1).
 """
@@ -82,6 +86,7 @@ class ServiceCollector:
         yield from self._request_metrics()
         yield from self._pipeline_metrics()
         yield from self._stream_metrics()
+        yield from self._collector_metrics()
         if self.jobs is not None:
             runs = CounterMetricFamily("otel_redis_job_runs", "Completed runs of a periodic job", labels=["job"])
             fails = CounterMetricFamily("otel_redis_job_failures", "Failed runs of a periodic job", labels=["job"])
@@ -164,10 +169,6 @@ class ServiceCollector:
             "Newest stream entry time minus the group's last delivered entry time (forwarder lag)",
             labels=["stream", "group"],
         )
-        lag_n = GaugeMetricFamily(
-            "otel_redis_stream_group_lag", "Entries not yet delivered to the group (Redis >= 7)",
-            labels=["stream", "group"],
-        )
         for stream in schema.STREAMS:
             pipe = self.client.pipeline(transaction=False)
             pipe.xlen(stream)
@@ -184,9 +185,30 @@ class ServiceCollector:
                 pending.add_metric([stream, name], int(g.get("pending") or 0))
                 delivered = _id_ms(g.get("last-delivered-id", "0-0"))
                 lag_s.add_metric([stream, name], max(0, newest_ms - delivered) / 1000.0)
-                if g.get("lag") is not None:
-                    lag_n.add_metric([stream, name], int(g["lag"]))
         yield length
         yield pending
         yield lag_s
-        yield lag_n
+
+    def _collector_metrics(self) -> Iterator[Metric]:
+        from collector.config import load_forwarder_settings
+        from collector.counters import collector_stats, forwarder_backlog, published_forwarders
+
+        backlog = GaugeMetricFamily(
+            "otel_redis_forwarder_backlog", "Entries the forwarding group has not been given yet", labels=["stream"]
+        )
+        for stream, info in forwarder_backlog(self.client, load_forwarder_settings().group).items():
+            if info.get("lag") is not None:
+                backlog.add_metric([stream], info["lag"])
+        yield backlog
+        for name, value in collector_stats()["receiver"].items():
+            yield CounterMetricFamily(f"otel_redis_receiver_{name}", f"OTLP receiver of this process: {name}", value=value)
+        published = published_forwarders(self.client)
+        names = sorted({k for counters in published.values() for k, v in counters.items() if isinstance(v, int)})
+        for name in names:
+            if name.endswith("_ms"):
+                continue
+            fam = CounterMetricFamily(f"otel_redis_forwarder_{name}", f"Forwarder counter {name}", labels=["consumer"])
+            for consumer, counters in sorted(published.items()):
+                if isinstance(counters.get(name), int):
+                    fam.add_metric([consumer], counters[name])
+            yield fam

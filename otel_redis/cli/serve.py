@@ -35,8 +35,10 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from query_api.app import create_app
+    from query_api.background import check_config
 
     settings = load_settings()
+    check_config()
     otlp_config = receiver_settings(args, disabled=args.no_otlp)
     api_sock = _bind_api(args.host, args.port)
     url = resolve_url(settings)

@@ -235,3 +235,16 @@ def test_bad_file_names_the_setting(tmp_path):
     path.write_text("cooldown_s = [")
     with pytest.raises(ConfigError, match="OTEL_REDIS_ALERTS_FILE"):
         load_alert_config({"OTEL_REDIS_ALERTS_FILE": str(path)})
+
+
+def test_oauth_failures_logged_with_log_oauth_activity_fire(pipeline, r):
+    """The rule reads the keys the OAuth writer (otel_redis.oauth) indexes, through the real pipeline."""
+    import otel_redis
+    from otel_redis.oauth import log_oauth_activity
+
+    for i in range(10):
+        log_oauth_activity("login_failed", "client-1", f"user-{i}", {"reason": "bad password"}, level="WARNING")
+    log_oauth_activity("token_issued", "client-1", "user-0")
+    assert otel_redis.force_flush()
+    (cond,) = eval_oauth_failures(r, OAuthFailureRule(threshold=10), int(time.time() * 1000) + 1000)
+    assert cond.firing and cond.details["by_event_type"] == {"login_failed": 10}

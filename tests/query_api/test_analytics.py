@@ -146,6 +146,21 @@ def test_prometheus_metrics_match_the_stored_records(service, store, r):
     assert _value(fams["otel_redis_stream_group_pending"], stream=schema.STREAM_REQUESTS, group="forwarder") == 100
     assert _value(fams["otel_redis_stream_length"], stream=schema.STREAM_REQUESTS) == 300
     assert _value(fams["otel_redis_job_runs"], job="alerts") >= 1
+    assert "otel_redis_receiver_accepted_records" in fams
+
+
+def test_prometheus_reports_the_forwarder_backlog_and_published_counters(service, store, r):
+    from collector.config import DEFAULT_GROUP
+
+    _recent_traffic(store, seed=11)
+    r.xgroup_create(schema.STREAM_REQUESTS, DEFAULT_GROUP, id="0")
+    r.xreadgroup(DEFAULT_GROUP, "fw-1", {schema.STREAM_REQUESTS: ">"}, count=120)
+    r.hset(schema.forwarder_stats("fw-1"), mapping={"group": DEFAULT_GROUP, "forwarded": 110, "retried": 3, "updated_ms": 1})
+    fams = _families(_get(service, "/metrics", headers=SCRAPE).text)
+    assert _value(fams["otel_redis_forwarder_backlog"], stream=schema.STREAM_REQUESTS) == 300 - 120
+    assert _value(fams["otel_redis_forwarder_forwarded"], consumer="fw-1") == 110
+    assert _value(fams["otel_redis_forwarder_retried"], consumer="fw-1") == 3
+    assert "otel_redis_forwarder_updated_ms" not in fams
 
 
 def test_json_metrics_and_paths(service, store, r):

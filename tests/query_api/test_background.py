@@ -37,3 +37,18 @@ def test_service_removes_dangling_members_periodically(service, redis_url, r):
         time.sleep(0.2)
     assert set(r.zrange(schema.IDX_REQ_ALL, 0, -1)) == set(keys[4:])
     assert r.zcard(schema.idx_req_ip("198.51.100.7")) == 6
+
+
+def test_serve_with_a_bad_job_setting_is_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    exe = os.path.join(os.path.dirname(sys.executable), "otel-redis")
+    for var, value in (("OTEL_REDIS_ALERT_ERROR_RATE_THRESHOLD", "lots"), ("OTEL_REDIS_CLEANUP_BATCH", "-1"),
+                       ("OTEL_REDIS_METRICS_WINDOWS", "forever")):
+        env = {**os.environ, "OTEL_REDIS_DATA_DIR": str(tmp_path), "OTEL_REDIS_ALERTS_ENABLED": "true", var: value}
+        done = subprocess.run([exe, "serve", "--port", "0"], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert var in done.stderr and "Traceback" not in done.stderr
+        assert done.stderr.strip().count("\n") == 0

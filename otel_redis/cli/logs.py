@@ -152,6 +152,9 @@ OPTIONS: dict[str, Option] = {
         Option("--kind", "kind", text_value, "only application logs (log) or only requests (request)"),
         Option("--client-id", "client_id", text_value, "OAuth client id"),
         Option("--username", "username", text_value, "OAuth username"),
+        Option("--since", "since", text_value, "only alert events of this last period: 30m, 24h, 7d", "PERIOD"),
+        Option("--type", "type", text_value, "only alert events of this kind: fired or resolved", "KIND"),
+        Option("--rule", "rule", text_value, "only this alert rule: error_rate, latency, traffic, oauth_failures"),
     )
 }
 
@@ -284,6 +287,12 @@ def register(subparsers: Any) -> None:
     for opt in ("client_id", "username", "hours", "limit"):
         _add_option(p, opt)
     p.set_defaults(func=_cmd_document, endpoint="/logs/oauth/flows", subject=None, options=("client_id", "username", "hours", "limit"))
+
+    alert_opts = ("limit", "since", "type", "rule")
+    p = commands.add_parser("alerts", parents=[common], help="alerts firing now and the latest alert events (GET /logs/alerts)")
+    for opt in alert_opts:
+        _add_option(p, opt)
+    p.set_defaults(func=_cmd_document, endpoint="/logs/alerts", subject=None, options=alert_opts)
 
     p = commands.add_parser("stats", parents=[common], help="event statistics and request totals (just logs-stats)")
     _add_option(p, "hours")

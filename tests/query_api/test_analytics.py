@@ -229,3 +229,12 @@ def test_error_rate_alert_reaches_the_webhook_after_failures_and_recovers(servic
     assert "RESOLVED  error_rate:*" in table.stdout and "firing now: 0" in table.stdout
     bad = subprocess.run([OTEL_REDIS, "alerts", "--since", "later"], env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--since" in bad.stderr
+    # and its HTTP twin, `otel-redis logs alerts`, through the query API
+    http_env = {**os.environ, "OTEL_REDIS_API_URL": service.base_url, "OTEL_REDIS_API_TOKEN": "read-token"}
+    over_http = subprocess.run([OTEL_REDIS, "logs", "alerts", "--type", "fired", "--json"], env=http_env,
+                               capture_output=True, text=True, timeout=60)
+    assert over_http.returncode == 0, over_http.stderr
+    payload = json.loads(over_http.stdout)
+    assert [e["id"] for e in payload["events"]] == [fired["id"]] and payload["active"] == []
+    wrong = subprocess.run([OTEL_REDIS, "logs", "alerts", "--rule", "nope"], env=http_env, capture_output=True, text=True, timeout=60)
+    assert wrong.returncode != 0 and "rule" in wrong.stderr and wrong.stderr.count("\n") == 1

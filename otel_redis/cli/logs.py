@@ -158,6 +158,9 @@ OPTIONS: dict[str, Option] = {
     )
 }
 
+#: the largest page the API serves (query_api.deps.MAX_LIMIT); a larger --limit is fetched page by page
+API_PAGE_MAX = 1000
+
 _WINDOW = ("hours", "limit", "cursor")
 _FILTERS = ("hours", "event", "level", "limit", "cursor")
 
@@ -353,6 +356,34 @@ def _endpoint(template: str, value: Any) -> str:
     return template.replace("{subject}", path_segment(str(value)))
 
 
+def fetch_records(client: ApiClient, endpoint: str, params: dict[str, Any]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The newest ``limit`` matches, oldest first, and the ``related`` records of errors-debug.
+
+    A ``limit`` above the API's page size is served by following ``next_cursor`` further back.
+    """
+    wanted = params.get("limit")
+    remaining = wanted if isinstance(wanted, int) and wanted > API_PAGE_MAX else None
+    if remaining is None:
+        payload = client.get(endpoint, params)
+        related = payload.get("related") if isinstance(payload, dict) else None
+        return records_of(payload), related if isinstance(related, dict) else {}
+    pages: list[list[dict[str, Any]]] = []
+    related_all: dict[str, Any] = {}
+    cursor = params.get("cursor")
+    while remaining > 0:
+        payload = client.get(endpoint, {**params, "limit": min(remaining, API_PAGE_MAX), "cursor": cursor})
+        page = records_of(payload)
+        pages.append(page)
+        remaining -= len(page)
+        related = payload.get("related") if isinstance(payload, dict) else None
+        if isinstance(related, dict):
+            related_all.update(related)
+        cursor = payload.get("next_cursor") if isinstance(payload, dict) else None
+        if not cursor or not page:
+            break
+    return [record for page in reversed(pages) for record in page], related_all
+
+
 @_pipe_safe
 def _cmd_query(args: argparse.Namespace) -> int:
     query: Query = args.query_spec
@@ -364,15 +395,14 @@ def _cmd_query(args: argparse.Namespace) -> int:
         params[query.subject_param] = subject
     endpoint = _endpoint(query.endpoint, subject)
     with _client(args) as client:
-        payload = client.get(endpoint, params)
+        records, related = fetch_records(client, endpoint, params)
     printer = _printer(args, details=query.details)
-    related = payload.get("related") if isinstance(payload, dict) else None
-    if not isinstance(related, dict) or not related:
-        printer.records(records_of(payload))
+    if not related:
+        printer.records(records)
         return 0
     # errors-debug: each error, then the other records of its trace (each trace shown once)
     shown: set[str] = set()
-    for record in records_of(payload):
+    for record in records:
         trace = record.get("trace_id")
         others = related.get(trace, []) if trace and trace not in shown else []
         shown.add(trace or "")

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import pty
 import re
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import pytest
 
@@ -22,14 +25,14 @@ from tests.servers import Service, run_service
 ROOT = Path(__file__).resolve().parents[3]
 JUST = Path(sys.executable).parent / "just"
 #: variables of the developer's shell that would change what the CLI prints or where it connects
-_SCRUB = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "OTEL_REDIS_API_URL", "OTEL_REDIS_API_TOKEN",
+SCRUBBED = ("NO_COLOR", "FORCE_COLOR", "CLICOLOR", "CLICOLOR_FORCE", "OTEL_REDIS_API_URL", "OTEL_REDIS_API_TOKEN",
           "OTEL_REDIS_ADMIN_TOKEN", "OTEL_REDIS_API_TOKENS", "OTEL_REDIS_CLI_VERBOSE", "OTEL_REDIS_DATA_DIR",
           "OTEL_REDIS_COMPOSE_FILE", "REDIS_URL")
 
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a CLI run: nothing inherited that matters, a data folder of the test's own."""
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUB}
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
     env["OTEL_REDIS_DATA_DIR"] = str(data_dir)
     env.update(extra)
     return env
@@ -66,8 +69,9 @@ ADMIN_TOKEN = "cli-admin-token"
 class Stack:
     """One redis-server, ``otel-redis serve`` on it, and the real pipeline of this process writing to it."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, service_env: Mapping[str, str] | None = None) -> None:
         self.tmp = tmp
+        self.service_env = dict(service_env or {})
         self.redis = EmbeddedRedis(tmp / "redis", persist=False)
         self.redis.start()
         self.settings = load_settings({}).with_overrides(redis_url=self.redis.url, data_dir=tmp / "writer", log_level="TRACE")
@@ -86,6 +90,7 @@ class Stack:
             "OTEL_REDIS_DATA_DIR": str(self.tmp / "service-data"),
             "OTEL_REDIS_API_TOKENS": READ_TOKEN,
             "OTEL_REDIS_ADMIN_TOKEN": ADMIN_TOKEN,
+            **self.service_env,
         }
         argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
         self._service_cm = run_service(argv, env=env, port=self.port, tmp_path=self.tmp, name="cli-service")
@@ -130,14 +135,22 @@ class Stack:
         self.redis.stop()
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    s = Stack(tmp_path_factory.mktemp("cli-stack"))
-    try:
-        s.start_service()
-        yield s
-    finally:
-        s.close()
+def module_stack(name: str, service_env: Mapping[str, str] | None = None) -> Any:
+    """A module-scoped ``stack`` fixture: its own Redis and service (``service_env`` added to its environment)."""
+
+    @pytest.fixture(scope="module")
+    def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+        s = Stack(tmp_path_factory.mktemp(name), service_env)
+        try:
+            s.start_service()
+            yield s
+        finally:
+            s.close()
+
+    return stack
+
+
+stack = module_stack("cli-stack")
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -145,3 +158,79 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
+
+
+# ----------------------------------------------------------------------------- a real terminal
+
+#: a deadline for things that happen within milliseconds; only reached when something is broken
+DEADLINE_S = 60.0
+
+
+class Terminal:
+    """A command running in a pseudo-terminal, its output collected as it comes."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # pragma: no cover - the child
+            os.chdir(ROOT)
+            os.execve(argv[0], argv, env)
+        self.raw = b""
+        self.status: int | None = None
+
+    @property
+    def text(self) -> str:
+        return strip_ansi(self.raw.decode("utf-8", "replace")).replace("\r\n", "\n")
+
+    def _read(self, timeout: float) -> None:
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if ready:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                chunk = b""
+            self.raw += chunk
+            if not chunk:
+                self._reap(block=True)
+
+    def _reap(self, block: bool) -> None:
+        if self.status is None:
+            pid, status = os.waitpid(self.pid, 0 if block else os.WNOHANG)
+            if pid:
+                self.status = status
+
+    def wait_for(self, predicate: Callable[[str], bool], what: str) -> None:
+        deadline = time.monotonic() + DEADLINE_S
+        while not predicate(self.text):
+            if self.status is not None or time.monotonic() > deadline:
+                raise AssertionError(f"never saw {what}; output so far:\n{self.text}")
+            self._read(0.2)
+            self._reap(block=False)
+
+    def send(self, data: bytes) -> None:
+        os.write(self.fd, data)
+
+    def wait_exit(self) -> int:
+        deadline = time.monotonic() + DEADLINE_S
+        while self.status is None:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"did not exit; output:\n{self.text}")
+            self._read(0.2)
+            self._reap(block=False)
+        while True:  # drain what is left
+            ready, _, _ = select.select([self.fd], [], [], 0)
+            if not ready:
+                break
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            self.raw += chunk
+        return os.waitstatus_to_exitcode(self.status)
+
+    def close(self) -> None:
+        if self.status is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self._reap(block=True)
+        os.close(self.fd)

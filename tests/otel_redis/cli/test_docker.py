@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from otel_redis.cli.docker import EXIT_NO_DOCKER, SERVICES
+from otel_redis.cli.docker import EXIT_NO_DOCKER
 
-from .conftest import ROOT, cli_env, one_error_line, run_just
+from .conftest import cli_env, one_error_line, run_just
 
 
 def _docker_usable() -> bool:
@@ -22,12 +22,6 @@ def _docker_usable() -> bool:
         return False
     probes = ([docker, "compose", "version"], [docker, "info"])
     return all(subprocess.run(p, capture_output=True, timeout=20).returncode == 0 for p in probes)
-
-
-def test_compose_file_ships_redis_the_service_and_a_demo_app():
-    text = (ROOT / "docker-compose.yml").read_text()
-    for service in SERVICES:
-        assert f"\n  {service}:\n" in text
 
 
 @pytest.mark.parametrize("args", [("logs-docker",), ("logs-docker", "5", "false"), ("logs-service",), ("logs-service", "redis", "5")])

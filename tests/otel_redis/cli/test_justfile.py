@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from otel_redis.cli import main
 from otel_redis.cli.logs import RECIPES
 from otel_redis.embedded import free_port
 
-from .conftest import JUST, ROOT, cli_env, one_error_line, run_just
+from .conftest import JUST, ROOT, SCRUBBED, cli_env, one_error_line, run_just
 
 #: copied from the specification (logging-architecture.md, "Log Query Commands")
 SPEC = """
@@ -111,16 +113,28 @@ NOT_IN_URL = {"token", "interval"}
 API_RECIPES = [n for n in _spec() if n not in ("logs-docker", "logs-service", "logs-help", "logs-clear", "logs-test")]
 
 
+def _request_of(recipe: str, args: list[str], data_dir, monkeypatch, capsys) -> str:
+    """What just expands the recipe to (``just --dry-run``), run by the real CLI in this process
+    against a closed port: the request it tried to send, as it reports it (OTEL_REDIS_CLI_VERBOSE)."""
+    done = subprocess.run([str(JUST), "--dry-run", recipe, *args], cwd=ROOT, capture_output=True, text=True,
+                          env=cli_env(data_dir), check=True)
+    argv = shlex.split(done.stderr.strip())
+    argv = argv[argv.index("logs"):]
+    for name in SCRUBBED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OTEL_REDIS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("OTEL_REDIS_API_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("OTEL_REDIS_CLI_VERBOSE", "1")
+    capsys.readouterr()
+    assert main(argv) == 3  # unreachable
+    err = capsys.readouterr().err
+    return next(line for line in err.splitlines() if line.startswith("otel-redis: GET "))
+
+
 @pytest.mark.parametrize("name", API_RECIPES)
-def test_every_argument_reaches_the_request(name, data_dir):
-    """Run the recipe through just with every argument set; the CLI prints the request it sends
-    (OTEL_REDIS_CLI_VERBOSE) before failing to reach a closed port."""
+def test_every_argument_reaches_the_request(name, data_dir, monkeypatch, capsys):
     params = _spec()[name]
-    args = [VALUES[p] for p, _ in params]
-    env = cli_env(data_dir, OTEL_REDIS_API_URL=f"http://127.0.0.1:{free_port()}", OTEL_REDIS_CLI_VERBOSE="1")
-    done = run_just(name, *args, env=env)
-    assert done.returncode == 3, done.stderr  # unreachable
-    request = next(line for line in done.stderr.splitlines() if line.startswith("otel-redis: GET "))
+    request = _request_of(name, [VALUES[p] for p, _ in params], data_dir, monkeypatch, capsys)
     url = urlsplit(request.split()[2])
     query = {k: v[0] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
     path_segments = [unquote(s) for s in url.path.split("/")]
@@ -134,10 +148,8 @@ def test_every_argument_reaches_the_request(name, data_dir):
             assert value in path_segments, (param, request)
 
 
-def test_empty_argument_means_not_set(data_dir):
-    env = cli_env(data_dir, OTEL_REDIS_API_URL=f"http://127.0.0.1:{free_port()}", OTEL_REDIS_CLI_VERBOSE="1")
-    done = run_just("logs", "", "", "ERROR", env=env)
-    request = next(line for line in done.stderr.splitlines() if line.startswith("otel-redis: GET "))
+def test_empty_argument_means_not_set(data_dir, monkeypatch, capsys):
+    request = _request_of("logs", ["", "", "ERROR"], data_dir, monkeypatch, capsys)
     query = parse_qs(urlsplit(request.split()[2]).query)
     assert query == {"level": ["ERROR"], "limit": ["100"]}  # hours "" -> the API's default
 

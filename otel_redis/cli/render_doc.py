@@ -49,12 +49,8 @@ def render_document(value: Any, printer: Printer, depth: int = 0) -> None:
                 printer.text(label + Text(_scalar(item) if not isinstance(item, (Mapping, list)) else "(none)"))
     elif isinstance(value, list):
         if value and all(_is_flat(v) and not is_record(v) for v in value):
-            headers = tuple(dict.fromkeys(k for v in value for k in v))
-            rows = [tuple(_scalar(v.get(h)) for h in headers) for v in value]
-            widths = [max(len(str(h)), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-            printer.text(Text(pad + "  ".join(str(h).ljust(w) for h, w in zip(headers, widths)).rstrip(), style="dim"))
-            for row in rows:
-                printer.text(pad + "  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+            headers = tuple(dict.fromkeys(str(k) for v in value for k in v))
+            _table(printer, headers, [tuple(_scalar(v.get(h)) for h in headers) for v in value], pad)
         else:
             for item in value:
                 if isinstance(item, (Mapping, list)) and not is_record(item):
@@ -67,6 +63,20 @@ def render_document(value: Any, printer: Printer, depth: int = 0) -> None:
 
 
 
+
+
+def _table(printer: Printer, headers: tuple[str, ...], rows: list[tuple[str, ...]], pad: str = "",
+           right: int = 0) -> None:
+    """Headers (dim) and rows, columns padded to their widest cell; columns from ``right`` on right-aligned."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+
+    def line(cells: tuple[str, ...]) -> str:
+        return pad + "  ".join(c.rjust(w) if right and i >= right else c.ljust(w)
+                               for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    printer.text(Text(line(headers), style="dim"))
+    for row in rows:
+        printer.text(line(row))
 
 
 def _pairs(mapping: Any) -> str:
@@ -115,20 +125,22 @@ def render_stats(events: Any, stats: Any, printer: Printer) -> None:
             printer.text(f"  {str(p.get('path', '')):<{width}}  {_scalar(p.get('count'))}")
     times = stats.get("response_times") or {}
     if isinstance(times, Mapping) and times:
-        rows = [("all", times.get("all") or {})]
-        rows += list((times.get("by_hostname") or {}).items())
-        width = max(len(str(name)) for name, _ in rows)
-        printer.text(Text(f"Response times (ms):{'':<{max(0, width - 18)}}   count     p50     p95     p99", style=bold))
-        for name, p in rows:
-            printer.text(f"  {str(name):<{width}}  {_scalar(p.get('count', 0)):>6}  {_ms(p.get('p50_ms')):>6}"
-                         f"  {_ms(p.get('p95_ms')):>6}  {_ms(p.get('p99_ms')):>6}")
+        printer.text(Text("Response times (ms):", style=bold))
+        named = [("all", times.get("all") or {}), *(times.get("by_hostname") or {}).items()]
+        rows = [(str(name), _scalar(p.get("count", 0)), *(_ms(p.get(f"p{q}", p.get(f"p{q}_ms"))) for q in (50, 95, 99)))
+                for name, p in named if isinstance(p, Mapping)]
+        _table(printer, ("", "count", "p50", "p95", "p99"), rows, _INDENT, right=1)
     hours = [h for h in req.get("per_hour") or [] if isinstance(h, Mapping)] if isinstance(req, Mapping) else []
     event_hours = {h.get("hour"): h.get("total", 0) for h in events.get("per_hour") or [] if isinstance(h, Mapping)}
     if hours or event_hours:
-        printer.text(Text("Per hour (UTC):      requests  errors    logs  events", style=bold))
+        printer.text(Text("Per hour (UTC):", style=bold))
         by_hour = {h.get("hour"): h for h in hours}
-        for hour in sorted(set(by_hour) | set(event_hours), key=str):
-            h = by_hour.get(hour, {})
-            printer.text(f"  {str(hour):<16}  {_scalar(h.get('requests', 0)):>8}  {_scalar(h.get('errors', 0)):>6}"
-                         f"  {_scalar(h.get('logs', 0)):>6}  {_scalar(event_hours.get(hour, 0)):>6}")
+        rows = [
+            (str(hour), *(_scalar(by_hour.get(hour, {}).get(k, 0)) for k in ("requests", "errors", "logs")),
+             _scalar(event_hours.get(hour, 0)))
+            for hour in sorted(set(by_hour) | set(event_hours), key=str)
+        ]
+        _table(printer, ("hour", "requests", "errors", "logs", "events"), rows, _INDENT, right=1)
+
+
 __all__ = ["is_record", "render_document", "render_stats"]

@@ -1,5 +1,5 @@
-"""``just logs-follow`` in a real pseudo-terminal: live records in colour, filters, a server restart in
-the middle with records written while it was down (each shown once, in order), and Ctrl-C."""
+"""``just logs-follow`` in a real pseudo-terminal: live records in colour, filters, a server restart and
+a server crash in the middle with records written while it was away (each shown once, in order), Ctrl-C."""
 
 from __future__ import annotations
 
@@ -57,6 +57,13 @@ def test_follow_survives_a_server_restart_without_losing_or_repeating(stack: Sta
 
         expected += write("after", 2)
         term.wait_for(lambda t: _count(t, expected[-1]) == 1, "the records written after the restart")
+
+        # a crash this time: the connection is cut mid-stream, nothing is closed cleanly
+        assert stack.stop_service(signal.SIGKILL) == -signal.SIGKILL
+        term.wait_for(lambda t: t.count("reconnecting every 0.2s") == 2, "the follower notice the crash")
+        expected += write("after-crash", 2)
+        stack.start_service()
+        term.wait_for(lambda t: _count(t, expected[-1]) == 1, "the records written while the server was dead")
 
         term.send(b"\x03")  # Ctrl-C
         code = term.wait_exit()

@@ -48,6 +48,13 @@ def test_serve_runs_the_receiver_beside_the_query_api(redis_url, tmp_path):
         redis.Redis.from_url(redis_url).xgroup_create("stream:logs", "otel-redis-forwarder", id="0")
         health = httpx.get(f"http://127.0.0.1:{api_port}/healthz").json()
         assert health["collector"]["backlog"] == {"stream:logs": {"lag": 1, "pending": 0}}
+        # a forwarder elsewhere published its counters: /metrics shows them beside the receiver's
+        redis.Redis.from_url(redis_url).hset("collector:forwarder:fwd-x", mapping={"forwarded": 7, "retried": 2})
+        metrics = httpx.get(f"http://127.0.0.1:{api_port}/metrics", headers={"Authorization": "Bearer t"}).text
+        assert "otel_redis_receiver_accepted_records_total 1.0" in metrics
+        assert 'otel_redis_forwarder_forwarded_total{consumer="fwd-x"} 7.0' in metrics
+        assert 'otel_redis_forwarder_retried_total{consumer="fwd-x"} 2.0' in metrics
+        assert 'otel_redis_forwarder_backlog{stream="stream:logs"} 1.0' in metrics
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     assert client.zcard("idx:log:component:beside") == 1
 

@@ -21,7 +21,7 @@ from .counters import COUNTERS, PipelineCounters
 from .exporter import RedisLogRecordExporter
 from .levels import NAME_TO_LEVEL, NAME_TO_SEVERITY, parse_level, stdlib_to_name
 from .processor import CountingBatchLogRecordProcessor
-from .record import normalize_trace_id
+from .record import EntryLogRecord, LogEntry, normalize_trace_id
 
 _EMPTY_CONTEXT = Context()
 _SEVERITY = {NAME_TO_LEVEL[name]: (sev, name) for name, sev in NAME_TO_SEVERITY.items()}
@@ -91,6 +91,11 @@ class Pipeline:
             )
         else:
             self.logger.emit(record)
+
+    def emit_entry(self, entry: LogEntry) -> None:
+        """Queue an already-built entry (only on the fast path: our processor is the only one)."""
+        self.counters.add("emitted")
+        self.processor.emit_readable(EntryLogRecord(entry, self._resource, self._scope))  # type: ignore[union-attr]
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.provider.force_flush(timeout_millis)

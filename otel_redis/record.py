@@ -18,6 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import orjson
+from opentelemetry._logs import LogRecord as APILogRecord
+from opentelemetry._logs import SeverityNumber
+from opentelemetry.context import Context
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.trace import TraceFlags
 
 from .levels import severity_to_name
 
@@ -52,6 +57,7 @@ LOG_INDEX_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 
 _INT_FIELDS = frozenset({"status_code", "bytes_sent"})
 _FLOAT_FIELDS = frozenset({"response_time_ms"})
+_EMPTY_CONTEXT = Context()
 
 
 @dataclass(slots=True)
@@ -313,8 +319,88 @@ def _cached_resource(resource: Any) -> dict[str, Any]:
     return value
 
 
+class EntryLogRecord(ReadableLogRecord):
+    """A ReadableLogRecord whose content is an already-built :class:`LogEntry`: the request logger's
+    fast path (see ``request_log.emit_request``). It travels through the same BatchLogRecordProcessor
+    queue as every other record; :func:`from_readable` takes the entry as it is instead of
+    re-reading attributes, and the OTel ``log_record`` view (request fields as their canonical
+    attributes) is built only if an exporter asks for it."""
+
+    def __init__(self, entry: LogEntry, resource: Any, instrumentation_scope: Any) -> None:
+        # a frozen dataclass: fill the instance dict directly (one call, no __setattr__ checks)
+        self.__dict__.update(
+            entry=entry, resource=resource, instrumentation_scope=instrumentation_scope, limits=None, _view=None
+        )
+
+    @property
+    def log_record(self) -> APILogRecord:  # type: ignore[override]
+        view = self.__dict__["_view"]
+        if view is None:
+            view = self.__dict__["_view"] = _api_record(self.__dict__["entry"])
+        return view
+
+
+def _api_record(entry: LogEntry) -> APILogRecord:
+    """The OTel LogRecord an entry stands for (the inverse of :func:`from_readable`)."""
+    attributes: dict[str, Any] = {}
+    if entry.request is not None:
+        attributes.update(restore_request_attributes(entry.request))
+    attributes.update(entry.attributes)
+    if entry.component:
+        attributes["component"] = entry.component
+    record = APILogRecord(
+        timestamp=entry.timestamp_ns,
+        observed_timestamp=entry.observed_ns or entry.timestamp_ns,
+        context=_EMPTY_CONTEXT,
+        severity_number=SeverityNumber(entry.severity_number) if entry.severity_number else None,
+        severity_text=entry.severity_text or None,
+        body=entry.body,
+        attributes=attributes,
+        event_name=entry.event or None,
+    )
+    record.trace_id = int(entry.trace_id, 16) if entry.trace_id else 0
+    record.span_id = int(entry.span_id, 16) if entry.span_id else 0
+    record.trace_flags = TraceFlags(entry.trace_flags)
+    return record
+
+
+def _finish_entry(readable: EntryLogRecord, max_message_bytes: int, max_attribute_bytes: int) -> LogEntry:
+    """The entry of an :class:`EntryLogRecord`, with the limits and the resource every door applies."""
+    state = readable.__dict__
+    entry: LogEntry = state["entry"]
+    if state.get("_finished"):
+        return entry
+    state["_finished"] = True
+    if isinstance(entry.body, str):
+        entry.body = truncate(entry.body, max_message_bytes)
+    entry.component = truncate(entry.component, max_attribute_bytes)
+    req = entry.request
+    if req is not None:
+        for name in _REQUEST_STR_FIELDS:
+            value = getattr(req, name)
+            if len(value) > max_attribute_bytes // 4:
+                setattr(req, name, truncate(value, max_attribute_bytes))
+        req.method = req.method.upper()  # after the cut, as extract_request does
+    attrs = entry.attributes
+    for key, value in attrs.items():
+        if isinstance(value, str) and len(value) > max_attribute_bytes // 4:
+            attrs[key] = truncate(value, max_attribute_bytes)
+    entry.resource = _cached_resource(readable.resource)
+    scope = readable.instrumentation_scope
+    entry.scope_name = getattr(scope, "name", "") or ""
+    entry.scope_version = getattr(scope, "version", "") or ""
+    return entry
+
+
+_REQUEST_STR_FIELDS = tuple(
+    name for name in REQUEST_ATTRIBUTES if name not in _INT_FIELDS and name not in _FLOAT_FIELDS
+)
+
+
 def from_readable(readable: Any, max_message_bytes: int, max_attribute_bytes: int) -> LogEntry:
     """Normalise an OTel SDK ReadableLogRecord (or ReadWriteLogRecord)."""
+    if readable.__class__ is EntryLogRecord:
+        return _finish_entry(readable, max_message_bytes, max_attribute_bytes)
     record = readable.log_record
     attributes: dict[str, Any] = {}
     raw_attrs = record.attributes
@@ -360,8 +446,13 @@ def from_readable(readable: Any, max_message_bytes: int, max_attribute_bytes: in
 def iso_from_ns(ns: int) -> str:
     """RFC 3339 UTC with nanoseconds: exact, sortable, and readable in redis-cli."""
     seconds, rem = divmod(ns, 1_000_000_000)
-    base = _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{rem:09d}Z"
+    return f"{_iso_second(seconds)}.{rem:09d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_second(seconds: int) -> str:
+    """The whole-second part of :func:`iso_from_ns` (records of one batch share a few seconds)."""
+    return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @functools.lru_cache(maxsize=4096)

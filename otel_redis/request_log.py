@@ -24,9 +24,9 @@ from . import api
 from .client_ip import clean_hostname, valid_ip
 from .counters import COUNTERS
 from .dns import current as current_resolver
-from .levels import ERROR, INFO, WARNING
+from .levels import ERROR, INFO, NAME_TO_SEVERITY, WARNING, stdlib_to_name
 from .masking import default_masker
-from .record import REQUEST_ATTRIBUTES, normalize_trace_id, safe_str
+from .record import REQUEST_ATTRIBUTES, LogEntry, RequestFields, normalize_trace_id, safe_str
 
 _A = REQUEST_ATTRIBUTES
 COMPONENT = "http"
@@ -63,7 +63,59 @@ def emit_request(
     """Hand one finished request to the pipeline (never blocks, never raises).
 
     Values must already be safe: masked query and referrer, validated client IP and hostname.
+    When the pipeline owns its processor and the values have their documented types (what the
+    middleware passes), the record is built directly as a :class:`~otel_redis.record.LogEntry`;
+    otherwise it takes the general path (OTel attributes, normalised by the exporter). Both give
+    the same stored record.
     """
+    sink = api._sink
+    if (
+        sink is not None
+        and sink.fast
+        and type(status_code) is int
+        and type(bytes_sent) is int
+        and type(response_time_ms) in _NUMBER
+        and type(method) is str
+        and type(path) is str
+        and type(client_ip) is str
+        and type(proxy_hostname) is str
+        and type(client_hostname) is str
+        and type(query) is str
+        and type(route) is str
+        and type(user_id) is str
+        and type(user_agent) is str
+        and type(referrer) is str
+        and type(error) is str
+        and (not extra or _plain_extra(extra))
+    ):
+        try:
+            rt = float(response_time_ms)
+            if rt - rt != 0.0:  # inf or nan
+                rt = 0.0
+            if trace_id is None:
+                ctx = trace.get_current_span().get_span_context()
+                tid, sid, flags = ctx.trace_id, ctx.span_id, int(ctx.trace_flags)
+                trace_hex = f"{tid:032x}" if tid else ""
+                span_hex = f"{sid:016x}" if sid else ""
+            else:
+                trace_hex = _id_hex(trace_id, 32)
+                span_hex = _id_hex(span_id, 16) if span_id is not None else ""
+                flags = 1  # SAMPLED, as Pipeline.emit sets for an explicit trace id
+            severity, level = _REQUEST_LEVELS[0 if status_code < 400 else 1 if status_code < 500 else 2]
+            ts = timestamp_ns or time.time_ns()
+            sink.emit_entry(LogEntry(
+                ts, level, severity, f"{method} {path} {status_code}", level,
+                component if isinstance(component, str) else "" if component is None else safe_str(component),
+                "", trace_hex, span_hex, flags, dict(extra) if extra else {}, {}, "", "", ts,
+                RequestFields(
+                    method, path, status_code, client_ip, client_hostname, proxy_hostname, query, route, rt,
+                    user_id, user_agent, referrer, bytes_sent, error, "", "",
+                ),
+                {},
+            ))
+        except Exception:  # noqa: BLE001 - never raise into the application
+            COUNTERS.add("internal_errors")
+        return
     attributes: dict[str, Any] = {
         _A["method"]: method,
         _A["path"]: path,
@@ -91,6 +143,32 @@ def emit_request(
         if span_id is not None:
             attributes["span_id"] = span_id
     api._emit(level_for(status_code), f"{method} {path} {status_code}", component, attributes, None, timestamp_ns)
+
+
+_NUMBER = (float, int)
+#: (severity number, level name) of a request record: below 400, 4xx, 5xx (see level_for)
+_REQUEST_LEVELS = tuple(
+    (NAME_TO_SEVERITY[name].value, name) for name in (stdlib_to_name(INFO), stdlib_to_name(WARNING), stdlib_to_name(ERROR))
+)
+#: attribute keys ``extra`` must not carry on the direct path (they mean something to the general one)
+_RESERVED = frozenset({*REQUEST_ATTRIBUTES.values(), "trace_id", "span_id", "error", "component"})
+
+
+def _plain_extra(extra: Mapping[str, Any]) -> bool:
+    """Extra attributes the direct path stores as they are: string keys and values, none reserved."""
+    for key, value in extra.items():
+        if type(key) is not str or type(value) is not str or key in _RESERVED:
+            return False
+    return True
+
+
+def _id_hex(value: Any, width: int) -> str:
+    """A trace or span id as Pipeline.emit and from_readable would store it ("" for zero)."""
+    if type(value) is int:
+        value &= (1 << (width * 4)) - 1
+        return f"{value:0{width}x}" if value else ""
+    text = normalize_trace_id(value, width)
+    return text if text.strip("0") else ""
 
 
 # ---------------------------------------------------------------------------- log_request / log_response

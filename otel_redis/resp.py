@@ -10,7 +10,8 @@ back as exception objects in their slot instead of failing the batch.
 
 from __future__ import annotations
 
-from itertools import chain
+from functools import partial
+from itertools import chain, repeat
 from typing import Any, Iterable, Mapping, Sequence
 
 import redis
@@ -18,7 +19,7 @@ from redis.exceptions import ResponseError
 
 try:
     from redis._parsers.hiredis import NOT_ENOUGH_DATA as _NOT_ENOUGH_DATA
-except ImportError:  # pragma: no cover
+except ImportError:  # pragma: no cover - redis-py before 5.1: hiredis says False
     _NOT_ENOUGH_DATA = False
 
 try:  # hiredis is a dependency (redis[hiredis]); keep working without it
@@ -33,13 +34,13 @@ class Commands:
     __slots__ = ("args",)
 
     def __init__(self) -> None:
-        self.args: list[Sequence[Any]] = []
+        self.args: list[tuple[Any, ...]] = []
 
     def __len__(self) -> int:
         return len(self.args)
 
     def hset(self, key: str, mapping: Mapping[str, Any]) -> None:
-        self.args.append(["HSET", key, *chain.from_iterable(mapping.items())])
+        self.args.append(("HSET", key, *chain.from_iterable(mapping.items())))
 
     def expireat(self, key: str, when: int) -> None:
         self.args.append(("EXPIREAT", key, when))
@@ -51,7 +52,7 @@ class Commands:
         self.args.append(("EXPIRE", key, seconds))
 
     def xadd(self, stream: str, fields: Mapping[str, Any]) -> None:
-        self.args.append(["XADD", stream, "*", *chain.from_iterable(fields.items())])
+        self.args.append(("XADD", stream, "*", *chain.from_iterable(fields.items())))
 
     def xtrim(self, stream: str, maxlen: int | None = None, minid: str | None = None, approximate: bool = True) -> None:
         how = ("MAXLEN", maxlen) if maxlen is not None else ("MINID", minid)
@@ -62,7 +63,7 @@ class Commands:
         for member, score in mapping.items():
             args.append(score)
             args.append(member)
-        self.args.append(args)
+        self.args.append(tuple(args))
 
     def zremrangebyscore(self, key: str, low: Any, high: Any) -> None:
         self.args.append(("ZREMRANGEBYSCORE", key, low, high))
@@ -91,9 +92,9 @@ def _connection(client: redis.Redis) -> Any:
         return pool.get_connection("PIPELINE")
 
 
-def _round_trip(conn: Any, commands: Sequence[Sequence[Any]]) -> list[Any]:
+def _round_trip(conn: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
     if _pack is not None:
-        payload: Any = b"".join([_pack(tuple(c)) for c in commands])
+        payload: Any = b"".join(map(_pack, commands))  # packed in C, one command after another
     else:  # pragma: no cover
         payload = conn.pack_commands(commands)
     conn.send_packed_command([payload] if isinstance(payload, bytes) else payload)
@@ -108,17 +109,25 @@ def _round_trip(conn: Any, commands: Sequence[Sequence[Any]]) -> list[Any]:
             except ResponseError as exc:
                 out.append(exc)
         return out
-    gets = reader.gets
+    # every complete reply in the reader's buffer, parsed in C without a Python step per reply
+    replies = partial(reader.gets, False)
     read_more = parser.read_from_socket
+    out.extend(iter(replies, _NOT_ENOUGH_DATA))
     while len(out) < n:
-        reply = gets(False)
-        if reply is _NOT_ENOUGH_DATA or reply is False:
-            read_more()
-            continue
-        if isinstance(reply, redis.ConnectionError):
-            raise reply
-        out.append(reply)
+        read_more()
+        out.extend(iter(replies, _NOT_ENOUGH_DATA))
+    if any(map(isinstance, out, repeat(Exception))):
+        for reply in out:
+            if isinstance(reply, redis.ConnectionError):
+                raise reply
     return out
+
+
+def errors(replies: list[Any]) -> list[Exception]:
+    """The error replies among ``replies`` (a C-speed scan first: errors are rare)."""
+    if not any(map(isinstance, replies, repeat(Exception))):
+        return []
+    return [r for r in replies if isinstance(r, Exception)]
 
 
 def execute(client: redis.Redis, commands: Iterable[Sequence[Any]]) -> list[Any]:

@@ -35,7 +35,7 @@ _SAFE_BYTES = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
 def key_part(value: object) -> str:
     """Encode one variable part of a key (injective, bounded, glob- and tag-free)."""
     text = value if isinstance(value, str) else str(value)
-    if len(text) <= MAX_PART and _SAFE.fullmatch(text):
+    if len(text) <= MAX_PART and (text.isalnum() and text.isascii() or _SAFE.fullmatch(text)):
         return text
     return _encode_part(text)
 
@@ -116,7 +116,12 @@ def log_record_key(ts_ms: int, uid: str) -> str:
 
 def request_record_key(ts_ms: int, uid: str, client_ip: str) -> str:
     """``req:{timestamp}:{client_ip}``; the timestamp carries a unique suffix so keys never collide."""
-    return f"req:{ts_ms}-{uid}:{key_part(client_ip or '-')}"
+    return f"req:{ts_ms}-{uid}:{_ip_part(client_ip)}"
+
+
+@functools.lru_cache(maxsize=8192)
+def _ip_part(client_ip: str) -> str:
+    return key_part(client_ip or "-")
 
 
 def is_request_key(key: str) -> bool:
@@ -130,22 +135,30 @@ def record_time_ms(key: str) -> int:
 
 # ---------------------------------------------------------------------------- application log indexes
 
+#: index keys are built from values that repeat (IPs, hostnames, users, routes): each once per process
+_cached = functools.lru_cache(maxsize=8192)
+
+
 IDX_LOG_ALL = "idx:log:all"
 IDX_LOG_ERRORS = "idx:log:errors"
 
 
+@_cached
 def idx_log_level(level: str) -> str:
     return f"idx:log:level:{key_part(level)}"
 
 
+@_cached
 def idx_log_component(component: str) -> str:
     return f"idx:log:component:{key_part(component)}"
 
 
+@_cached
 def idx_log_event(event: str) -> str:
     return f"idx:log:event:{key_part(event)}"
 
 
+@_cached
 def idx_log_field(field: str, value: str) -> str:
     """``idx:log:{ip|client|user|session|host}:{value}``."""
     return f"idx:log:{field}:{key_part(value)}"
@@ -163,39 +176,48 @@ IDX_REQ_ERRORS = "idx:req:errors"
 IDX_REQ_SLOW = "idx:req:slow"
 
 
+@_cached
 def idx_req_ip(ip: str) -> str:
     return f"idx:req:ip:{key_part(ip)}"
 
 
+@_cached
 def idx_req_fqdn(fqdn: str) -> str:
     return f"idx:req:fqdn:{key_part(fqdn)}"
 
 
+@_cached
 def idx_req_host(hostname: str) -> str:
     return f"idx:req:host:{key_part(hostname)}"
 
 
+@_cached
 def idx_req_user(user: str) -> str:
     return f"idx:req:user:{key_part(user)}"
 
 
+@_cached
 def idx_req_status(code: int) -> str:
     return f"idx:req:status:{int(code)}"
 
 
+@_cached
 def idx_req_method(method: str) -> str:
     return f"idx:req:method:{key_part(method)}"
 
 
+@_cached
 def idx_req_path(method: str, path: str) -> str:
     """``idx:req:path:{method}:{path}``; ``path`` must already be a route template or normalised path."""
     return f"idx:req:path:{key_part(method)}:{key_part(path)}"
 
 
+@_cached
 def idx_req_client(client_id: str) -> str:
     return f"idx:req:client:{key_part(client_id)}"
 
 
+@_cached
 def idx_req_session(session_id: str) -> str:
     return f"idx:req:session:{key_part(session_id)}"
 
@@ -367,16 +389,6 @@ def missing_values(mappings: Iterable[dict]) -> list[str]:
     return list(out)
 
 
-def _intern(out: dict, field: str, raw: bytes, interned: dict[str, bytes] | None) -> None:
-    if interned is None or len(raw) < INTERN_MIN_BYTES:
-        out[field] = raw
-        return
-    digest = _digest(raw)
-    _VALUES.setdefault(digest, raw)
-    out[field + REF_SUFFIX] = digest
-    interned[value_key(digest)] = raw
-
-
 # ---------------------------------------------------------------------------- retention classes
 
 #: key prefixes of everything this system writes (for clearing and cleanup by SCAN MATCH)
@@ -522,67 +534,103 @@ def _fmt_float(value: float) -> str:
     return text or "0"
 
 
+#: level name -> the OTel severity number it implies (a plain int: cheaper than the enum's .value)
+_LEVEL_SEVERITY: dict[str, int] = {name: sev.value for name, sev in NAME_TO_SEVERITY.items()}
+
+
 def encode_entry(entry: LogEntry, interned: dict[str, bytes] | None = None) -> dict[str, str | bytes]:
     """The hash stored for one record. Empty optional fields are left out (decode restores them).
 
     With ``interned`` (the write path passes a dict), long values of :data:`INTERNED_FIELDS` are
     replaced by references and collected there as ``{value key: value}`` for the caller to store.
     """
-    out: dict[str, str | bytes] = {"timestamp": iso_from_ns(entry.timestamp_ns), "level": entry.level}
-    if entry.severity_number != NAME_TO_SEVERITY[entry.level].value:
-        out["severity"] = str(entry.severity_number)
-    if entry.severity_text != entry.level:
-        out["severity_text"] = entry.severity_text
+    flat = encode_fields(entry, interned)
+    return dict(zip(flat[0::2], flat[1::2]))
+
+
+def encode_fields(entry: LogEntry, interned: dict[str, bytes] | None = None) -> list[str | bytes]:
+    """:func:`encode_entry` as a flat ``[field, value, field, value, ...]`` list, the shape HSET takes
+    (the write path's form: no intermediate dict per record)."""
+    level = entry.level
+    out: list[str | bytes] = ["timestamp", iso_from_ns(entry.timestamp_ns), "level", level]
+    severity = entry.severity_number
+    if severity != _LEVEL_SEVERITY.get(level):
+        out += ("severity", str(severity))
+    if entry.severity_text != level:
+        out += ("severity_text", entry.severity_text)
     body = entry.body
     if isinstance(body, str):
-        out["body"] = body
+        out += ("body", body)
     else:
-        out["body"] = dumps(body)
-        out["body_json"] = "1"
+        out += ("body", dumps(body), "body_json", "1")
     if entry.component:
-        out["component"] = entry.component
+        out += ("component", entry.component)
     if entry.event:
-        out["event"] = entry.event
+        out += ("event", entry.event)
     if entry.trace_id:
-        out["trace_id"] = entry.trace_id
+        out += ("trace_id", entry.trace_id)
     if entry.span_id:
-        out["span_id"] = entry.span_id
+        out += ("span_id", entry.span_id)
     if entry.trace_flags:
-        out["trace_flags"] = str(entry.trace_flags)
+        out += ("trace_flags", str(entry.trace_flags))
     if entry.attributes:
-        out["attrs"] = dumps(entry.attributes)
+        out += ("attrs", dumps(entry.attributes))
     if entry.resource:
-        _intern(out, "resource", _resource_json(entry.resource), interned)
+        _intern_into(out, "resource", _resource_json(entry.resource), interned)
     if entry.scope_name:
-        out["scope"] = entry.scope_name
+        out += ("scope", entry.scope_name)
     if entry.scope_version:
-        out["scope_version"] = entry.scope_version
+        out += ("scope_version", entry.scope_version)
     if entry.observed_ns and entry.observed_ns != entry.timestamp_ns:
-        out["observed_ns"] = str(entry.observed_ns)
+        out += ("observed_ns", str(entry.observed_ns))
     if entry.otlp:
-        out["otlp"] = dumps(entry.otlp)
+        out += ("otlp", dumps(entry.otlp))
     req = entry.request
     if req is not None:
-        out["client_ip"] = req.client_ip
-        out["client_hostname"] = req.client_hostname
-        out["proxy_hostname"] = req.proxy_hostname
-        out["method"] = req.method
-        out["path"] = req.path
-        out["status_code"] = str(req.status_code)
-        out["response_time_ms"] = _fmt_float(req.response_time_ms)
-        out["user_id"] = req.user_id
-        if len(req.user_agent) < INTERN_MIN_BYTES:
-            out["user_agent"] = req.user_agent
+        out += (
+            "client_ip", req.client_ip,
+            "client_hostname", req.client_hostname,
+            "proxy_hostname", req.proxy_hostname,
+            "method", req.method,
+            "path", req.path,
+            "status_code", str(req.status_code),
+            "response_time_ms", _fmt_float(req.response_time_ms),
+            "user_id", req.user_id,
+        )
+        ua = req.user_agent
+        if len(ua) < INTERN_MIN_BYTES or interned is None:
+            out += ("user_agent", ua)
         else:
-            _intern(out, "user_agent", req.user_agent.encode("utf-8", "surrogatepass"), interned)
-        out["referrer"] = req.referrer
-        out["bytes_sent"] = str(req.bytes_sent)
-        out["error"] = req.error
-        for name in _REQUEST_OPTIONAL:
-            value = getattr(req, name)
-            if value:
-                out[name] = value
+            raw = ua.encode("utf-8", "surrogatepass")
+            _intern_into(out, "user_agent", raw, interned)
+        out += ("referrer", req.referrer, "bytes_sent", str(req.bytes_sent), "error", req.error)
+        if req.query:
+            out += ("query", req.query)
+        if req.route:
+            out += ("route", req.route)
+        if req.session_id:
+            out += ("session_id", req.session_id)
+        if req.oauth_client_id:
+            out += ("oauth_client_id", req.oauth_client_id)
     return out
+
+
+@functools.lru_cache(maxsize=2048)
+def _interned_ref(raw: bytes) -> tuple[str, str]:
+    """(digest, value key) of a shared long value; values repeat, so each is hashed once."""
+    digest = _digest(raw)
+    return digest, value_key(digest)
+
+
+def _intern_into(out: list, field: str, raw: bytes, interned: dict[str, bytes] | None) -> None:
+    if interned is None or len(raw) < INTERN_MIN_BYTES:
+        out += (field, raw)
+        return
+    digest, vkey = _interned_ref(raw)
+    if digest not in _VALUES:
+        remember_value(digest, raw)
+    out += (field + REF_SUFFIX, digest)
+    interned[vkey] = raw
 
 
 _resource_cache: dict[int, tuple[dict, bytes]] = {}

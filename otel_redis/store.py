@@ -14,13 +14,14 @@ No command spans hash slots, so the pipeline works unchanged against Redis Clust
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import secrets
 import threading
 import time
-from collections import OrderedDict, defaultdict
-from typing import Any, Iterable, Sequence
+from collections import OrderedDict
+from typing import Any, Iterable, Iterator, Sequence
 
 import redis
 
@@ -66,6 +67,10 @@ class _Uid:
     def next(self) -> str:
         return f"{self._prefix}{next(self._counter):x}"
 
+    def current(self) -> tuple[str, Iterator[int]]:
+        """(prefix, counter) for a batch: suffix = prefix + hex(next(counter))."""
+        return self._prefix, self._counter
+
 
 _uid = _Uid()
 
@@ -88,6 +93,22 @@ class _RefreshCache:
             if len(self._seen) > self._max:
                 self._seen.popitem(last=False)
             return True
+
+    def due_many(self, keys: Iterable[str], now: float) -> list[str]:
+        """The keys among ``keys`` that are due (and are now marked refreshed), under one lock."""
+        out = []
+        seen = self._seen
+        with self._lock:
+            for key in keys:
+                last = seen.get(key)
+                if last is not None and now - last < REFRESH_INTERVAL_S:
+                    continue
+                seen[key] = now
+                seen.move_to_end(key)
+                out.append(key)
+            while len(seen) > self._max:
+                seen.popitem(last=False)
+        return out
 
     def clear(self) -> None:
         with self._lock:
@@ -115,6 +136,36 @@ class _BoundedNames:
         return OTHER
 
 
+@functools.lru_cache(maxsize=4096)
+def _route_keys(method: str, status: int, route: str, path: str) -> tuple[str, str, str, str, str | None]:
+    """What a request's method, status and route (or, without one, its path) decide: the status,
+    method and path index keys, the ``stats:paths`` field and the histogram's error field."""
+    method = method if method in KNOWN_METHODS else OTHER
+    indexed = index_path(route, path, status)
+    return (
+        schema.idx_req_status(status),
+        schema.idx_req_method(method),
+        schema.idx_req_path(method, indexed),
+        f"{method} {indexed}",
+        error_field(status),
+    )
+
+
+@functools.lru_cache(maxsize=8192)
+def _ip_index(ip: str) -> str | None:
+    """``idx:req:ip:{ip}`` for a valid address, else None (garbage never becomes a key)."""
+    return schema.idx_req_ip(ip) if valid_ip(ip) else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _rt_keys(minute: str, hour: str, host: str) -> tuple[str, ...]:
+    """The response-time histogram keys one request counts in: minute and hour, overall and (with a
+    hostname) for its hostname; minute keys at even positions."""
+    if not host:
+        return (schema.stats_rt_all(minute), schema.stats_rt_all(hour))
+    return (schema.stats_rt_all(minute), schema.stats_rt_all(hour), schema.stats_rt(host, minute), schema.stats_rt(host, hour))
+
+
 class RedisStore:
     """Write and read records under the schema; thread-safe, one pipeline per batch."""
 
@@ -140,7 +191,7 @@ class RedisStore:
         commands = resp.Commands()
         keys = self._plan(entries, commands)
         results = resp.execute(self.client, commands.args)
-        self._errors = [r for r in results if isinstance(r, Exception)]
+        self._errors = resp.errors(results)
         return keys
 
     def forget_refreshes(self) -> None:
@@ -151,62 +202,106 @@ class RedisStore:
         return list(self._errors)
 
     def _plan(self, entries: Sequence[LogEntry], pipe: Any) -> list[str]:
+        """Append the batch's commands to ``pipe.args`` (argument tuples); the record keys, in order.
+
+        The hot loop does per record only what differs per record; everything derived from values
+        that repeat (index keys, route and status keys, time buckets, hostname keys) comes from
+        bounded caches, and counters are aggregated per batch before they become HINCRBYs.
+        """
         settings = self.settings
         retention = settings.retention
         now = time.time()
+        now_s = int(now)
         now_ms = int(now * 1000)
-        zadds: dict[str, dict[str, int]] = defaultdict(dict)
-        hincr: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        pfadds: dict[str, set[str]] = defaultdict(set)
-        hosts: dict[str, set[str]] = defaultdict(set)
-        stats_keys: set[str] = set()
-        minute_keys: set[str] = set()
+        args: list[tuple[Any, ...]] = pipe.args
+        add = args.append
+        zadds: dict[str, list[Any]] = {}
+        zget = zadds.get
+        hincr: dict[tuple[str, str], int] = {}
+        status_counts: dict[tuple[str, int], int] = {}
+        path_counts: dict[tuple[str, str], int] = {}
+        rt_counts: dict[tuple[str, str, int, str | None], int] = {}
+        pfadds: dict[tuple[str, str], set[str]] = {}
+        hosts: dict[str, set[str]] = {}
         streams: set[str] = set()
         flows: dict[str, list[str]] = {}
         interned: dict[str, bytes] = {}
         keys: list[str] = []
+        keep = keys.append
+        uid_prefix, uid_counter = _uid.current()
+        request_ttl = schema.record_retention(False, False, retention)
+        error_ttl = schema.record_retention(True, False, retention)
+        slow_ms = settings.slow_request_ms
+        bounded_host = self._hostnames
+        encode = schema.encode_fields
+        record_key = schema.request_record_key
+        stream_requests = schema.STREAM_REQUESTS
+        last_minute = -1
+        minute_text = hour = ""
 
         for entry in entries:
-            ts_ms = entry.timestamp_ms
+            ts_ms = entry.timestamp_ns // 1_000_000
+            minute = ts_ms // 60_000
+            if minute != last_minute:
+                last_minute = minute
+                minute_text = schema.minute_bucket(ts_ms)
+                hour = minute_text[:-2]
             req = entry.request
             if req is not None:
-                key = schema.request_record_key(ts_ms, _uid.next(), req.client_ip)
-                stream = schema.STREAM_REQUESTS
-                indexes = self._request_indexes(entry)
-                hour = schema.hour_bucket(ts_ms)
-                skey = schema.stats_requests(hour)
-                hincr[skey]["total"] += 1
-                hincr[skey][f"status_{req.status_code}"] += 1
-                stats_keys.add(skey)
-                if req.is_error:
-                    ekey = schema.stats_errors(hour)
-                    hincr[ekey][str(req.status_code)] += 1
-                    stats_keys.add(ekey)
-                host = self._hostnames(req.proxy_hostname) if req.proxy_hostname else ""
-                if req.client_ip and host:
-                    ukey = schema.stats_unique_ips(host, hour)
-                    pfadds[ukey].add(req.client_ip)
-                    stats_keys.add(ukey)
-                pkey = schema.stats_paths(hour)
-                hincr[pkey][f"{self._method(req.method)} {index_path(req.route, req.path, req.status_code)}"] += 1
-                stats_keys.add(pkey)
-                rt_bucket = str(bucket_of(req.response_time_ms))
-                minute = schema.minute_bucket(ts_ms)
-                rt_keys = [schema.stats_rt_all(minute), schema.stats_rt_all(hour)]
+                ip = req.client_ip
+                key = record_key(ts_ms, f"{uid_prefix}{next(uid_counter):x}", ip)
+                status = req.status_code
+                route = req.route
+                # the path matters only without a route template (and not for unmatched 404/405)
+                route_keys = _route_keys(
+                    req.method, status, route, "" if route or status == 404 or status == 405 else req.path
+                )
+                indexes = [schema.IDX_REQ_ALL, route_keys[0], route_keys[1], route_keys[2]]
+                if ip:
+                    ip_index = _ip_index(ip)
+                    if ip_index is not None:
+                        indexes.append(ip_index)
+                if req.client_hostname:
+                    indexes.append(schema.idx_req_fqdn(req.client_hostname))
+                host = bounded_host(req.proxy_hostname) if req.proxy_hostname else ""
                 if host:
-                    rt_keys += [schema.stats_rt(host, minute), schema.stats_rt(host, hour)]
-                error_class = error_field(req.status_code)
-                for rkey in rt_keys:
-                    hincr[rkey][rt_bucket] += 1
-                    if error_class:
-                        hincr[rkey][error_class] += 1
-                if host:
-                    hosts[schema.stats_hosts(hour)].add(host)
-                stats_keys.update(rt_keys[1::2])
-                minute_keys.update(rt_keys[0::2])
-                is_oauth = False
+                    indexes.append(schema.idx_req_host(host))
+                    if ip:
+                        members = pfadds.get((host, hour))
+                        if members is None:
+                            pfadds[(host, hour)] = {ip}
+                        else:
+                            members.add(ip)
+                    names = hosts.get(hour)
+                    if names is None:
+                        hosts[hour] = {host}
+                    else:
+                        names.add(host)
+                if req.user_id:
+                    indexes.append(schema.idx_req_user(req.user_id))
+                if req.oauth_client_id:
+                    indexes.append(schema.idx_req_client(req.oauth_client_id))
+                if req.session_id:
+                    indexes.append(schema.idx_req_session(req.session_id))
+                if status >= 400:
+                    indexes.append(schema.IDX_REQ_ERRORS)
+                    ttl = error_ttl
+                else:
+                    ttl = request_ttl
+                rt = req.response_time_ms
+                if rt > slow_ms:
+                    indexes.append(schema.IDX_REQ_SLOW)
+                if entry.trace_id:
+                    indexes.append(schema.idx_trace(entry.trace_id))
+                k = (hour, status)
+                status_counts[k] = status_counts.get(k, 0) + 1
+                k2 = (hour, route_keys[3])
+                path_counts[k2] = path_counts.get(k2, 0) + 1
+                k3 = (minute_text, host, bucket_of(rt), route_keys[4])
+                rt_counts[k3] = rt_counts.get(k3, 0) + 1
+                stream = stream_requests
             else:
-                key = schema.log_record_key(ts_ms, _uid.next())
+                key = schema.log_record_key(ts_ms, f"{uid_prefix}{next(uid_counter):x}")
                 stream = schema.STREAM_LOGS
                 indexes, is_oauth = self._log_indexes(entry)
                 flow = entry.attributes.get(OAUTH_FLOW_STEP)
@@ -215,60 +310,107 @@ class RedisStore:
                     session = entry.index_value("session")
                     if session:
                         flows.setdefault(schema.oauth_flow(session), []).append(key)
-                hour = schema.hour_bucket(ts_ms)
                 skey = schema.stats_logs(hour)
-                hincr[skey]["total"] += 1
-                hincr[skey][f"level_{entry.level}"] += 1
-                stats_keys.add(skey)
+                for field in ("total", f"level_{entry.level}"):
+                    hincr[(skey, field)] = hincr.get((skey, field), 0) + 1
                 if entry.event:
-                    evkey = schema.stats_events(hour)
-                    hincr[evkey][entry.event] += 1
-                    stats_keys.add(evkey)
-            keys.append(key)
-            ttl = schema.record_retention(entry.is_error, is_oauth, retention)
-            pipe.hset(key, mapping=schema.encode_entry(entry, interned))
-            pipe.expireat(key, max(ts_ms // 1000 + ttl, int(now) + 1))
-            pipe.xadd(stream, {"k": key})
+                    k4 = (schema.stats_events(hour), entry.event)
+                    hincr[k4] = hincr.get(k4, 0) + 1
+                ttl = schema.record_retention(entry.is_error, is_oauth, retention)
+            keep(key)
+            add(("HSET", key, *encode(entry, interned)))
+            expire_at = ts_ms // 1000 + ttl
+            add(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1))
+            add(("XADD", stream, "*", "k", key))
             streams.add(stream)
             for index in indexes:
-                zadds[index][key] = ts_ms
+                members = zget(index)
+                if members is None:
+                    zadds[index] = [ts_ms, key]
+                else:
+                    members += (ts_ms, key)
 
+        refresh = self._refresh
         for index, members in zadds.items():
-            pipe.zadd(index, members)
-            if self._refresh.due(index, now):
-                keep = schema.index_retention(index, retention)
-                pipe.zremrangebyscore(index, "-inf", f"({now_ms - keep * 1000}")
-                pipe.expire(index, keep + REFRESH_INTERVAL_S)
-        for skey, counts in hincr.items():
-            for fieldname, amount in counts.items():
-                pipe.hincrby(skey, fieldname, amount)
-        for ukey, members in pfadds.items():
-            pipe.pfadd(ukey, *members)
-        for hkey, names in hosts.items():
-            pipe.sadd(hkey, *names)
+            add(("ZADD", index, *members))
+        for index in refresh.due_many(zadds, now):
+            keep_s = schema.index_retention(index, retention)
+            add(("ZREMRANGEBYSCORE", index, "-inf", f"({now_ms - keep_s * 1000}"))
+            add(("EXPIRE", index, keep_s + REFRESH_INTERVAL_S))
+        stats_keys: set[str] = {skey for skey, _field in hincr}
+        minute_keys: set[str] = set()
+        self._count_requests(status_counts, path_counts, rt_counts, hincr, stats_keys, minute_keys)
+        for (skey, field), amount in hincr.items():
+            add(("HINCRBY", skey, field, amount))
+        for (host, bucket), members in pfadds.items():
+            ukey = schema.stats_unique_ips(host, bucket)
+            add(("PFADD", ukey, *members))
+            stats_keys.add(ukey)
+        for bucket, names in hosts.items():
+            hkey = schema.stats_hosts(bucket)
+            add(("SADD", hkey, *names))
             stats_keys.add(hkey)
-        for skey in stats_keys:
-            if self._refresh.due(skey, now):
-                pipe.expire(skey, retention.stats + REFRESH_INTERVAL_S)
-        for mkey in minute_keys:
-            if self._refresh.due(mkey, now):
-                pipe.expire(mkey, schema.RT_MINUTE_TTL_S)
+        stats_ttl = retention.stats + REFRESH_INTERVAL_S
+        for skey in refresh.due_many(stats_keys, now):
+            add(("EXPIRE", skey, stats_ttl))
+        for mkey in refresh.due_many(minute_keys, now):
+            add(("EXPIRE", mkey, schema.RT_MINUTE_TTL_S))
         # shared long values: written (and their TTL renewed) by every batch that references them,
         # so a value never expires before a record pointing at it
         value_ttl = max(retention.requests, retention.errors, retention.oauth) + REFRESH_INTERVAL_S
         for vkey, raw in interned.items():
-            pipe.set(vkey, raw, ex=value_ttl)
+            add(("SET", vkey, raw, "EX", value_ttl))
         flow_ttl = settings.oauth_flow_ttl_s
         for fkey, members in flows.items():
-            pipe.rpush(fkey, *members)
-            pipe.ltrim(fkey, -OAUTH_FLOW_MAX_STEPS, -1)
-            pipe.expire(fkey, flow_ttl)  # per session: the flow lives flow_ttl after its last step
-        for stream in streams:
-            if self._refresh.due(stream, now):
-                pipe.xtrim(stream, minid=f"{now_ms - retention.requests * 1000}", approximate=True)
-                pipe.xtrim(stream, maxlen=settings.stream_maxlen, approximate=True)
-                pipe.expire(stream, retention.requests + REFRESH_INTERVAL_S)
+            add(("RPUSH", fkey, *members))
+            add(("LTRIM", fkey, -OAUTH_FLOW_MAX_STEPS, -1))
+            add(("EXPIRE", fkey, flow_ttl))  # per session: the flow lives flow_ttl after its last step
+        for stream in refresh.due_many(streams, now):
+            add(("XTRIM", stream, "MINID", "~", f"{now_ms - retention.requests * 1000}"))
+            add(("XTRIM", stream, "MAXLEN", "~", settings.stream_maxlen))
+            add(("EXPIRE", stream, retention.requests + REFRESH_INTERVAL_S))
         return keys
+
+    @staticmethod
+    def _count_requests(
+        status_counts: dict[tuple[str, int], int],
+        path_counts: dict[tuple[str, str], int],
+        rt_counts: dict[tuple[str, str, int, str | None], int],
+        hincr: dict[tuple[str, str], int],
+        stats_keys: set[str],
+        minute_keys: set[str],
+    ) -> None:
+        """Turn the batch's request tallies into hash increments: ``stats:requests`` (``total``,
+        ``status_{code}``), ``stats:errors`` (by code), ``stats:paths``, and the response-time
+        histograms per minute and hour, overall and per hostname (bucket and ``4xx``/``5xx``)."""
+
+        def bump(skey: str, field: str, amount: int) -> None:
+            k = (skey, field)
+            hincr[k] = hincr.get(k, 0) + amount
+
+        for (hour, status), n in status_counts.items():
+            skey = schema.stats_requests(hour)
+            bump(skey, "total", n)
+            bump(skey, f"status_{status}", n)
+            stats_keys.add(skey)
+            if status >= 400:
+                ekey = schema.stats_errors(hour)
+                bump(ekey, str(status), n)
+                stats_keys.add(ekey)
+        for (hour, field), n in path_counts.items():
+            pkey = schema.stats_paths(hour)
+            bump(pkey, field, n)
+            stats_keys.add(pkey)
+        for (minute, host, bucket, error_class), n in rt_counts.items():
+            hour = minute[:-2]
+            rt_keys = _rt_keys(minute, hour, host)
+            field = str(bucket)
+            for rkey in rt_keys:
+                bump(rkey, field, n)
+                if error_class:
+                    bump(rkey, error_class, n)
+            minute_keys.update(rt_keys[0::2])
+            stats_keys.update(rt_keys[1::2])
 
     def _log_indexes(self, entry: LogEntry) -> tuple[list[str], bool]:
         out = [schema.IDX_LOG_ALL, schema.idx_log_level(entry.level)]
@@ -298,36 +440,6 @@ class RedisStore:
             if ip:
                 out.append(schema.idx_oauth_ip(ip))
         return out, is_oauth
-
-    def _request_indexes(self, entry: LogEntry) -> list[str]:
-        req = entry.request
-        assert req is not None
-        method = self._method(req.method)
-        out = [
-            schema.IDX_REQ_ALL,
-            schema.idx_req_status(req.status_code),
-            schema.idx_req_method(method),
-            schema.idx_req_path(method, index_path(req.route, req.path, req.status_code)),
-        ]
-        if req.client_ip and valid_ip(req.client_ip):
-            out.append(schema.idx_req_ip(req.client_ip))
-        if req.client_hostname:
-            out.append(schema.idx_req_fqdn(req.client_hostname))
-        if req.proxy_hostname:
-            out.append(schema.idx_req_host(self._hostnames(req.proxy_hostname)))
-        if req.user_id:
-            out.append(schema.idx_req_user(req.user_id))
-        if req.oauth_client_id:
-            out.append(schema.idx_req_client(req.oauth_client_id))
-        if req.session_id:
-            out.append(schema.idx_req_session(req.session_id))
-        if req.is_error:
-            out.append(schema.IDX_REQ_ERRORS)
-        if req.response_time_ms > self.settings.slow_request_ms:
-            out.append(schema.IDX_REQ_SLOW)
-        if entry.trace_id:
-            out.append(schema.idx_trace(entry.trace_id))
-        return out
 
     @staticmethod
     def _method(method: str) -> str:

@@ -33,12 +33,18 @@ BATCH = 512
 
 
 class Collect(LogRecordExporter):
-    def __init__(self) -> None:
+    """An exporter that keeps what it is given (or, with ``keep=False``, only counts it)."""
+
+    def __init__(self, keep: bool = True) -> None:
         self.records: list[Any] = []
+        self.keep = keep
+        self.seen = 0
         self.counters = PipelineCounters()
 
     def export(self, batch: Sequence[Any]) -> LogRecordExportResult:
-        self.records.extend(batch)
+        self.seen += len(batch)
+        if self.keep:
+            self.records.extend(batch)
         return LogRecordExportResult.SUCCESS
 
     def shutdown(self) -> None:

@@ -20,14 +20,15 @@ accepted, 403 when closed before accepting).
 
 from __future__ import annotations
 
-import random
+import functools
 import re
-import time
+from random import getrandbits
+from time import perf_counter, time_ns
 from typing import Any, Awaitable, Callable, Iterable, MutableMapping
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from opentelemetry.context import attach, detach
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, get_current_span, set_span_in_context
 
 from .client_ip import TrustedProxies
 from .config import Settings, load_settings
@@ -35,7 +36,8 @@ from .dns import ReverseResolver
 from .dns import current as current_resolver
 from .dns import install as install_resolver
 from .masking import Masker
-from .request_log import emit_request
+from . import api
+from .request_log import plain_extra, emit_request, queue_request
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -124,32 +126,33 @@ class RequestLoggingMiddleware:
         self.settings = settings
         self.component = component
         self.router_app = router_app
+        trace.get_tracer_provider()  # loads a provider named by OTEL_PYTHON_TRACER_PROVIDER, if any
         self._tracer = trace.get_tracer("otel_redis.instrumentation")
-
-    def _excluded(self, path: str) -> bool:
-        return path in self.exact or (bool(self.prefixes) and path.startswith(self.prefixes))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if (kind != "http" and kind != "websocket") or self._excluded(scope.get("path", "")):
+        if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        timestamp_ns = time.time_ns()
-        started = time.perf_counter()
+        path = scope.get("path", "")
+        if path in self.exact or (self.prefixes and path.startswith(self.prefixes)):
+            await self.app(scope, receive, send)
+            return
+        timestamp_ns = time_ns()
+        started = perf_counter()
         headers = dict(scope.get("headers") or ())
         peer = scope.get("client")
         peer_ip = peer[0] if peer else ""
-        host = headers.get(b"host", b"").decode("latin-1")
         if self.proxies:
             client_ip, proxy_hostname = self.proxies.resolve(
                 peer_ip,
                 self._joined(scope, b"forwarded", headers),
                 self._joined(scope, b"x-forwarded-for", headers),
-                host,
+                headers.get(b"host", b"").decode("latin-1"),
                 headers.get(b"x-forwarded-host", b"").decode("latin-1"),
             )
         else:
-            client_ip, proxy_hostname = self.proxies.resolve(peer_ip, host=host)
+            client_ip, proxy_hostname = _direct_client(peer_ip, headers.get(b"host", b""))
         resolver = current_resolver(self.settings)
         if client_ip and resolver is not None:
             resolver.lookup(client_ip)
@@ -157,37 +160,38 @@ class RequestLoggingMiddleware:
         # trace context
         token = None
         span = None
-        ctx = trace.get_current_span().get_span_context()
+        ctx = get_current_span().get_span_context()
         if ctx.is_valid:
             trace_id, span_id = ctx.trace_id, ctx.span_id
         else:
             raw = headers.get(b"traceparent")
             parent = parse_traceparent(raw) if raw else None
-            if not isinstance(trace.get_tracer_provider(), _NO_TRACER):
+            if _sdk_tracer_configured():
                 parent_ctx = None
                 if parent is not None:
                     parent_ctx = trace.set_span_in_context(
                         NonRecordingSpan(SpanContext(parent[0], parent[1], True, TraceFlags(parent[2])))
                     )
                 method = scope.get("method", "GET")
-                span = self._tracer.start_span(f"{method} {scope.get('path', '')}", parent_ctx, SpanKind.SERVER)
+                span = self._tracer.start_span(f"{method} {path}", parent_ctx, SpanKind.SERVER)
                 sctx = span.get_span_context()
                 trace_id, span_id = sctx.trace_id, sctx.span_id
-                token = otel_context.attach(trace.set_span_in_context(span))
+                token = attach(set_span_in_context(span))
             else:
-                trace_id = parent[0] if parent is not None else random.getrandbits(128) or 1
-                span_id = random.getrandbits(64) or 1
-                flags = TraceFlags(parent[2]) if parent is not None else TraceFlags(TraceFlags.SAMPLED)
-                token = otel_context.attach(
-                    trace.set_span_in_context(NonRecordingSpan(SpanContext(trace_id, span_id, False, flags)))
-                )
+                # no tracer: continue the caller's trace (or start one) with a non-recording span,
+                # so log calls inside the app and trace.get_current_span() see the request's ids
+                if parent is not None:
+                    trace_id, flags = parent[0], _FLAGS[parent[2]]
+                else:
+                    trace_id, flags = getrandbits(128) or 1, _SAMPLED
+                span_id = getrandbits(64) or 1
+                token = attach(set_span_in_context(NonRecordingSpan(SpanContext(trace_id, span_id, False, flags))))
 
         status = 0
         sent = 0
         complete = False
         ended = 0.0
         response_headers: dict[str, str] = {}
-        is_ws = kind == "websocket"
         capture_response = self.capture_response
 
         async def send_wrapper(message: Message) -> None:
@@ -198,7 +202,7 @@ class RequestLoggingMiddleware:
                 sent += len(message.get("body", b""))
                 if not message.get("more_body", False):
                     complete = True
-                    ended = time.perf_counter()
+                    ended = perf_counter()
                 return
             if mtype == "http.response.start":
                 status = message["status"]
@@ -232,20 +236,20 @@ class RequestLoggingMiddleware:
             raise
         finally:
             if not ended:
-                ended = time.perf_counter()
+                ended = perf_counter()
             if not error and not complete:
-                if is_ws:
+                if kind == "websocket":
                     complete = True  # the app returned: the server closes the socket
                 else:
                     error = "client disconnected before the response completed"
                     if status == 0:
                         status = 499
             if token is not None:
-                otel_context.detach(token)
+                detach(token)
             if span is not None:
                 span.set_attribute("http.response.status_code", status)
                 span.end()
-            self._emit(scope, headers, timestamp_ns, started, ended, status, sent, error,
+            self._emit(scope, headers, timestamp_ns, (ended - started) * 1000.0, status, sent, error,
                        client_ip, proxy_hostname, trace_id, span_id, response_headers, resolver)
 
     @staticmethod
@@ -261,8 +265,7 @@ class RequestLoggingMiddleware:
         scope: Scope,
         headers: dict[bytes, bytes],
         timestamp_ns: int,
-        started: float,
-        ended: float,
+        response_time_ms: float,
         status: int,
         sent: int,
         error: str,
@@ -275,7 +278,7 @@ class RequestLoggingMiddleware:
     ) -> None:
         try:
             masker = self.masker
-            query = scope.get("query_string", b"")
+            query = scope.get("query_string")
             referrer = headers.get(b"referer")
             extra: dict[str, str] | None = None
             if self.capture or response_headers:
@@ -290,31 +293,75 @@ class RequestLoggingMiddleware:
                 user = self.user_id(scope) or ""
             except Exception:  # noqa: BLE001 - a broken user getter must not lose the record
                 user = ""
-            emit_request(
+            route = scope.get("route")
+            user_agent = headers.get(b"user-agent")
+            args = (
                 timestamp_ns,
                 scope.get("method", "GET") if scope["type"] == "http" else "GET",
                 scope.get("path", ""),
                 status,
                 client_ip,
                 proxy_hostname,
-                client_hostname=(resolver.cached(client_ip) or "") if resolver is not None and client_ip else "",
-                query=masker.query(query.decode("latin-1")) if query else "",
-                route=_route_template(scope, self.router_app),
-                response_time_ms=(ended - started) * 1000.0,
-                user_id=user if isinstance(user, str) else str(user),
-                user_agent=headers.get(b"user-agent", b"").decode("latin-1"),
-                referrer=masker.url(referrer.decode("latin-1")) if referrer else "",
-                bytes_sent=sent,
-                error=error,
-                trace_id=trace_id,
-                span_id=span_id,
-                extra=extra,
-                component=self.component,
+                (resolver.cached(client_ip) or "") if resolver is not None and client_ip else "",
+                masker.query(query.decode("latin-1")) if query else "",
+                (getattr(route, "path_format", None) or getattr(route, "path", "") or "") if route is not None
+                else _route_template(scope, self.router_app),
+                response_time_ms,
+                user if isinstance(user, str) else str(user),
+                _latin1(user_agent) if user_agent is not None else "",
+                masker.url(referrer.decode("latin-1")) if referrer else "",
+                sent,
+                error,
+                trace_id,
+                span_id,
+                extra,
+                self.component,
             )
+            sink = api._sink
+            if sink is not None and sink.fast and type(status) is int and (extra is None or plain_extra(extra)):
+                queue_request(sink, *args)  # every value has its documented type: the direct path
+            else:
+                emit_request(*args[:6], client_hostname=args[6], query=args[7], route=args[8],
+                             response_time_ms=args[9], user_id=args[10], user_agent=args[11], referrer=args[12],
+                             bytes_sent=args[13], error=args[14], trace_id=args[15], span_id=args[16], extra=extra,
+                             component=self.component)
         except Exception:  # noqa: BLE001 - never break the response for a log record
             from .counters import COUNTERS
 
             COUNTERS.add("internal_errors")
+
+
+_UNKNOWN = object()
+
+
+def _sdk_tracer_configured() -> bool:
+    """True once a real TracerProvider is set. Reads the API's global directly: the public getter
+    looks the provider up in os.environ on every call until one is set (microseconds per request);
+    instrument_app calls the getter once, which loads an OTEL_PYTHON_TRACER_PROVIDER provider."""
+    provider = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+    if provider is _UNKNOWN:  # pragma: no cover - the API moved its global: ask the public way
+        provider = trace.get_tracer_provider()
+    return provider is not None and not isinstance(provider, _NO_TRACER)
+
+
+_SAMPLED = TraceFlags(TraceFlags.SAMPLED)
+_FLAGS = tuple(TraceFlags(i) for i in range(256))
+
+
+@functools.lru_cache(maxsize=4096)
+def _direct_client(peer_ip: str, host: bytes) -> tuple[str, str]:
+    """``(client_ip, proxy_hostname)`` when no proxy is trusted: the socket peer and the Host header
+    (both validated; a few distinct values per process, so cached)."""
+    return _NO_PROXIES.resolve(peer_ip, host=host.decode("latin-1"))
+
+
+_NO_PROXIES = TrustedProxies(())
+
+
+@functools.lru_cache(maxsize=1024)
+def _latin1(value: bytes) -> str:
+    """Header bytes as text (User-Agents repeat: decode each once)."""
+    return value.decode("latin-1")
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,7 @@ import datetime as _dt
 import functools
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import orjson
 from opentelemetry._logs import LogRecord as APILogRecord
@@ -320,23 +320,33 @@ def _cached_resource(resource: Any) -> dict[str, Any]:
 
 
 class EntryLogRecord(ReadableLogRecord):
-    """A ReadableLogRecord whose content is an already-built :class:`LogEntry`: the request logger's
-    fast path (see ``request_log.emit_request``). It travels through the same BatchLogRecordProcessor
-    queue as every other record; :func:`from_readable` takes the entry as it is instead of
+    """A ReadableLogRecord that carries its content in compact form: ``build(fields)`` makes the
+    :class:`LogEntry`. The request logger's fast path (see ``request_log.emit_request``): the record
+    travels through the same BatchLogRecordProcessor queue as every other one, the entry is built
+    in the exporter (off the caller's path), :func:`from_readable` takes it as it is instead of
     re-reading attributes, and the OTel ``log_record`` view (request fields as their canonical
     attributes) is built only if an exporter asks for it."""
 
-    def __init__(self, entry: LogEntry, resource: Any, instrumentation_scope: Any) -> None:
+    def __init__(self, build: Callable[[Any], LogEntry], fields: Any, resource: Any, instrumentation_scope: Any) -> None:
         # a frozen dataclass: fill the instance dict directly (one call, no __setattr__ checks)
         self.__dict__.update(
-            entry=entry, resource=resource, instrumentation_scope=instrumentation_scope, limits=None, _view=None
+            build=build, fields=fields, resource=resource, instrumentation_scope=instrumentation_scope,
+            limits=None, _entry=None, _view=None,
         )
+
+    @property
+    def entry(self) -> LogEntry:
+        state = self.__dict__
+        entry = state["_entry"]
+        if entry is None:
+            entry = state["_entry"] = state["build"](state["fields"])
+        return entry
 
     @property
     def log_record(self) -> APILogRecord:  # type: ignore[override]
         view = self.__dict__["_view"]
         if view is None:
-            view = self.__dict__["_view"] = _api_record(self.__dict__["entry"])
+            view = self.__dict__["_view"] = _api_record(self.entry)
         return view
 
 
@@ -367,7 +377,7 @@ def _api_record(entry: LogEntry) -> APILogRecord:
 def _finish_entry(readable: EntryLogRecord, max_message_bytes: int, max_attribute_bytes: int) -> LogEntry:
     """The entry of an :class:`EntryLogRecord`, with the limits and the resource every door applies."""
     state = readable.__dict__
-    entry: LogEntry = state["entry"]
+    entry = readable.entry
     if state.get("_finished"):
         return entry
     state["_finished"] = True

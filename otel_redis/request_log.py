@@ -16,9 +16,11 @@ import random
 import threading
 import time
 from collections import OrderedDict
+from time import time_ns
 from typing import Any, Mapping
 
 from opentelemetry import trace
+from opentelemetry.trace import get_current_span
 
 from . import api
 from .client_ip import clean_hostname, valid_ip
@@ -86,35 +88,13 @@ def emit_request(
         and type(user_agent) is str
         and type(referrer) is str
         and type(error) is str
-        and (not extra or _plain_extra(extra))
+        and (not extra or plain_extra(extra))
     ):
-        try:
-            rt = float(response_time_ms)
-            if rt - rt != 0.0:  # inf or nan
-                rt = 0.0
-            if trace_id is None:
-                ctx = trace.get_current_span().get_span_context()
-                tid, sid, flags = ctx.trace_id, ctx.span_id, int(ctx.trace_flags)
-                trace_hex = f"{tid:032x}" if tid else ""
-                span_hex = f"{sid:016x}" if sid else ""
-            else:
-                trace_hex = _id_hex(trace_id, 32)
-                span_hex = _id_hex(span_id, 16) if span_id is not None else ""
-                flags = 1  # SAMPLED, as Pipeline.emit sets for an explicit trace id
-            severity, level = _REQUEST_LEVELS[0 if status_code < 400 else 1 if status_code < 500 else 2]
-            ts = timestamp_ns or time.time_ns()
-            sink.emit_entry(LogEntry(
-                ts, level, severity, f"{method} {path} {status_code}", level,
-                component if isinstance(component, str) else "" if component is None else safe_str(component),
-                "", trace_hex, span_hex, flags, dict(extra) if extra else {}, {}, "", "", ts,
-                RequestFields(
-                    method, path, status_code, client_ip, client_hostname, proxy_hostname, query, route, rt,
-                    user_id, user_agent, referrer, bytes_sent, error, "", "",
-                ),
-                {},
-            ))
-        except Exception:  # noqa: BLE001 - never raise into the application
-            COUNTERS.add("internal_errors")
+        queue_request(
+            sink, timestamp_ns, method, path, status_code, client_ip, proxy_hostname, client_hostname, query,
+            route, response_time_ms, user_id, user_agent, referrer, bytes_sent, error, trace_id, span_id, extra,
+            component,
+        )
         return
     attributes: dict[str, Any] = {
         _A["method"]: method,
@@ -145,6 +125,68 @@ def emit_request(
     api._emit(level_for(status_code), f"{method} {path} {status_code}", component, attributes, None, timestamp_ns)
 
 
+def queue_request(
+    sink: Any,
+    timestamp_ns: int,
+    method: str,
+    path: str,
+    status_code: int,
+    client_ip: str,
+    proxy_hostname: str,
+    client_hostname: str,
+    query: str,
+    route: str,
+    response_time_ms: float,
+    user_id: str,
+    user_agent: str,
+    referrer: str,
+    bytes_sent: int,
+    error: str,
+    trace_id: Any,
+    span_id: Any,
+    extra: Mapping[str, str] | None,
+    component: Any,
+) -> None:
+    """The direct path of :func:`emit_request` for values of the documented types (the middleware
+    calls it): one tuple goes on the batch queue, and the exporter builds the entry from it
+    (:func:`request_entry`). Never raises."""
+    try:
+        if trace_id is None:  # the current span's ids, read now (the record is built later)
+            ctx = get_current_span().get_span_context()
+            trace_id, span_id, flags = ctx.trace_id, ctx.span_id, int(ctx.trace_flags)
+        else:
+            flags = 1  # SAMPLED, as Pipeline.emit sets for an explicit trace id
+        sink.emit_fields(request_entry, (
+            timestamp_ns or time_ns(), method, path, status_code, client_ip, client_hostname, proxy_hostname, query,
+            route, response_time_ms, user_id, user_agent, referrer, bytes_sent, error, trace_id, span_id, flags,
+            dict(extra) if extra else None, component,
+        ))
+    except Exception:  # noqa: BLE001 - never raise into the application
+        COUNTERS.add("internal_errors")
+
+
+def request_entry(fields: tuple[Any, ...]) -> LogEntry:
+    """The entry of a request queued by :func:`queue_request`: exactly what the general path (OTel
+    attributes, normalised by ``record.from_readable``) gives for the same call."""
+    (ts, method, path, status, client_ip, client_hostname, proxy_hostname, query, route, rt, user_id, user_agent,
+     referrer, bytes_sent, error, trace_id, span_id, flags, extra, component) = fields
+    rt = float(rt)
+    if rt - rt != 0.0:  # inf or nan
+        rt = 0.0
+    severity, level = _REQUEST_LEVELS[0 if status < 400 else 1 if status < 500 else 2]
+    return LogEntry(
+        ts, level, severity, f"{method} {path} {status}", level,
+        component if isinstance(component, str) else "" if component is None else safe_str(component),
+        "", _id_hex(trace_id, 32), _id_hex(span_id, 16) if span_id is not None else "", flags,
+        extra or {}, {}, "", "", ts,
+        RequestFields(
+            method, path, status, client_ip, client_hostname, proxy_hostname, query, route, rt, user_id,
+            user_agent, referrer, bytes_sent, error, "", "",
+        ),
+        {},
+    )
+
+
 _NUMBER = (float, int)
 #: (severity number, level name) of a request record: below 400, 4xx, 5xx (see level_for)
 _REQUEST_LEVELS = tuple(
@@ -154,7 +196,7 @@ _REQUEST_LEVELS = tuple(
 _RESERVED = frozenset({*REQUEST_ATTRIBUTES.values(), "trace_id", "span_id", "error", "component"})
 
 
-def _plain_extra(extra: Mapping[str, Any]) -> bool:
+def plain_extra(extra: Mapping[str, Any]) -> bool:
     """Extra attributes the direct path stores as they are: string keys and values, none reserved."""
     for key, value in extra.items():
         if type(key) is not str or type(value) is not str or key in _RESERVED:

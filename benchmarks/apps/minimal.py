@@ -2,6 +2,12 @@
 
 - ``plain``: no instrumentation;
 - ``ours``: ``otel_redis.configure()`` + ``instrument_app(app)`` (records to REDIS_URL);
+- ``ours_local``: the same without making otel-redis the global LoggerProvider (FastAPI 0.16x turns
+  its own telemetry on whenever a global LoggerProvider exists: that cost is FastAPI's, see the
+  benchmark notes);
+- ``configured``: ``otel_redis.configure()`` alone, no ``instrument_app`` (FastAPI's telemetry only);
+- ``ours_null``: diagnostics, ``instrument_app`` with an exporter that drops every record (the
+  middleware and the queue alone);
 - ``otel``: OpenTelemetry's own FastAPI instrumentation with an SDK TracerProvider, each finished
   server span turned into one LogRecord exported over OTLP/HTTP (BatchLogRecordProcessor) to the
   sink at ``BENCH_OTLP_ENDPOINT``: the OTel-native way to get one request log per request.
@@ -31,6 +37,21 @@ if variant == "ours":
     import otel_redis
 
     otel_redis.configure()
+    otel_redis.instrument_app(app)
+elif variant == "ours_null":  # diagnostics: the middleware and the queue, records dropped by the exporter
+    import otel_redis
+    from benchmarks.stages import Collect
+
+    otel_redis.configure(exporter=Collect(keep=False), set_global_provider=False)  # type: ignore[arg-type]
+    otel_redis.instrument_app(app)
+elif variant == "configured":
+    import otel_redis
+
+    otel_redis.configure()
+elif variant == "ours_local":
+    import otel_redis
+
+    otel_redis.configure(set_global_provider=False)
     otel_redis.instrument_app(app)
 elif variant == "otel":
     from opentelemetry import trace

@@ -16,6 +16,7 @@ backoff and ``Retry-After``/``RetryInfo``, is the forwarder's. This reaches into
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -47,6 +48,10 @@ RETRYABLE_GRPC = frozenset(
         grpc.StatusCode.UNIMPLEMENTED,
     }
 )
+
+
+#: shortest time between two new gRPC channels
+RECONNECT_S = 5.0
 
 
 class UpstreamError(Exception):
@@ -161,9 +166,25 @@ class GrpcUpstream:
             self._exporter = OTLPLogExporter()
         except Exception as exc:  # noqa: BLE001 - any bad OTEL_EXPORTER_OTLP_* value
             raise UpstreamError(f"OTLP/gRPC exporter: {exc}") from None
+        self._reconnected = time.monotonic()
 
     def describe(self) -> str:
         return f"OTLP/gRPC {self._exporter._endpoint}"
+
+    def _reconnect(self) -> None:
+        """A new channel after UNAVAILABLE (as the exporter does), at most every RECONNECT_S: gRPC's
+        own reconnect backoff grows to two minutes, too slow once the upstream is back."""
+        now = time.monotonic()
+        if now - self._reconnected < RECONNECT_S:
+            return
+        self._reconnected = now
+        exporter = self._exporter
+        try:
+            if exporter._channel is not None:
+                exporter._channel.close()
+        except Exception:  # noqa: BLE001 - the old channel is dropped either way
+            pass
+        exporter._initialize_channel_and_stub()
 
     def send(self, request: ExportLogsServiceRequest) -> SendResult:
         exporter = self._exporter
@@ -172,6 +193,8 @@ class GrpcUpstream:
         except grpc.RpcError as error:
             code = error.code()  # type: ignore[attr-defined]
             delay = grpc_retry_delay(error)
+            if code == grpc.StatusCode.UNAVAILABLE:
+                self._reconnect()
             exhausted = code == grpc.StatusCode.RESOURCE_EXHAUSTED
             retryable = code in RETRYABLE_GRPC or (exhausted and delay is not None)
             message = f"gRPC {code.name}: {error.details()}"  # type: ignore[attr-defined]

@@ -309,3 +309,51 @@ def test_batch_over_the_upstream_size_limit_is_sent_in_halves(protocol, receiver
         wait_for(lambda: forwarder.counters.forwarded == 60, what="every record forwarded")
     assert sorted(sink.record_ids()) == sorted(ids)
     assert forwarder.counters.split > 0 and forwarder.counters.failed == 0 and forwarder.counters.retried == 0
+
+
+def test_forwarder_waits_out_a_redis_restart(tmp_path, sink, monkeypatch):
+    """The buffer survives: Redis stops and comes back (append-only file), the forwarder carries on."""
+    from otel_redis.config import load_settings
+    from otel_redis.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "redis", persist=True).start()
+    settings = load_settings({}).with_overrides(redis_url=server.url, data_dir=tmp_path / "data", retry_attempts=1)
+    memory = InMemoryLogRecordExporter()
+    provider = LoggerProvider(resource=Resource.create({"service.name": "restart"}))
+    provider.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    logger = provider.get_logger("restart")
+
+    def write(first: int, count: int) -> None:
+        memory.clear()
+        for i in range(first, first + count):
+            logger.emit(LogRecord(body=f"r{i}", attributes={"id": f"restart-{i}"}))
+        exporter = RedisLogRecordExporter(settings=settings)
+        exporter.export(memory.get_finished_logs())
+        exporter.shutdown()
+
+    try:
+        write(0, 20)
+        with forwarding(settings, sink, monkeypatch) as forwarder:
+            wait_for(lambda: forwarder.counters.forwarded == 20, what="the first records")
+            server.stop()
+            time.sleep(1.0)  # the forwarder meets a dead Redis for a while
+            server = EmbeddedRedis(tmp_path / "redis", persist=True).start()
+            write(20, 20)
+            wait_for(lambda: forwarder.counters.forwarded == 40, what="the records written after the restart")
+        assert sorted(sink.record_ids()) == sorted(f"restart-{i}" for i in range(40))
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_upstream_down_at_first_then_up(protocol, receiver, store, monkeypatch):
+    ids = send_numbered(receiver, 30, f"late-{protocol}")
+    late = Sink()  # ports chosen, nothing listening yet
+    try:
+        with forwarding(receiver.settings, late, monkeypatch, protocol) as forwarder:
+            wait_for(lambda: forwarder.counters.retried >= 3, what="failed attempts against a closed port")
+            late.start()
+            wait_for(lambda: forwarder.counters.forwarded == 30, what="records forwarded once the upstream is up")
+        assert sorted(late.record_ids()) == sorted(ids)
+    finally:
+        late.stop()

@@ -6,11 +6,12 @@ from typing import Iterator
 
 import pytest
 
-from collector.config import ReceiverSettings
 from collector.receiver import Receiver
 from otel_redis.config import load_settings
-from otel_redis.embedded import EmbeddedRedis, free_port
+from otel_redis.embedded import EmbeddedRedis
 from otel_redis.store import RedisStore
+
+from .otlp_helpers import start_receiver_on_free_ports
 
 import redis
 
@@ -21,8 +22,7 @@ def _receiver(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempPathFact
     settings = load_settings({}).with_overrides(
         redis_url=redis_server.url, data_dir=tmp_path_factory.mktemp("data"), retry_attempts=0
     )
-    config = ReceiverSettings(http_port=free_port(), grpc_port=free_port(), **overrides)  # type: ignore[arg-type]
-    return Receiver(settings, config).start()
+    return start_receiver_on_free_ports(settings, **overrides)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+import contextlib
+import sys
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from google.protobuf.json_format import MessageToDict
 from opentelemetry import trace
@@ -66,3 +68,51 @@ def canonical(requests: Iterable[ExportLogsServiceRequest]) -> list[dict[str, An
                         }
                     )
     return sorted(out, key=lambda d: repr(d))
+
+
+PORT_ATTEMPTS = 5
+
+
+@contextlib.contextmanager
+def service_on_free_ports(
+    make_argv: Callable[[dict[str, int]], tuple[list[str], int]], *, names: Sequence[str], **kwargs: Any
+) -> Iterator[tuple[Any, dict[str, int]]]:
+    """``run_service`` with fresh free ports, tried again when another process took one in between
+    (free_port() releases the port before the service binds it: a race in a parallel suite)."""
+    from tests.servers import free_port, run_service
+
+    for attempt in range(PORT_ATTEMPTS):
+        ports = {name: free_port() for name in names}
+        argv, health_port = make_argv(ports)
+        manager = run_service(argv, port=health_port, **kwargs)
+        try:
+            service = manager.__enter__()
+        except RuntimeError as exc:
+            if "cannot listen" in str(exc) and attempt + 1 < PORT_ATTEMPTS:
+                continue
+            raise
+        try:
+            yield service, ports
+        except BaseException:
+            if not manager.__exit__(*sys.exc_info()):
+                raise
+        else:
+            manager.__exit__(None, None, None)
+        return
+
+
+def start_receiver_on_free_ports(settings: Any, **overrides: Any) -> Any:
+    """An in-process Receiver on free ports (tried again if a port was taken in between)."""
+    from collector.config import ReceiverSettings
+    from collector.receiver import PortInUse, Receiver
+    from otel_redis.embedded import free_port
+
+    for attempt in range(PORT_ATTEMPTS):
+        receiver = Receiver(settings, ReceiverSettings(http_port=free_port(), grpc_port=free_port(), **overrides))
+        try:
+            return receiver.start()
+        except PortInUse:
+            receiver.ingestor.close()
+            if attempt + 1 == PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")

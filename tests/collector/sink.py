@@ -113,7 +113,13 @@ class Sink:
             def log_message(self, *_args: Any) -> None:
                 pass
 
-        self._http = ThreadingHTTPServer(("127.0.0.1", self.http_port), Handler)
+        for _attempt in range(5):  # free_port() releases the port: another process may take it first
+            try:
+                self._http = ThreadingHTTPServer(("127.0.0.1", self.http_port), Handler)
+                break
+            except OSError:
+                self.http_port = free_port()
+        assert self._http is not None
         self._http.daemon_threads = True
         threading.Thread(target=self._http.serve_forever, daemon=True).start()
 
@@ -133,7 +139,12 @@ class Sink:
         self._grpc.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler("opentelemetry.proto.collector.logs.v1.LogsService", {"Export": handler}),)
         )
-        self._grpc.add_insecure_port(f"127.0.0.1:{self.grpc_port}")
+        for _attempt in range(5):
+            try:
+                self._grpc.add_insecure_port(f"127.0.0.1:{self.grpc_port}")
+                break
+            except RuntimeError:
+                self.grpc_port = free_port()
         self._grpc.start()
         return self
 

@@ -11,18 +11,20 @@ import redis
 from opentelemetry._logs import LogRecord
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpExporter
 
-from tests.servers import ROOT, free_port, run_service
+from tests.servers import ROOT, free_port
 
-from .otlp_helpers import SdkSender
+from .otlp_helpers import SdkSender, service_on_free_ports
 
 CLI = [sys.executable, "-c", "import sys; from otel_redis.cli import main; sys.exit(main())"]
 
 
 def test_receive_command_stores_what_the_sdk_sends(redis_url, tmp_path):
-    http_port, grpc_port = free_port(), free_port()
-    argv = [*CLI, "receive", "--otlp-http-port", str(http_port), "--otlp-grpc-port", str(grpc_port)]
+    def argv(ports: dict[str, int]) -> tuple[list[str], int]:
+        return [*CLI, "receive", "--otlp-http-port", str(ports["http"]), "--otlp-grpc-port", str(ports["grpc"])], ports["http"]
+
     env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data")}
-    with run_service(argv, env=env, port=http_port, tmp_path=tmp_path, name="receive") as service:
+    with service_on_free_ports(argv, names=("http", "grpc"), env=env, tmp_path=tmp_path, name="receive") as (service, ports):
+        http_port = ports["http"]
         sender = SdkSender(HttpExporter(endpoint=f"http://127.0.0.1:{http_port}/v1/logs"), {"service.name": "cli-svc"})
         sender.logger("s").emit(LogRecord(body="through the receive command"))
         sender.close()
@@ -33,10 +35,12 @@ def test_receive_command_stores_what_the_sdk_sends(redis_url, tmp_path):
 
 
 def test_serve_runs_the_receiver_beside_the_query_api(redis_url, tmp_path):
-    api_port, http_port = free_port(), free_port()
-    argv = [*CLI, "serve", "--port", "{port}", "--otlp-http-port", str(http_port), "--otlp-grpc-port", "0"]
+    def argv(ports: dict[str, int]) -> tuple[list[str], int]:
+        return [*CLI, "serve", "--port", "{port}", "--otlp-http-port", str(ports["http"]), "--otlp-grpc-port", "0"], ports["api"]
+
     env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"), "OTEL_REDIS_API_TOKENS": "t"}
-    with run_service(argv, env=env, port=api_port, tmp_path=tmp_path, name="serve"):
+    with service_on_free_ports(argv, names=("api", "http"), env=env, tmp_path=tmp_path, name="serve") as (_s, ports):
+        api_port, http_port = ports["api"], ports["http"]
         sender = SdkSender(HttpExporter(endpoint=f"http://127.0.0.1:{http_port}/v1/logs"), {"service.name": "beside"})
         sender.logger("s").emit(LogRecord(body="beside the API"))
         sender.close()

@@ -15,9 +15,8 @@ from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
 from otel_redis.embedded import EmbeddedRedis
 from otel_redis.record import iso_from_ns
-from tests.servers import free_port, run_service
 
-from .otlp_helpers import SdkSender, span_context
+from .otlp_helpers import SdkSender, service_on_free_ports, span_context
 
 TOKEN = "collector-read-token"
 T0 = (time.time_ns() // 1_000_000_000 - 60) * 1_000_000_000 + 987_654_321
@@ -41,13 +40,16 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     tmp = tmp_path_factory.mktemp("serve-otlp")
     server = EmbeddedRedis(tmp / "redis", persist=False)
     server.start()
-    http_port, grpc_port = free_port(), free_port()
-    argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}",
-            "--otlp-http-port", str(http_port), "--otlp-grpc-port", str(grpc_port)]
+
+    def argv(ports: dict[str, int]) -> tuple[list[str], int]:
+        return [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}",
+                "--otlp-http-port", str(ports["http"]), "--otlp-grpc-port", str(ports["grpc"])], ports["api"]
+
     env = {"REDIS_URL": server.url, "OTEL_REDIS_DATA_DIR": str(tmp / "data"), "OTEL_REDIS_API_TOKENS": TOKEN}
     try:
-        with run_service(argv, env=env, port=free_port(), tmp_path=Path(tmp), name="serve-otlp") as service:
-            yield Serve(service.base_url, http_port, grpc_port)
+        with service_on_free_ports(argv, names=("api", "http", "grpc"), env=env, tmp_path=Path(tmp),
+                                   name="serve-otlp") as (service, ports):
+            yield Serve(service.base_url, ports["http"], ports["grpc"])
     finally:
         server.stop()
 

@@ -288,14 +288,14 @@ def test_overload_is_429_with_retry_after(guarded_receiver, store):
 
 @pytest.fixture(scope="module")
 def dead_redis_receiver(tmp_path_factory):
-    from collector.config import ReceiverSettings
     from otel_redis.config import load_settings
-    from otel_redis.embedded import free_port
+
+    from .otlp_helpers import start_receiver_on_free_ports
 
     missing = tmp_path_factory.mktemp("gone") / "redis.sock"
     settings = load_settings({}).with_overrides(redis_url=f"unix://{missing}", retry_attempts=0,
                                                 data_dir=tmp_path_factory.mktemp("d"))
-    rec = Receiver(settings, ReceiverSettings(http_port=free_port(), grpc_port=free_port(), retry_after_s=3)).start()
+    rec = start_receiver_on_free_ports(settings, retry_after_s=3)
     yield rec
     rec.stop()
 

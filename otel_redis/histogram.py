@@ -46,13 +46,15 @@ def bucket_value_ms(bucket: int) -> float:
 
 def merge(hashes: Iterable[Mapping[bytes | str, bytes | str]]) -> dict[int, int]:
     """Sum HGETALL results of several histogram hashes."""
-    total: dict[int, int] = {}
+    raw: dict[bytes | str, int] = {}
     for h in hashes:
         for field, count in h.items():
-            if field in _ERROR_FIELDS_RAW:
-                continue
+            raw[field] = raw.get(field, 0) + int(count)
+    total: dict[int, int] = {}
+    for field, count in raw.items():  # a few hundred distinct fields, however many hashes
+        if field not in _ERROR_FIELDS_RAW:
             b = int(field)
-            total[b] = total.get(b, 0) + int(count)
+            total[b] = total.get(b, 0) + count
     return total
 
 

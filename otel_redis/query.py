@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from . import schema
-from .record import LogEntry
+from .paths import UNMATCHED, index_path, normalize_path
+from .record import LogEntry, dumps
 
 #: ZREVRANGEBYSCORE chunk growth while matches are rare (bounded so one step stays cheap)
 MAX_CHUNK = 4096
@@ -282,12 +283,6 @@ def _safe(predicate: Predicate, entry: LogEntry) -> bool:
         return False
 
 
-async def newest(client: Any, key: str, since_ms: int) -> Position | None:
-    """The newest member of one index in the window (for last-seen figures)."""
-    rows = await client.zrevrangebyscore(key, "+inf", since_ms, start=0, num=1, withscores=True)
-    return Position(int(rows[0][1]), _text(rows[0][0])) if rows else None
-
-
 
 # ---------------------------------------------------------------------------- filters -> index groups
 #
@@ -390,8 +385,6 @@ def text_predicate(text: str) -> Predicate:
 
 
 def _dumps(value: Any) -> str:
-    from .record import dumps
-
     return dumps(value).decode("utf-8", "replace")
 
 
@@ -427,8 +420,6 @@ async def path_group(client: Any, pattern: str, since_ms: int, now_ms: int, meth
     the candidates come from at most one small hash per hour, never from a key scan. The pattern is
     tried as given and normalised like a stored path (``/users/123`` -> ``/users/{id}``); requests
     that matched no route (``/{unmatched}``, 404/405) are always candidates, checked by raw path."""
-    from .paths import UNMATCHED, normalize_path
-
     regexes = [glob_regex(pattern)]
     normalised = normalize_path(pattern)
     if normalised != pattern:
@@ -453,7 +444,6 @@ async def path_group(client: Any, pattern: str, since_ms: int, now_ms: int, meth
 def path_predicate(pattern: str) -> Predicate:
     """A request whose raw path or indexed path (route template) matches ``pattern`` literally."""
     rx = glob_regex(pattern)
-    from .paths import index_path
 
     def match(entry: LogEntry) -> bool:
         req = entry.request

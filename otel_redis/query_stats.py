@@ -3,9 +3,8 @@
 Nothing here touches records: every figure comes from the per-hour (and per-minute) ``stats:*``
 keys, so the cost depends on the window length and the number of hostnames, not on how many
 records are stored. Counts use the hour buckets that overlap the window (hour granularity);
-response-time percentiles and per-hostname request counts use ``schema.rt_window_keys`` (minute
-histograms at the edges of the window while they are kept, hour histograms inside), so they slide
-by the minute.
+response-time percentiles for windows up to two hours use ``schema.rt_window_keys`` (minute
+histograms at the edges, so they slide by the minute) and the overlapping hour histograms beyond.
 """
 
 from __future__ import annotations
@@ -19,6 +18,8 @@ from . import histogram, schema
 HOUR_MS = 3_600_000
 #: hostnames reported individually (the busiest); the rest only count in the totals
 MAX_HOSTNAMES = 50
+#: windows up to this long get minute-precise response times; longer ones whole hours
+MINUTE_PRECISION_MS = 2 * HOUR_MS
 
 
 def _text(value: bytes | str) -> str:
@@ -70,19 +71,16 @@ async def request_stats(client: Any, since_ms: int, now_ms: int, top: int = 10) 
         )
 
     hostnames = sorted({h for hs in hosts_by_bucket.values() for h in hs})
-    rt_keys = {h: schema.rt_window_keys(since_ms, now_ms, h, now_ms) for h in [None, *hostnames]}
-    hll_keys = [(h, schema.stats_unique_ips(h, b)) for b in buckets for h in hosts_by_bucket[b]]
+    rt_keys = {h: _rt_keys(since_ms, now_ms, h) for h in [None, *hostnames]}
     pipe = client.pipeline(transaction=False)
     for keys in rt_keys.values():
         for key in keys:
             pipe.hgetall(key)
-    for _h, key in hll_keys:
-        pipe.get(key)
     res = iter(await pipe.execute())
     rt = {h: histogram.merge([next(res) for _ in keys]) for h, keys in rt_keys.items()}
-    blobs = [next(res) for _ in hll_keys]
     shown = sorted(hostnames, key=lambda h: -histogram.count(rt[h]))[:MAX_HOSTNAMES]
-    unique_total, unique_hosts = await _unique_visitors(client, hll_keys, blobs, shown)
+    hll_keys = [(h, schema.stats_unique_ips(h, b)) for b in buckets for h in hosts_by_bucket[b]]
+    unique_total, unique_hosts = await unique_visitors(client, hll_keys, shown)
 
     seconds = max(1.0, (now_ms - (since_ms - since_ms % HOUR_MS)) / 1000.0)
     return {
@@ -104,40 +102,65 @@ async def request_stats(client: Any, since_ms: int, now_ms: int, top: int = 10) 
     }
 
 
-async def _unique_visitors(
-    client: Any, hll_keys: Sequence[tuple[str, str]], blobs: Sequence[bytes | None], shown: Sequence[str]
+def _rt_keys(since_ms: int, now_ms: int, hostname: str | None) -> list[str]:
+    """Histogram hashes of the window: minute precision up to :data:`MINUTE_PRECISION_MS`, whole hours
+    beyond (a day's window reads 25 hashes per hostname instead of up to 140)."""
+    if now_ms - since_ms <= MINUTE_PRECISION_MS:
+        return schema.rt_window_keys(since_ms, now_ms, hostname, now_ms)
+    key = schema.stats_rt_all if hostname is None else (lambda b: schema.stats_rt(hostname, b))
+    return [key(b) for b in schema.hour_buckets(since_ms, now_ms)]
+
+
+def is_cluster(client: Any) -> bool:
+    return type(client).__name__ == "RedisCluster"
+
+
+async def unique_visitors(
+    client: Any, hll_keys: Sequence[tuple[str, str]], shown: Sequence[str]
 ) -> tuple[int, dict[str, int]]:
-    """Union of hourly HyperLogLogs without a cross-slot PFCOUNT: copy them under one hash tag."""
-    present = [(h, blob) for (h, _key), blob in zip(hll_keys, blobs) if blob]
-    if not present:
-        return 0, {h: 0 for h in shown}
-    token = secrets.token_hex(6)
+    """Union counts of hourly HyperLogLogs ``(hostname, key)``: over all, and per shown hostname.
+
+    On one Redis server ``PFCOUNT key1 key2 ...`` merges them where they are. On Redis Cluster
+    the keys live in different slots, so they are counted on copies under one hash tag
+    (:func:`_pfcount_copies`).
+    """
+    groups = [[key for _h, key in hll_keys]] + [[key for h, key in hll_keys if h == host] for host in shown]
+    if is_cluster(client):
+        counts = await _pfcount_copies(client, groups)
+    else:
+        pipe = client.pipeline(transaction=False)
+        for keys in groups:
+            if keys:
+                pipe.pfcount(*keys)
+        results = iter(await pipe.execute())
+        counts = [int(next(results)) if keys else 0 for keys in groups]
+    return counts[0], dict(zip(shown, counts[1:]))
+
+
+async def _pfcount_copies(client: Any, groups: Sequence[Sequence[str]]) -> list[int]:
+    """PFCOUNT of each group of keys, on copies (GET, then SET under ``schema.tmp_hll``: one hash
+    tag, so one slot); the copies are deleted at once and expire in 30 s anyway."""
+    keys = list(dict.fromkeys(k for group in groups for k in group))
     pipe = client.pipeline(transaction=False)
-    tmp: dict[str, list[str]] = {}
-    all_tmp: list[str] = []
-    for i, (h, blob) in enumerate(present):
-        key = schema.tmp_hll(token, str(i))
-        pipe.set(key, blob, ex=30)
-        tmp.setdefault(h, []).append(key)
-        all_tmp.append(key)
-    pipe.pfcount(*all_tmp)
-    for h in shown:
-        if h in tmp:
-            pipe.pfcount(*tmp[h])
-    for key in all_tmp:
-        pipe.delete(key)
-    res = await pipe.execute(raise_on_error=False)
-    offset = len(all_tmp)
-    total = res[offset] if isinstance(res[offset], int) else 0
-    out: dict[str, int] = {}
-    j = offset + 1
-    for h in shown:
-        if h in tmp:
-            out[h] = res[j] if isinstance(res[j], int) else 0
-            j += 1
-        else:
-            out[h] = 0
-    return total, out
+    for key in keys:
+        pipe.get(key)
+    token = secrets.token_hex(6)
+    copies = {k: (schema.tmp_hll(token, str(i)), blob) for i, (k, blob) in enumerate(zip(keys, await pipe.execute())) if blob}
+    pipe = client.pipeline(transaction=False)
+    for copy, blob in copies.values():
+        pipe.set(copy, blob, ex=30)
+    counted = [[copies[k][0] for k in group if k in copies] for group in groups]
+    for group in counted:
+        if group:
+            pipe.pfcount(*group)
+    for copy, _blob in copies.values():
+        pipe.delete(copy)
+    results = iter((await pipe.execute(raise_on_error=False))[len(copies) :])
+    out = []
+    for group in counted:
+        value = next(results) if group else 0
+        out.append(value if isinstance(value, int) else 0)
+    return out
 
 
 async def event_stats(client: Any, since_ms: int, now_ms: int, event: str | None = None) -> dict[str, Any]:

@@ -8,8 +8,9 @@ the embedded server for the data folder) and loads the API tokens.
 
 from __future__ import annotations
 
+import inspect
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 import redis
 from fastapi import Depends, FastAPI
@@ -44,11 +45,16 @@ def create_app(settings: Settings | None = None, *, announce_token: bool = True)
             app.state.background.stop()
             await app.state.redis.aclose()
 
+    extra: dict[str, Any] = {}
+    if "telemetry" in inspect.signature(FastAPI.__init__).parameters:
+        # FastAPI's native telemetry would log every 422 of this API into the store it serves
+        extra["telemetry"] = {"logs": False}
     app = FastAPI(
         title="otel-redis",
         version="0.1.0",
         description="Query, follow and count OpenTelemetry logs stored in Redis.",
         lifespan=lifespan,
+        **extra,
     )
     app.state.settings = settings
 

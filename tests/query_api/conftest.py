@@ -72,8 +72,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "OTEL_REDIS_API_TOKENS": READ_TOKEN,
         "OTEL_REDIS_ADMIN_TOKEN": ADMIN_TOKEN,
         "LOG_LEVEL": "INFO",
+        # no periodic jobs writing records of their own while a test compares exact result sets
+        "OTEL_REDIS_CLEANUP_INTERVAL_S": "0",
+        "OTEL_REDIS_ALERTS_ENABLED": "false",
     }
-    argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}"]
+    argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
     client = redis.Redis.from_url(server.url, decode_responses=True)
     try:
         with run_service(argv, env=env, port=free_port(), tmp_path=Path(tmp), name="query-api") as service:

@@ -222,3 +222,13 @@ def test_fuzzed_requests_never_get_a_500(api_schema, stack, method, path, mode):
         case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
 
     run()
+
+
+def test_rejected_requests_are_not_stored_as_logs(stack):
+    """The API's own 422s are answers, not records (FastAPI's native telemetry would log them)."""
+    before = stack.r.zcard("idx:log:all")
+    with stack.client() as c:
+        for _ in range(3):
+            assert c.get("/logs", params={"limit": "0"}).status_code == 422
+        assert c.post("/logs/test").json()["ok"] is True  # flushes the service's pipeline
+    assert stack.r.zcard("idx:log:all") == before + 4

@@ -115,11 +115,15 @@ class _KeyWalker:
             if hi is None or pos < hi:
                 fresh.append(pos)
         if fresh:
-            self.hi = fresh[-1]
-            self.skip = 0
+            last = fresh[-1]
+            # the next read starts at last.score: skip the members of that score seen so far
+            seen_here = sum(1 for _member, score in rows if int(score) == last.score)
+            carried = self.skip if hi is not None and hi.score == last.score else 0
+            self.hi = last
+            self.skip = carried + seen_here
             self.buf.extend(fresh)
         elif rows:
-            self.skip += len(rows)  # a run of equal scores longer than a chunk: page past it
+            self.skip += len(rows)  # only members seen before (a changed index): page past them
 
 
 class UnionWalker:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Annotated, Any, AsyncIterator
+from typing import Annotated, Any, AsyncIterator, Callable
 
 import redis
 from fastapi import APIRouter, Header, Query, Request
@@ -68,12 +68,12 @@ def _id_key(sid: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def _matcher(event: str | None, level: str | None, hostname: str | None):
+def _matcher(event: str | None, level: str | None, hostname: str | None) -> Callable[[LogEntry], bool]:
     def match(entry: LogEntry) -> bool:
         if event is not None and entry.event != event:
             return False
-        if level is not None and entry.level != level:
-            return False
+        if level is not None and (entry.level != level or entry.request is not None):
+            return False  # as in every query: the level filter selects application logs
         if hostname is not None and entry.index_value("host") != hostname:
             return False
         return True

@@ -180,6 +180,8 @@ def test_filters_event_level_hostname(writer, sse_factory):
     api.log_at(WARNING, "skip-warning", component="sse", hostname="api.example.com")
     api.log_at(ERROR, "keep-1", component="sse", hostname="api.example.com")
     api.log_at(INFO, "skip-info", component="sse")
+    emit_request("skip-request", method="GET", path="/boom", status_code=500, client_ip="10.1.1.1",
+                 proxy_hostname="api.example.com", level=ERROR)  # level selects application logs
     api.log_at(ERROR, "keep-2", component="sse", hostname="api.example.com")
     writer.flush()
     assert [r["body"] for _i, r in sse.take(2)] == ["keep-1", "keep-2"]

@@ -47,7 +47,6 @@ from otel_redis.levels import severity_to_name
 from otel_redis.record import (
     REQUEST_ATTRIBUTES,
     LogEntry,
-    dumps,
     extract_request,
     restore_request_attributes,
     truncate,
@@ -221,8 +220,10 @@ def entry_from_record(
     request = extract_request(attributes)
     if request is not None and kept is not None:
         restored = restore_request_attributes(request)
-        # compared as JSON per key: 200 == 200.0 in Python, but not on the wire
-        if restored.keys() != kept.keys() or any(dumps(restored[k]) != dumps(kept[k]) for k in kept):
+        # compared with their types: 200 == 200.0 == True in Python, but not on the wire
+        if restored.keys() != kept.keys() or any(
+            type(restored[k]) is not type(v) or restored[k] != v for k, v in kept.items()
+        ):
             otlp["request_attributes"] = kept
 
     if record.HasField("body"):

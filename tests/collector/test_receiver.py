@@ -67,12 +67,16 @@ def emit_everything(sender: SdkSender) -> None:
     sender.logger("other.scope").emit(LogRecord(severity_number=SeverityNumber.INFO, body="no timestamp, no component"))
 
 
-@pytest.mark.parametrize("protocol", ["http", "grpc"])
-def test_official_exporters_store_every_field(protocol, receiver: Receiver, store):
+@pytest.mark.parametrize("protocol,gzipped", [("http", False), ("http", True), ("grpc", False), ("grpc", True)])
+def test_official_exporters_store_every_field(protocol, gzipped, receiver: Receiver, store):
     if protocol == "http":
-        exporter = HttpExporter(endpoint=f"http://127.0.0.1:{receiver.http_port}/v1/logs")
+        from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
+
+        exporter = HttpExporter(endpoint=f"http://127.0.0.1:{receiver.http_port}/v1/logs",
+                                compression=HttpCompression.Gzip if gzipped else HttpCompression.NoCompression)
     else:
-        exporter = GrpcExporter(endpoint=f"127.0.0.1:{receiver.grpc_port}", insecure=True)
+        exporter = GrpcExporter(endpoint=f"127.0.0.1:{receiver.grpc_port}", insecure=True,
+                                compression=grpc.Compression.Gzip if gzipped else grpc.Compression.NoCompression)
     sender = SdkSender(exporter, {"service.name": f"shop-{protocol}", "deployment.environment": "test"})
     emit_everything(sender)
     sender.close()

@@ -4,13 +4,16 @@ Nothing here touches records: every figure comes from the per-hour (and per-minu
 keys, so the cost depends on the window length and the number of hostnames, not on how many
 records are stored. Counts use the hour buckets that overlap the window (hour granularity);
 response-time percentiles for windows up to two hours use ``schema.rt_window_keys`` (minute
-histograms at the edges, so they slide by the minute) and the overlapping hour histograms beyond.
+histograms at the edges, so they slide by the minute) and the overlapping hour histograms beyond;
+the hour histograms of completed hours are decoded once and kept a few minutes in this process, so
+a dashboard polling a day's statistics reads the current hour's histograms only.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections import Counter
+import time
+from collections import Counter, OrderedDict
 from typing import Any, Sequence
 
 from . import histogram, schema
@@ -118,23 +121,63 @@ async def _busiest(client: Any, hostnames: list[str], since_ms: int) -> list[str
 async def _histograms(
     client: Any, since_ms: int, now_ms: int, hostnames: Sequence[str | None]
 ) -> dict[str | None, dict[int, int]]:
-    """Merged response-time histogram of the window per hostname (None: all requests)."""
-    keys = {h: _rt_keys(since_ms, now_ms, h) for h in hostnames}
-    pipe = client.pipeline(transaction=False)
-    for group in keys.values():
-        for key in group:
+    """Merged response-time histogram of the window per hostname (None: all requests); hour
+    histograms of completed hours come from the cache when it has them."""
+    plan = {h: _rt_keys(since_ms, now_ms, h) for h in hostnames}
+    clock = time.monotonic()
+    known: dict[str, dict[int, int]] = {}
+    for group in plan.values():
+        for key, complete in group:
+            hit = _cache.get(key) if complete else None
+            if hit is not None and hit[0] > clock:
+                known[key] = hit[1]
+    to_read = list(dict.fromkeys(key for group in plan.values() for key, _c in group if key not in known))
+    if to_read:
+        pipe = client.pipeline(transaction=False)
+        for key in to_read:
             pipe.hgetall(key)
-    rows = iter(await pipe.execute())
-    return {h: histogram.merge([next(rows) for _ in group]) for h, group in keys.items()}
+        for key, row in zip(to_read, await pipe.execute()):
+            known[key] = histogram.merge([row])
+    for group in plan.values():
+        for key, complete in group:
+            if complete and key in to_read:
+                _remember(key, known[key], clock)
+    return {h: histogram.merge([known[key] for key, _c in group]) for h, group in plan.items()}
 
 
-def _rt_keys(since_ms: int, now_ms: int, hostname: str | None) -> list[str]:
-    """Histogram hashes of the window: minute precision up to :data:`MINUTE_PRECISION_MS`, whole hours
-    beyond (a day's window reads 25 hashes per hostname instead of up to 140)."""
+#: decoded hour histograms of completed hours, by key: an hour that is over no longer changes,
+#: except for records that arrive late (an OTLP sender's backlog), which show within the TTL
+_cache: OrderedDict[str, tuple[float, dict[int, int]]] = OrderedDict()
+CACHE_TTL_S = 300.0
+CACHE_MAX = 4096
+#: an hour bucket counts as complete this long after its end (batches in flight have landed)
+COMPLETE_AFTER_MS = 120_000
+
+
+def _remember(key: str, hist: dict[int, int], clock: float) -> None:
+    _cache[key] = (clock + CACHE_TTL_S, hist)
+    _cache.move_to_end(key)
+    while len(_cache) > CACHE_MAX:
+        _cache.popitem(last=False)
+
+
+def forget_cached() -> None:
+    """Drop cached histograms (after DELETE /logs)."""
+    _cache.clear()
+
+
+def _rt_keys(since_ms: int, now_ms: int, hostname: str | None) -> list[tuple[str, bool]]:
+    """Histogram hashes of the window, each with whether its hour is complete (cacheable): minute
+    precision up to :data:`MINUTE_PRECISION_MS` (never cached), whole hours beyond (a day's window
+    reads 25 hashes per hostname instead of up to 140)."""
     if now_ms - since_ms <= MINUTE_PRECISION_MS:
-        return schema.rt_window_keys(since_ms, now_ms, hostname, now_ms)
+        return [(key, False) for key in schema.rt_window_keys(since_ms, now_ms, hostname, now_ms)]
     key = schema.stats_rt_all if hostname is None else (lambda b: schema.stats_rt(hostname, b))
-    return [key(b) for b in schema.hour_buckets(since_ms, now_ms)]
+    first = since_ms - since_ms % HOUR_MS
+    return [
+        (key(b), first + (i + 1) * HOUR_MS + COMPLETE_AFTER_MS <= now_ms)
+        for i, b in enumerate(schema.hour_buckets(since_ms, now_ms))
+    ]
 
 
 def is_cluster(client: Any) -> bool:

@@ -10,7 +10,7 @@ import anyio
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 import otel_redis
-from otel_redis import api, pipeline, query
+from otel_redis import api, pipeline, query, query_stats
 from otel_redis.clear import clear_owned
 from otel_redis.levels import ERROR, INFO, NAME_TO_LEVEL, WARNING
 from otel_redis.record import entry_to_dict, normalize_trace_id
@@ -78,6 +78,7 @@ async def logs_test(request: Request) -> JSONBytes:
                responses={403: {"model": Problem, "description": "a read token: this needs the admin token"}})
 async def clear(request: Request) -> JSONBytes:
     removed = await clear_owned(deps.redis_client(request))
+    query_stats.forget_cached()
     current = pipeline.current()
     if current is not None and current.exporter is not None:
         current.exporter.store.forget_refreshes()

@@ -136,3 +136,41 @@ def test_hll_union_on_copies_equals_pfcount_and_leaves_nothing(redis_url):
 
     copies, direct, left = run(main())
     assert copies == direct and direct[0] > direct[1] > 0 and left == []
+
+
+def test_completed_hours_are_cached_and_the_current_hour_is_not(redis_url, settings):
+    import time
+
+    import redis as sync_redis
+
+    from otel_redis import histogram
+    from otel_redis.record import LogEntry, RequestFields
+    from otel_redis.store import RedisStore
+
+    def entry(ts_ns: int, ms: float) -> LogEntry:
+        req = RequestFields(method="GET", path="/", status_code=200, client_ip="10.0.0.1",
+                            proxy_hostname="h.example.com", response_time_ms=ms)
+        return LogEntry(timestamp_ns=ts_ns, level="INFO", severity_number=9, body="GET /", request=req)
+
+    now_ns = time.time_ns()
+    old_ns = now_ns - 5 * 3600 * 10**9
+    store = RedisStore(sync_redis.Redis.from_url(redis_url), settings)
+    store.write([entry(old_ns, 10.0) for _ in range(5)])
+    query_stats.forget_cached()
+
+    async def summary() -> dict[str, Any]:
+        c = await _client(redis_url)
+        now = int(time.time() * 1000)
+        out = await query_stats.request_stats(c, now - 24 * 3_600_000, now)
+        await c.aclose()
+        return out["response_times"]["by_hostname"]["h.example.com"]
+
+    first = run(summary())
+    assert first["count"] == 5 and first["p50"] == pytest.approx(10.0, rel=0.02)
+    old_key = schema.stats_rt("h.example.com", schema.hour_bucket(old_ns // 10**6))
+    sync_redis.Redis.from_url(redis_url).hincrby(old_key, str(histogram.bucket_of(500.0)), 100)
+    assert run(summary())["count"] == 5  # the completed hour was read once
+    store.write([entry(now_ns, 900.0) for _ in range(200)])
+    assert run(summary())["count"] == 205  # the current hour is always read
+    query_stats.forget_cached()
+    assert run(summary())["count"] == 305

@@ -8,6 +8,7 @@ same from every process.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -119,27 +120,31 @@ async def forwarder_backlog_async(client: Any, group: str) -> dict[str, dict[str
     return out
 
 
-def _decode_published(key: Any, data: dict[Any, Any]) -> tuple[str, dict[str, Any]]:
+def _decode_published(name: Any, data: dict[Any, Any]) -> tuple[str, dict[str, Any]]:
     text = {(k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v) for k, v in data.items()}
-    name = key.decode() if isinstance(key, bytes) else key
-    consumer = schema.decode_key_part(name.split(":", 2)[2])
+    consumer = name.decode() if isinstance(name, bytes) else name
     return consumer, {k: (v if k == "group" else int(float(v))) for k, v in text.items()}
+
+
+def _live_since_ms() -> int:
+    return int(time.time() * 1000) - schema.FORWARDER_STATS_TTL_S * 1000
 
 
 def published_forwarders(client: redis.Redis) -> dict[str, dict[str, Any]]:
     """Every live forwarder's counters as it last published them (within FORWARDER_STATS_TTL_S),
-    by consumer name: this is how a process that does not forward (the query API) reports them."""
-    keys = list(client.scan_iter(match=schema.FORWARDER_STATS_PATTERN, count=1000))
+    by consumer name: this is how a process that does not forward (the query API) reports them.
+    Forwarders are listed from the ``schema.FORWARDERS`` registry, never by scanning the keyspace."""
+    names = client.zrangebyscore(schema.FORWARDERS, _live_since_ms(), "+inf")
     pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.hgetall(key)
-    return dict(_decode_published(k, d) for k, d in zip(keys, pipe.execute()) if d)
+    for name in names:
+        pipe.hgetall(schema.forwarder_stats(name.decode() if isinstance(name, bytes) else name))
+    return dict(_decode_published(n, d) for n, d in zip(names, pipe.execute()) if d)
 
 
 async def published_forwarders_async(client: Any) -> dict[str, dict[str, Any]]:
     """:func:`published_forwarders` for a ``redis.asyncio`` client."""
-    keys = [key async for key in client.scan_iter(match=schema.FORWARDER_STATS_PATTERN, count=1000)]
+    names = await client.zrangebyscore(schema.FORWARDERS, _live_since_ms(), "+inf")
     pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.hgetall(key)
-    return dict(_decode_published(k, d) for k, d in zip(keys, await pipe.execute()) if d)
+    for name in names:
+        pipe.hgetall(schema.forwarder_stats(name.decode() if isinstance(name, bytes) else name))
+    return dict(_decode_published(n, d) for n, d in zip(names, await pipe.execute()) if d)

@@ -160,7 +160,13 @@ class Forwarder:
         self._last_publish = now
         figures: dict[str, int | float | str] = dict(self.counters.snapshot())
         figures.update(group=self.config.group, updated_ms=int(time.time() * 1000))
-        self.store.publish_counters(schema.forwarder_stats(self.config.consumer), figures, schema.FORWARDER_STATS_TTL_S)
+        self.store.publish_counters(
+            schema.FORWARDERS,
+            self.config.consumer,
+            schema.forwarder_stats(self.config.consumer),
+            figures,
+            schema.FORWARDER_STATS_TTL_S,
+        )
 
     # ------------------------------------------------------------------ reading
 

@@ -329,8 +329,10 @@ def oauth_flow(session_id: str) -> str:
 
 # ---------------------------------------------------------------------------- collector bridge
 
-#: the forwarder consumer group's counters, published by each forwarder process (see collector/)
-FORWARDER_STATS_PATTERN = "collector:forwarder:*"
+#: the forwarder consumer group's counters are published by each forwarder process (see collector/)
+#: zset of forwarder consumer names scored by their last publication (epoch ms): readers list live
+#: forwarders from it instead of scanning the keyspace
+FORWARDERS = "collector:forwarders"
 #: a forwarder republishes every few seconds; a stopped one's hash is gone after this
 FORWARDER_STATS_TTL_S = 300
 

@@ -470,11 +470,18 @@ class RedisStore:
             pipe.execute()
         return len(live)
 
-    def publish_counters(self, key: str, counters: dict[str, int | float | str], ttl_s: int) -> None:
-        """Replace the counters hash ``key`` (a process's own figures, for other processes to read)."""
+    def publish_counters(
+        self, registry: str, member: str, key: str, counters: dict[str, int | float | str], ttl_s: int
+    ) -> None:
+        """Replace the counters hash ``key`` (a process's own figures, for other processes to read) and
+        list ``member`` as live in the ``registry`` zset (members silent for ``ttl_s`` are dropped)."""
+        now_ms = int(time.time() * 1000)
         pipe = self.client.pipeline(transaction=False)
         pipe.hset(key, mapping=counters)
         pipe.expire(key, ttl_s)
+        pipe.zadd(registry, {member: now_ms})
+        pipe.zremrangebyscore(registry, "-inf", f"({now_ms - ttl_s * 1000}")
+        pipe.expire(registry, ttl_s)
         pipe.execute()
 
     # ------------------------------------------------------------------ read path

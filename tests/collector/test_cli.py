@@ -11,6 +11,9 @@ import redis
 from opentelemetry._logs import LogRecord
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpExporter
 
+from otel_redis import schema
+from otel_redis.config import load_settings
+from otel_redis.store import RedisStore
 from tests.servers import ROOT, free_port
 
 from .otlp_helpers import SdkSender, service_on_free_ports
@@ -53,7 +56,9 @@ def test_serve_runs_the_receiver_beside_the_query_api(redis_url, tmp_path):
         health = httpx.get(f"http://127.0.0.1:{api_port}/healthz").json()
         assert health["collector"]["backlog"] == {"stream:logs": {"lag": 1, "pending": 0}}
         # a forwarder elsewhere published its counters: /metrics shows them beside the receiver's
-        redis.Redis.from_url(redis_url).hset("collector:forwarder:fwd-x", mapping={"forwarded": 7, "retried": 2})
+        RedisStore(redis.Redis.from_url(redis_url), load_settings({})).publish_counters(
+            schema.FORWARDERS, "fwd-x", schema.forwarder_stats("fwd-x"), {"forwarded": 7, "retried": 2}, 60
+        )
         metrics = httpx.get(f"http://127.0.0.1:{api_port}/metrics", headers={"Authorization": "Bearer t"}).text
         assert "otel_redis_receiver_accepted_records_total 1.0" in metrics
         assert 'otel_redis_forwarder_forwarded_total{consumer="fwd-x"} 7.0' in metrics

@@ -155,7 +155,8 @@ def test_prometheus_reports_the_forwarder_backlog_and_published_counters(service
     _recent_traffic(store, seed=11)
     r.xgroup_create(schema.STREAM_REQUESTS, DEFAULT_GROUP, id="0")
     r.xreadgroup(DEFAULT_GROUP, "fw-1", {schema.STREAM_REQUESTS: ">"}, count=120)
-    r.hset(schema.forwarder_stats("fw-1"), mapping={"group": DEFAULT_GROUP, "forwarded": 110, "retried": 3, "updated_ms": 1})
+    store.publish_counters(schema.FORWARDERS, "fw-1", schema.forwarder_stats("fw-1"),
+                           {"group": DEFAULT_GROUP, "forwarded": 110, "retried": 3, "updated_ms": 1}, 60)
     fams = _families(_get(service, "/metrics", headers=SCRAPE).text)
     assert _value(fams["otel_redis_forwarder_backlog"], stream=schema.STREAM_REQUESTS) == 300 - 120
     assert _value(fams["otel_redis_forwarder_forwarded"], consumer="fw-1") == 110

@@ -95,7 +95,7 @@ def main() -> None:
 
         def unfinish() -> None:  # entries built at emit are finished once; time that each round
             for r in records:
-                r.__dict__.pop("_finished", None)
+                object.__setattr__(r, "_entry", None)
 
         t_norm = _best(normalise, n, setup=unfinish)
         entries = normalise()

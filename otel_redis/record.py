@@ -320,34 +320,49 @@ def _cached_resource(resource: Any) -> dict[str, Any]:
 
 
 class EntryLogRecord(ReadableLogRecord):
-    """A ReadableLogRecord that carries its content in compact form: ``build(fields)`` makes the
-    :class:`LogEntry`. The request logger's fast path (see ``request_log.emit_request``): the record
-    travels through the same BatchLogRecordProcessor queue as every other one, the entry is built
-    in the exporter (off the caller's path), :func:`from_readable` takes it as it is instead of
-    re-reading attributes, and the OTel ``log_record`` view (request fields as their canonical
-    attributes) is built only if an exporter asks for it."""
+    """A ReadableLogRecord that carries its content in compact form: ``build(fields, max_message_bytes,
+    max_attribute_bytes)`` makes the :class:`LogEntry`, with the same limits :func:`from_readable`
+    applies. The request logger's fast path (see ``request_log.emit_request``): the record travels
+    through the same BatchLogRecordProcessor queue as every other one, the entry is built in the
+    exporter (off the caller's path), :func:`from_readable` takes it as it is instead of re-reading
+    attributes, and the OTel ``log_record`` view (request fields as their canonical attributes) is
+    built only if an exporter asks for it. Slots: one small object per queued record."""
 
-    def __init__(self, build: Callable[[Any], LogEntry], fields: Any, resource: Any, instrumentation_scope: Any) -> None:
-        # a frozen dataclass: fill the instance dict directly (one call, no __setattr__ checks)
-        self.__dict__.update(
-            build=build, fields=fields, resource=resource, instrumentation_scope=instrumentation_scope,
-            limits=None, _entry=None, _view=None,
-        )
+    __slots__ = ("build", "fields", "resource", "instrumentation_scope", "_entry", "_view")
 
-    @property
-    def entry(self) -> LogEntry:
-        state = self.__dict__
-        entry = state["_entry"]
+    def __init__(self, build: Callable[..., LogEntry], fields: Any, resource: Any, instrumentation_scope: Any) -> None:
+        # a frozen dataclass: its __setattr__ refuses, the slots take object's
+        _set = object.__setattr__
+        _set(self, "build", build)
+        _set(self, "fields", fields)
+        _set(self, "resource", resource)
+        _set(self, "instrumentation_scope", instrumentation_scope)
+        _set(self, "_entry", None)
+        _set(self, "_view", None)
+
+    def finished_entry(self, max_message_bytes: int, max_attribute_bytes: int) -> LogEntry:
+        """The entry (built once), with the limits and the resource every door applies."""
+        entry = self._entry
         if entry is None:
-            entry = state["_entry"] = state["build"](state["fields"])
+            entry = self.build(self.fields, max_message_bytes, max_attribute_bytes)
+            entry.resource = _cached_resource(self.resource)
+            scope = self.instrumentation_scope
+            if scope is not None:
+                entry.scope_name = scope.name or ""
+                entry.scope_version = scope.version or ""
+            object.__setattr__(self, "_entry", entry)
         return entry
 
     @property
     def log_record(self) -> APILogRecord:  # type: ignore[override]
-        view = self.__dict__["_view"]
+        view = self._view
         if view is None:
-            view = self.__dict__["_view"] = _api_record(self.entry)
+            view = _api_record(self.finished_entry(_NO_LIMIT, _NO_LIMIT))
+            object.__setattr__(self, "_view", view)
         return view
+
+
+_NO_LIMIT = 1 << 62
 
 
 def _api_record(entry: LogEntry) -> APILogRecord:
@@ -374,43 +389,10 @@ def _api_record(entry: LogEntry) -> APILogRecord:
     return record
 
 
-def _finish_entry(readable: EntryLogRecord, max_message_bytes: int, max_attribute_bytes: int) -> LogEntry:
-    """The entry of an :class:`EntryLogRecord`, with the limits and the resource every door applies."""
-    state = readable.__dict__
-    entry = readable.entry
-    if state.get("_finished"):
-        return entry
-    state["_finished"] = True
-    if isinstance(entry.body, str):
-        entry.body = truncate(entry.body, max_message_bytes)
-    entry.component = truncate(entry.component, max_attribute_bytes)
-    req = entry.request
-    if req is not None:
-        for name in _REQUEST_STR_FIELDS:
-            value = getattr(req, name)
-            if len(value) > max_attribute_bytes // 4:
-                setattr(req, name, truncate(value, max_attribute_bytes))
-        req.method = req.method.upper()  # after the cut, as extract_request does
-    attrs = entry.attributes
-    for key, value in attrs.items():
-        if isinstance(value, str) and len(value) > max_attribute_bytes // 4:
-            attrs[key] = truncate(value, max_attribute_bytes)
-    entry.resource = _cached_resource(readable.resource)
-    scope = readable.instrumentation_scope
-    entry.scope_name = getattr(scope, "name", "") or ""
-    entry.scope_version = getattr(scope, "version", "") or ""
-    return entry
-
-
-_REQUEST_STR_FIELDS = tuple(
-    name for name in REQUEST_ATTRIBUTES if name not in _INT_FIELDS and name not in _FLOAT_FIELDS
-)
-
-
 def from_readable(readable: Any, max_message_bytes: int, max_attribute_bytes: int) -> LogEntry:
     """Normalise an OTel SDK ReadableLogRecord (or ReadWriteLogRecord)."""
     if readable.__class__ is EntryLogRecord:
-        return _finish_entry(readable, max_message_bytes, max_attribute_bytes)
+        return readable.finished_entry(max_message_bytes, max_attribute_bytes)
     record = readable.log_record
     attributes: dict[str, Any] = {}
     raw_attrs = record.attributes

@@ -28,7 +28,7 @@ from .counters import COUNTERS
 from .dns import current as current_resolver
 from .levels import ERROR, INFO, NAME_TO_SEVERITY, WARNING, stdlib_to_name
 from .masking import default_masker
-from .record import REQUEST_ATTRIBUTES, LogEntry, RequestFields, normalize_trace_id, safe_str
+from .record import REQUEST_ATTRIBUTES, LogEntry, RequestFields, normalize_trace_id, safe_str, truncate
 
 _A = REQUEST_ATTRIBUTES
 COMPONENT = "http"
@@ -165,22 +165,37 @@ def queue_request(
         COUNTERS.add("internal_errors")
 
 
-def request_entry(fields: tuple[Any, ...]) -> LogEntry:
+def request_entry(fields: tuple[Any, ...], max_message_bytes: int, max_attribute_bytes: int) -> LogEntry:
     """The entry of a request queued by :func:`queue_request`: exactly what the general path (OTel
-    attributes, normalised by ``record.from_readable``) gives for the same call."""
+    attributes, normalised by ``record.from_readable`` with these limits) gives for the same call."""
     (ts, method, path, status, client_ip, client_hostname, proxy_hostname, query, route, rt, user_id, user_agent,
      referrer, bytes_sent, error, trace_id, span_id, flags, extra, component) = fields
+    body = f"{method} {path} {status}"
+    if len(body) > max_message_bytes >> 2:
+        body = truncate(body, max_message_bytes)
+    cut = max_attribute_bytes >> 2  # below this many characters no value can be over the limit
+    if (len(method) > cut or len(path) > cut or len(client_ip) > cut or len(client_hostname) > cut
+            or len(proxy_hostname) > cut or len(query) > cut or len(route) > cut or len(user_id) > cut
+            or len(user_agent) > cut or len(referrer) > cut or len(error) > cut):
+        method, path, client_ip, client_hostname, proxy_hostname, query, route, user_id, user_agent, referrer, error = (
+            truncate(v, max_attribute_bytes) for v in (method, path, client_ip, client_hostname, proxy_hostname, query,
+                                                       route, user_id, user_agent, referrer, error)
+        )
+    if extra:
+        extra = {k: truncate(v, max_attribute_bytes) for k, v in extra.items()}
+    if not isinstance(component, str):
+        component = "" if component is None else safe_str(component)
+    if len(component) > cut:
+        component = truncate(component, max_attribute_bytes)
     rt = float(rt)
     if rt - rt != 0.0:  # inf or nan
         rt = 0.0
     severity, level = _REQUEST_LEVELS[0 if status < 400 else 1 if status < 500 else 2]
     return LogEntry(
-        ts, level, severity, f"{method} {path} {status}", level,
-        component if isinstance(component, str) else "" if component is None else safe_str(component),
-        "", _id_hex(trace_id, 32), _id_hex(span_id, 16) if span_id is not None else "", flags,
-        extra or {}, {}, "", "", ts,
+        ts, level, severity, body, level, component, "", _id_hex(trace_id, 32),
+        _id_hex(span_id, 16) if span_id is not None else "", flags, extra or {}, {}, "", "", ts,
         RequestFields(
-            method, path, status, client_ip, client_hostname, proxy_hostname, query, route, rt, user_id,
+            method.upper(), path, status, client_ip, client_hostname, proxy_hostname, query, route, rt, user_id,
             user_agent, referrer, bytes_sent, error, "", "",
         ),
         {},

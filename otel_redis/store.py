@@ -137,9 +137,9 @@ class _BoundedNames:
 
 
 @functools.lru_cache(maxsize=4096)
-def _route_keys(method: str, status: int, route: str, path: str) -> tuple[str, str, str, str, str | None]:
+def _route_keys(method: str, status: int, route: str, path: str) -> tuple[str, str, str, str]:
     """What a request's method, status and route (or, without one, its path) decide: the status,
-    method and path index keys, the ``stats:paths`` field and the histogram's error field."""
+    method and path index keys and the ``stats:paths`` field."""
     method = method if method in KNOWN_METHODS else OTHER
     indexed = index_path(route, path, status)
     return (
@@ -147,7 +147,6 @@ def _route_keys(method: str, status: int, route: str, path: str) -> tuple[str, s
         schema.idx_req_method(method),
         schema.idx_req_path(method, indexed),
         f"{method} {indexed}",
-        error_field(status),
     )
 
 
@@ -218,10 +217,12 @@ class RedisStore:
         zadds: dict[str, list[Any]] = {}
         zget = zadds.get
         hincr: dict[tuple[str, str], int] = {}
-        status_counts: dict[tuple[str, int], int] = {}
-        path_counts: dict[tuple[str, str], int] = {}
-        rt_counts: dict[tuple[str, str, int, str | None], int] = {}
-        pfadds: dict[tuple[str, str], set[str]] = {}
+        all_requests: list[Any] = []
+        slow: list[Any] = []
+        by_route: dict[tuple[str, int, tuple[str, str, str, str]], list[Any]] = {}
+        by_host: dict[tuple[str, str], tuple[list[Any], set[str]]] = {}
+        rt_counts: dict[tuple[str, str, int, int], int] = {}
+        pfadds: dict[str, set[str]] = {}
         hosts: dict[str, set[str]] = {}
         streams: set[str] = set()
         flows: dict[str, list[str]] = {}
@@ -250,56 +251,73 @@ class RedisStore:
             if req is not None:
                 ip = req.client_ip
                 key = record_key(ts_ms, f"{uid_prefix}{next(uid_counter):x}", ip)
+                pair = (ts_ms, key)
+                all_requests += pair
                 status = req.status_code
                 route = req.route
-                # the path matters only without a route template (and not for unmatched 404/405)
-                route_keys = _route_keys(
+                # the path matters only without a route template (and not for unmatched 404/405);
+                # the status, method and path indexes and counters are filled per group at the end
+                group_key = (hour, status, _route_keys(
                     req.method, status, route, "" if route or status == 404 or status == 405 else req.path
-                )
-                indexes = [schema.IDX_REQ_ALL, route_keys[0], route_keys[1], route_keys[2]]
+                ))
+                members = by_route.get(group_key)
+                if members is None:
+                    by_route[group_key] = [ts_ms, key]
+                else:
+                    members += pair
                 if ip:
-                    ip_index = _ip_index(ip)
-                    if ip_index is not None:
-                        indexes.append(ip_index)
+                    index = _ip_index(ip)
+                    if index is not None:
+                        members = zget(index)
+                        if members is None:
+                            zadds[index] = [ts_ms, key]
+                        else:
+                            members += pair
                 if req.client_hostname:
-                    indexes.append(schema.idx_req_fqdn(req.client_hostname))
+                    index = schema.idx_req_fqdn(req.client_hostname)
+                    members = zget(index)
+                    if members is None:
+                        zadds[index] = [ts_ms, key]
+                    else:
+                        members += pair
                 host = bounded_host(req.proxy_hostname) if req.proxy_hostname else ""
                 if host:
-                    indexes.append(schema.idx_req_host(host))
-                    if ip:
-                        members = pfadds.get((host, hour))
-                        if members is None:
-                            pfadds[(host, hour)] = {ip}
-                        else:
-                            members.add(ip)
-                    names = hosts.get(hour)
-                    if names is None:
-                        hosts[hour] = {host}
+                    host_group = by_host.get((host, hour))
+                    if host_group is None:
+                        by_host[(host, hour)] = ([ts_ms, key], {ip} if ip else set())
                     else:
-                        names.add(host)
+                        host_group[0].extend(pair)
+                        if ip:
+                            host_group[1].add(ip)
                 if req.user_id:
-                    indexes.append(schema.idx_req_user(req.user_id))
-                if req.oauth_client_id:
-                    indexes.append(schema.idx_req_client(req.oauth_client_id))
-                if req.session_id:
-                    indexes.append(schema.idx_req_session(req.session_id))
-                if status >= 400:
-                    indexes.append(schema.IDX_REQ_ERRORS)
-                    ttl = error_ttl
-                else:
-                    ttl = request_ttl
+                    index = schema.idx_req_user(req.user_id)
+                    members = zget(index)
+                    if members is None:
+                        zadds[index] = [ts_ms, key]
+                    else:
+                        members += pair
+                if req.oauth_client_id or req.session_id:
+                    for index in self._request_extra_indexes(req):
+                        zadds.setdefault(index, []).extend(pair)
                 rt = req.response_time_ms
                 if rt > slow_ms:
-                    indexes.append(schema.IDX_REQ_SLOW)
+                    slow += pair
                 if entry.trace_id:
-                    indexes.append(schema.idx_trace(entry.trace_id))
-                k = (hour, status)
-                status_counts[k] = status_counts.get(k, 0) + 1
-                k2 = (hour, route_keys[3])
-                path_counts[k2] = path_counts.get(k2, 0) + 1
-                k3 = (minute_text, host, bucket_of(rt), route_keys[4])
+                    index = schema.idx_trace(entry.trace_id)
+                    members = zget(index)
+                    if members is None:
+                        zadds[index] = [ts_ms, key]
+                    else:
+                        members += pair
+                k3 = (minute_text, host, bucket_of(rt), status)
                 rt_counts[k3] = rt_counts.get(k3, 0) + 1
-                stream = stream_requests
+                ttl = error_ttl if status >= 400 else request_ttl
+                keep(key)
+                add(("HSET", key, *encode(entry, interned)))
+                expire_at = ts_ms // 1000 + ttl
+                add(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1))
+                add(("XADD", stream_requests, "*", "k", key))
+                continue
             else:
                 key = schema.log_record_key(ts_ms, f"{uid_prefix}{next(uid_counter):x}")
                 stream = schema.STREAM_LOGS
@@ -330,20 +348,29 @@ class RedisStore:
                 else:
                     members += (ts_ms, key)
 
+        minute_keys: set[str] = set()
+        if all_requests:
+            streams.add(stream_requests)
+            self._group_requests(
+                all_requests, slow, by_route, by_host, rt_counts, zadds, hincr, pfadds, hosts, minute_keys
+            )
+
         refresh = self._refresh
         for index, members in zadds.items():
             add(("ZADD", index, *members))
+        cutoffs: dict[int, str] = {}
         for index in refresh.due_many(zadds, now):
             keep_s = schema.index_retention(index, retention)
-            add(("ZREMRANGEBYSCORE", index, "-inf", f"({now_ms - keep_s * 1000}"))
+            cutoff = cutoffs.get(keep_s)
+            if cutoff is None:
+                cutoff = cutoffs[keep_s] = f"({now_ms - keep_s * 1000}"
+            add(("ZREMRANGEBYSCORE", index, "-inf", cutoff))
             add(("EXPIRE", index, keep_s + REFRESH_INTERVAL_S))
         stats_keys: set[str] = {skey for skey, _field in hincr}
-        minute_keys: set[str] = set()
-        self._count_requests(status_counts, path_counts, rt_counts, hincr, stats_keys, minute_keys)
+        stats_keys -= minute_keys
         for (skey, field), amount in hincr.items():
             add(("HINCRBY", skey, field, amount))
-        for (host, bucket), members in pfadds.items():
-            ukey = schema.stats_unique_ips(host, bucket)
+        for ukey, members in pfadds.items():
             add(("PFADD", ukey, *members))
             stats_keys.add(ukey)
         for bucket, names in hosts.items():
@@ -371,46 +398,73 @@ class RedisStore:
             add(("EXPIRE", stream, retention.requests + REFRESH_INTERVAL_S))
         return keys
 
-    @staticmethod
-    def _count_requests(
-        status_counts: dict[tuple[str, int], int],
-        path_counts: dict[tuple[str, str], int],
-        rt_counts: dict[tuple[str, str, int, str | None], int],
+    def _group_requests(
+        self,
+        all_requests: list[Any],
+        slow: list[Any],
+        by_route: dict[tuple[str, int, tuple[str, str, str, str]], list[Any]],
+        by_host: dict[tuple[str, str], tuple[list[Any], set[str]]],
+        rt_counts: dict[tuple[str, str, int, int], int],
+        zadds: dict[str, list[Any]],
         hincr: dict[tuple[str, str], int],
-        stats_keys: set[str],
+        pfadds: dict[str, set[str]],
+        hosts: dict[str, set[str]],
         minute_keys: set[str],
     ) -> None:
-        """Turn the batch's request tallies into hash increments: ``stats:requests`` (``total``,
-        ``status_{code}``), ``stats:errors`` (by code), ``stats:paths``, and the response-time
-        histograms per minute and hour, overall and per hostname (bucket and ``4xx``/``5xx``)."""
+        """The batch's request members and tallies, grouped in the loop, turned into index members
+        (``idx:req:all``, status, method, path, errors, slow, host) and hash increments:
+        ``stats:requests`` (``total``, ``status_{code}``), ``stats:errors`` (by code), ``stats:paths``,
+        the response-time histograms per minute and hour, overall and per hostname (bucket and
+        ``4xx``/``5xx``), and the unique-visitor HyperLogLogs and hostname sets."""
+
+        def members_of(index: str) -> list[Any]:
+            members = zadds.get(index)
+            if members is None:
+                members = zadds[index] = []
+            return members
 
         def bump(skey: str, field: str, amount: int) -> None:
             k = (skey, field)
             hincr[k] = hincr.get(k, 0) + amount
 
-        for (hour, status), n in status_counts.items():
+        members_of(schema.IDX_REQ_ALL).extend(all_requests)
+        if slow:
+            members_of(schema.IDX_REQ_SLOW).extend(slow)
+        for (hour, status, (status_index, method_index, path_index, path_field)), members in by_route.items():
+            members_of(status_index).extend(members)
+            members_of(method_index).extend(members)
+            members_of(path_index).extend(members)
+            n = len(members) // 2
             skey = schema.stats_requests(hour)
             bump(skey, "total", n)
             bump(skey, f"status_{status}", n)
-            stats_keys.add(skey)
             if status >= 400:
-                ekey = schema.stats_errors(hour)
-                bump(ekey, str(status), n)
-                stats_keys.add(ekey)
-        for (hour, field), n in path_counts.items():
-            pkey = schema.stats_paths(hour)
-            bump(pkey, field, n)
-            stats_keys.add(pkey)
-        for (minute, host, bucket, error_class), n in rt_counts.items():
-            hour = minute[:-2]
-            rt_keys = _rt_keys(minute, hour, host)
+                members_of(schema.IDX_REQ_ERRORS).extend(members)
+                bump(schema.stats_errors(hour), str(status), n)
+            bump(schema.stats_paths(hour), path_field, n)
+        for (host, hour), (members, ips) in by_host.items():
+            members_of(schema.idx_req_host(host)).extend(members)
+            if ips:
+                pfadds.setdefault(schema.stats_unique_ips(host, hour), set()).update(ips)
+            hosts.setdefault(hour, set()).add(host)
+        for (minute, host, bucket, status), n in rt_counts.items():
+            error_class = error_field(status)
             field = str(bucket)
+            rt_keys = _rt_keys(minute, minute[:-2], host)
             for rkey in rt_keys:
                 bump(rkey, field, n)
                 if error_class:
                     bump(rkey, error_class, n)
             minute_keys.update(rt_keys[0::2])
-            stats_keys.update(rt_keys[1::2])
+
+    def _request_extra_indexes(self, req: Any) -> list[str]:
+        """The rarer request indexes: OAuth client and session."""
+        out = []
+        if req.oauth_client_id:
+            out.append(schema.idx_req_client(req.oauth_client_id))
+        if req.session_id:
+            out.append(schema.idx_req_session(req.session_id))
+        return out
 
     def _log_indexes(self, entry: LogEntry) -> tuple[list[str], bool]:
         out = [schema.IDX_LOG_ALL, schema.idx_log_level(entry.level)]

@@ -63,6 +63,8 @@ class Settings:
     mask_headers: tuple[str, ...] = ()
     mask_query_params: tuple[str, ...] = ()
     max_hostnames: int = 1000
+    # export (writer_process.py)
+    writer_process: bool = False
 
     def with_overrides(self, **overrides: object) -> "Settings":
         return replace(self, **overrides)  # type: ignore[arg-type]
@@ -177,4 +179,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mask_headers=tuple(h.lower() for h in _list(env, "OTEL_REDIS_MASK_HEADERS")),
         mask_query_params=tuple(q.lower() for q in _list(env, "OTEL_REDIS_MASK_QUERY_PARAMS")),
         max_hostnames=_int(env, "OTEL_REDIS_MAX_HOSTNAMES", 1000, 1),
+        writer_process=_bool(env, "OTEL_REDIS_WRITER_PROCESS", False),
     )

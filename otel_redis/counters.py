@@ -40,6 +40,11 @@ class PipelineCounters:
         with self._lock:
             setattr(self, name, getattr(self, name) + amount)
 
+    def add_emitted(self) -> None:
+        """``add("emitted")`` without the name lookups: once per log call."""
+        with self._lock:
+            self.emitted += 1
+
     @property
     def dropped(self) -> int:
         return (

@@ -26,6 +26,7 @@ from .connection import make_client
 from .counters import COUNTERS, PipelineCounters
 from .record import LogEntry, from_readable
 from .store import RedisStore
+from .writer_process import ProcessWriter
 
 _log = logging.getLogger("otel_redis.exporter")
 
@@ -49,6 +50,11 @@ class RedisLogRecordExporter(LogRecordExporter):
         self._store: RedisStore | None = None
         self._lock = threading.Lock()
         self._shutdown = False
+        self._process: ProcessWriter | None = None
+        if self.settings.writer_process:
+            from .request_log import request_entry  # request_log imports the pipeline, which imports us
+
+            self._process = ProcessWriter(self.settings, self.counters, request_entry)
 
     @property
     def store(self) -> RedisStore:
@@ -66,6 +72,8 @@ class RedisLogRecordExporter(LogRecordExporter):
         if self._shutdown:
             self.counters.add("dropped_after_shutdown", len(batch))
             return LogRecordExportResult.FAILURE
+        if self._process is not None and self._process.export(batch):
+            return LogRecordExportResult.SUCCESS  # the writer process reports the outcome
         entries: list[LogEntry] = []
         for readable in batch:
             try:
@@ -134,10 +142,16 @@ class RedisLogRecordExporter(LogRecordExporter):
             resolver.when_resolved(entry.request.client_ip, store.patch_hostname, (keys[i], entry.timestamp_ms))  # type: ignore[union-attr]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """With a writer process: wait until it has answered every batch (the in-process path
+        writes within ``export``)."""
+        if self._process is not None:
+            return self._process.flush(timeout_millis / 1000)
         return True
 
     def shutdown(self) -> None:
         self._shutdown = True
+        if self._process is not None:
+            self._process.shutdown()
         store, self._store = self._store, None
         if store is not None and self._client is None:
             try:

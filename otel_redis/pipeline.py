@@ -83,7 +83,7 @@ class Pipeline:
             record.trace_id = int(normalize_trace_id(trace_id), 16)
             record.span_id = int(normalize_trace_id(span_id, 16), 16) if span_id is not None else 0
             record.trace_flags = TraceFlags(TraceFlags.SAMPLED)
-        self.counters.add("emitted")
+        self.counters.add_emitted()
         if self.fast:
             record.context = _EMPTY_CONTEXT
             self.processor.emit_readable(  # type: ignore[union-attr]
@@ -95,7 +95,7 @@ class Pipeline:
     def emit_fields(self, build: Callable[[Any], LogEntry], fields: Any) -> None:
         """Queue a record in compact form, ``build(fields)`` making its entry in the exporter (only
         on the fast path: our processor is the provider's only one)."""
-        self.counters.add("emitted")
+        self.counters.add_emitted()
         self.processor.emit_readable(EntryLogRecord(build, fields, self._resource, self._scope))  # type: ignore[union-attr]
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:

@@ -2,10 +2,14 @@
 
 ``emit_readable`` is the log API's fast path: it hands an already-built ReadableLogRecord to the
 same batching queue that ``on_emit`` feeds, skipping the SDK's per-record copy and attribute
-re-validation (the log API builds a fresh record with clean attributes, so neither is needed).
+re-validation (the log API builds a fresh record with clean attributes, so neither is needed), and
+the SDK's per-record fork check (a fork hook marks the next record for the SDK's own path).
 """
 
 from __future__ import annotations
+
+import os
+import time
 
 from opentelemetry.sdk._logs import ReadableLogRecord, ReadWriteLogRecord
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, LogRecordExporter
@@ -32,8 +36,16 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
             max_export_batch_size=min(max_export_batch_size, max_queue_size),
         )
         self.counters = counters
+        self._exporter = exporter
         self._bp = self._batch_processor
         self._max = max_queue_size
+        self._batch = min(max_export_batch_size, max_queue_size)
+        self._forked = False
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._forked = True  # the next record takes the SDK's path, which restarts the worker if needed
 
     def _admit(self) -> bool:
         bp = self._bp
@@ -51,8 +63,26 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
             super().on_emit(log_record)
 
     def emit_readable(self, record: ReadableLogRecord) -> None:
-        if self._admit():
-            self._bp.emit(record)
+        """The SDK's ``BatchProcessor.emit`` for the common case (running, not full, not just forked),
+        without its per-record ``os.getpid()`` system call; anything else takes the SDK's path."""
+        bp = self._bp
+        queue = bp._queue
+        if bp._shutdown or self._forked or len(queue) >= self._max:
+            self._forked = False
+            if self._admit():
+                bp.emit(record)
+            return
+        queue.appendleft(record)
+        if len(queue) >= self._batch and not bp._worker_awaken.is_set():
+            bp._worker_awaken.set()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Export what is queued, then let the exporter finish (the SDK's processor does not call the
+        exporter's force_flush; with a writer process, that waits for its answers)."""
+        started = time.monotonic()
+        flushed = super().force_flush(timeout_millis)
+        remaining = max(0, timeout_millis - int((time.monotonic() - started) * 1000))
+        return self._exporter.force_flush(remaining) and flushed
 
     def queue_length(self) -> int:
         return len(self._bp._queue)

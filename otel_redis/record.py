@@ -435,6 +435,28 @@ def from_readable(readable: Any, max_message_bytes: int, max_attribute_bytes: in
     )
 
 
+def entry_to_row(entry: LogEntry) -> tuple[Any, ...]:
+    """A LogEntry as a tuple of plain values (what ``marshal`` carries to the writer process)."""
+    req = entry.request
+    return (
+        entry.timestamp_ns, entry.level, entry.severity_number, entry.body, entry.severity_text, entry.component,
+        entry.event, entry.trace_id, entry.span_id, entry.trace_flags, entry.attributes, entry.resource,
+        entry.scope_name, entry.scope_version, entry.observed_ns,
+        None if req is None else (
+            req.method, req.path, req.status_code, req.client_ip, req.client_hostname, req.proxy_hostname,
+            req.query, req.route, req.response_time_ms, req.user_id, req.user_agent, req.referrer, req.bytes_sent,
+            req.error, req.session_id, req.oauth_client_id,
+        ),
+        entry.otlp,
+    )
+
+
+def entry_from_row(row: tuple[Any, ...]) -> LogEntry:
+    """Inverse of :func:`entry_to_row`."""
+    *head, request, otlp = row
+    return LogEntry(*head, None if request is None else RequestFields(*request), otlp)
+
+
 def iso_from_ns(ns: int) -> str:
     """RFC 3339 UTC with nanoseconds: exact, sortable, and readable in redis-cli."""
     seconds, rem = divmod(ns, 1_000_000_000)

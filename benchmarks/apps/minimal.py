@@ -5,6 +5,8 @@
 - ``ours_local``: the same without making otel-redis the global LoggerProvider (FastAPI 0.16x turns
   its own telemetry on whenever a global LoggerProvider exists: that cost is FastAPI's, see the
   benchmark notes);
+- ``ours_writer``: as ``ours_local``, with the export's heavy half in a writer process
+  (``OTEL_REDIS_WRITER_PROCESS=true``);
 - ``configured``: ``otel_redis.configure()`` alone, no ``instrument_app`` (FastAPI's telemetry only);
 - ``ours_null``: diagnostics, ``instrument_app`` with an exporter that drops every record (the
   middleware and the queue alone);
@@ -48,10 +50,12 @@ elif variant == "configured":
     import otel_redis
 
     otel_redis.configure()
-elif variant == "ours_local":
+elif variant in ("ours_local", "ours_writer"):
     import otel_redis
+    from otel_redis.config import load_settings
 
-    otel_redis.configure(set_global_provider=False)
+    settings = load_settings().with_overrides(writer_process=variant == "ours_writer")
+    otel_redis.configure(settings=settings, set_global_provider=False)
     otel_redis.instrument_app(app)
 elif variant == "otel":
     from opentelemetry import trace

@@ -5,39 +5,36 @@
   see histogram.py): minute hashes at the window's edges, hour hashes for the whole hours inside
   (:func:`schema.rt_window_keys`). Percentiles are within the histogram's 1 % bucket error.
 - unique visitors come from the hourly HyperLogLogs ``stats:unique_ips:{host}:{hour}``, so they count
-  the whole hours the window touches. A union of several HyperLogLogs is counted without a
-  multi-key command on the originals (they live in different Cluster slots): each is copied
-  (``DUMP``/``RESTORE``, 30 s TTL) to a scratch key :func:`schema.tmp_hll`, whose ``{token}`` hash
-  tag puts all copies of one count in one slot, merged with ``PFMERGE`` in chunks of :data:`MERGE_CHUNK` (so no single command
-  merges hundreds of HyperLogLogs) and counted with ``PFCOUNT``; the copies are then unlinked.
+  the whole hours the window touches; unions are counted Cluster-safe (window_stats.union_counts).
 - hostnames come from the hourly sets ``stats:hosts:{hour}`` (no SCAN).
 
-A window of ``seconds`` ending at ``end_ms`` starts at the minute boundary at or before
-``end_ms - seconds``; rates divide by the span actually covered (``end_ms - start_ms``).
+The reads themselves are window_stats' plans, shared with ``/logs/stats``; this module drives them
+on a sync client and shapes the figures. A window of ``seconds`` ending at ``end_ms`` starts at the
+minute boundary at or before ``end_ms - seconds``; rates divide by the span actually covered
+(``end_ms - start_ms``).
 """
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 
 import redis
 
-from . import histogram, schema
+from . import histogram, schema, window_stats
 from .record import iso_from_ns
+from .window_stats import MERGE_CHUNK, Histogram
+
+__all__ = [
+    "MERGE_CHUNK", "MAX_WINDOW_S", "Window", "ScopeMetrics", "WindowMetrics",
+    "hostnames", "read_scopes", "count_union", "compute", "parse_duration",
+]
 
 MINUTE_MS = 60_000
 QUANTILES = (50, 95, 99)
-#: HyperLogLogs merged per PFMERGE (bounds how long one command runs)
-MERGE_CHUNK = 32
 #: longest window the metrics accept (the hour histograms and HLLs live for the stats retention)
 MAX_WINDOW_S = 366 * 86400
-
-
-def _s(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 @dataclass(frozen=True)
@@ -83,23 +80,21 @@ class ScopeMetrics:
     histogram: dict[int, int] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_hashes(cls, hashes: list[Mapping[Any, Any]], seconds: float) -> "ScopeMetrics":
-        counts = histogram.merge(hashes)
-        errors = histogram.error_counts(hashes)
-        n = histogram.count(counts)
-        pct = histogram.percentiles(counts, QUANTILES)
-        total_errors = errors["4xx"] + errors["5xx"]
+    def from_histogram(cls, hist: Histogram, seconds: float) -> "ScopeMetrics":
+        n = hist.count
+        pct = histogram.percentiles(hist.counts, QUANTILES)
+        total_errors = hist.errors["4xx"] + hist.errors["5xx"]
         return cls(
             requests=n,
             errors=total_errors,
-            server_errors=errors["5xx"],
+            server_errors=hist.errors["5xx"],
             requests_per_second=n / seconds,
             error_rate=total_errors / n if n else 0.0,
-            server_error_rate=errors["5xx"] / n if n else 0.0,
+            server_error_rate=hist.errors["5xx"] / n if n else 0.0,
             p50_ms=pct[50],
             p95_ms=pct[95],
             p99_ms=pct[99],
-            histogram=counts,
+            histogram=hist.counts,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,13 +122,14 @@ class WindowMetrics:
 
 def hostnames(client: redis.Redis, window: Window) -> list[str]:
     """Proxy hostnames with requests in the window's hours (from ``stats:hosts:{hour}``)."""
-    pipe = client.pipeline(transaction=False)
-    for bucket in window.hours():
-        pipe.smembers(schema.stats_hosts(bucket))
-    names: set[str] = set()
-    for members in pipe.execute():
-        names.update(_s(m) for m in members)
-    return sorted(names)
+    by_hour = window_stats.run_sync(client, window_stats.hosts_by_hour(window.hours()))
+    return sorted({h for hosts in by_hour.values() for h in hosts})
+
+
+def _scopes_plan(window: Window, hosts: Iterable[str | None], now_ms: int) -> window_stats.Plan[dict]:
+    sources = {h: window_stats.histogram_sources(window.start_ms, window.end_ms, h, now_ms) for h in hosts}
+    hists = yield from window_stats.histograms(sources)
+    return {h: ScopeMetrics.from_histogram(hist, window.seconds) for h, hist in hists.items()}
 
 
 def read_scopes(
@@ -141,52 +137,29 @@ def read_scopes(
 ) -> dict[str | None, ScopeMetrics]:
     """Histogram metrics (no unique visitors) of each scope (None = every hostname), one round trip."""
     now = int(time.time() * 1000) if now_ms is None else now_ms
-    scopes = list(dict.fromkeys(hosts))
-    plan: list[tuple[str | None, int]] = []
-    pipe = client.pipeline(transaction=False)
-    for host in scopes:
-        keys = schema.rt_window_keys(window.start_ms, window.end_ms, host, now)
-        for key in keys:
-            pipe.hgetall(key)
-        plan.append((host, len(keys)))
-    results = pipe.execute()
-    out: dict[str | None, ScopeMetrics] = {}
-    at = 0
-    for host, n in plan:
-        out[host] = ScopeMetrics.from_hashes(results[at : at + n], window.seconds)
-        at += n
-    return out
+    return window_stats.run_sync(client, _scopes_plan(window, dict.fromkeys(hosts), now))
 
 
 def count_union(client: redis.Redis, keys: list[str]) -> int:
-    """Distinct elements over several HyperLogLogs, Cluster-safe (see the module docstring)."""
-    if not keys:
-        return 0
-    if len(keys) == 1:
-        return int(client.pfcount(keys[0]))
-    pipe = client.pipeline(transaction=False)
-    for key in keys:
-        pipe.dump(key)
-    dumps = [d for d in pipe.execute() if d is not None]
-    if not dumps:
-        return 0
-    token = secrets.token_hex(8)
-    dest = schema.tmp_hll(token, "union")
-    copies = [schema.tmp_hll(token, str(i)) for i in range(len(dumps))]
-    pipe = client.pipeline(transaction=False)
-    for copy, payload in zip(copies, dumps):
-        pipe.restore(copy, 30_000, payload, replace=True)
-    for i in range(0, len(copies), MERGE_CHUNK):
-        pipe.pfmerge(dest, *copies[i : i + MERGE_CHUNK])
-    pipe.expire(dest, 30)
-    pipe.pfcount(dest)
-    pipe.unlink(dest, *copies)
-    return int(pipe.execute()[-2])
+    """Distinct elements over several HyperLogLogs, Cluster-safe (window_stats.union_counts)."""
+    plan = window_stats.union_counts([[(k, False) for k in keys]], cluster=window_stats.is_cluster(client))
+    return window_stats.run_sync(client, plan)[0]
 
 
-def unique_visitors(client: redis.Redis, window: Window, hosts: Iterable[str]) -> int:
-    """Distinct client IPs of ``hosts`` over the hours the window touches."""
-    return count_union(client, [schema.stats_unique_ips(h, b) for h in hosts for b in window.hours()])
+def _compute_plan(
+    window: Window, hostname: str | None, per_hostname: bool, now_ms: int, cluster: bool
+) -> window_stats.Plan[WindowMetrics]:
+    by_hour = yield from window_stats.hosts_by_hour(window.hours())
+    known = sorted({h for hosts in by_hour.values() for h in hosts})
+    hosts = [hostname] if hostname else (known if per_hostname else [])
+    groups = [window_stats.visitor_sources(by_hour, h, now_ms) for h in (None, *hosts)]
+    scopes, visitors = yield from window_stats.together(
+        _scopes_plan(window, [None, *hosts], now_ms), window_stats.union_counts(groups, cluster=cluster)
+    )
+    for scope, count in zip((None, *hosts), visitors):
+        scopes[scope].unique_visitors = count
+    overall = scopes.pop(None)
+    return WindowMetrics(window, overall, scopes)
 
 
 def compute(
@@ -198,20 +171,11 @@ def compute(
     per_hostname: bool = True,
 ) -> WindowMetrics:
     """Metrics of the window of ``seconds`` ending at ``end_ms`` (now): overall and per hostname
-    (only ``hostname`` when given)."""
+    (only ``hostname`` when given). Two round trips (three on Redis Cluster)."""
     now = int(time.time() * 1000)
     window = Window.ending(seconds, end_ms if end_ms is not None else now)
-    known = hostnames(client, window)
-    hosts = [hostname] if hostname else (known if per_hostname else [])
-    scopes = read_scopes(client, window, [None, *hosts], now)
-    overall = scopes.pop(None)
-    overall.unique_visitors = unique_visitors(client, window, known)
-    per: dict[str, ScopeMetrics] = {}
-    for host in hosts:
-        metrics = scopes[host]
-        metrics.unique_visitors = unique_visitors(client, window, [host])
-        per[host] = metrics
-    return WindowMetrics(window, overall, per)
+    plan = _compute_plan(window, hostname, per_hostname, now, window_stats.is_cluster(client))
+    return window_stats.run_sync(client, plan)
 
 
 def parse_duration(text: str) -> int:

@@ -16,10 +16,7 @@ import redis
 from . import schema
 from .metrics import Window
 from .paths import normalize_path
-
-
-def _s(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+from .window_stats import text
 
 
 def rank_paths(client: redis.Redis, window: Window, limit: int = 20, method: str | None = None) -> dict[str, Any]:
@@ -30,7 +27,7 @@ def rank_paths(client: redis.Redis, window: Window, limit: int = 20, method: str
     counts: Counter[tuple[str, str]] = Counter()
     for mapping in pipe.execute():
         for field, value in mapping.items():
-            verb, _, path = _s(field).partition(" ")
+            verb, _, path = text(field).partition(" ")
             if method and verb != method.upper():
                 continue
             counts[(verb, normalize_path(path) if path.startswith("/") else path)] += int(value)

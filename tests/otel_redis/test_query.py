@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from otel_redis import query, query_stats, schema
+from otel_redis import query, query_stats, schema, window_stats
 from otel_redis.query import CursorError, Position, UnionWalker, decode_cursor, encode_cursor
 
 
@@ -128,7 +128,8 @@ def test_hll_union_on_copies_equals_pfcount_and_leaves_nothing(redis_url):
                 await c.pfadd(key, *[f"10.0.{h}.{i}" for i in range(hour * 40, hour * 40 + 300)])
                 keys.append(key)
         groups = [keys, keys[:4], keys[4:8], [], keys[8:]]
-        copies = await query_stats._pfcount_copies(c, groups)
+        sources = [[(k, False) for k in g] for g in groups]
+        copies = await window_stats.run_async(c, window_stats.union_counts(sources, cluster=True))
         direct = [int(await c.pfcount(*g)) if g else 0 for g in groups]
         left = [k async for k in c.scan_iter(match="tmp:*")]
         await c.aclose()

@@ -145,6 +145,10 @@ def test_prometheus_metrics_match_the_stored_records(service, store, r):
     assert lag == pytest.approx((newest - delivered) / 1000)
     assert _value(fams["otel_redis_stream_group_pending"], stream=schema.STREAM_REQUESTS, group="forwarder") == 100
     assert _value(fams["otel_redis_stream_length"], stream=schema.STREAM_REQUESTS) == 300
+    deadline = time.monotonic() + 30  # the first alerts run starts 0.3 s after the service (it may be younger)
+    while _value(fams["otel_redis_job_runs"], job="alerts") < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        fams = _families(_get(service, "/metrics", headers=SCRAPE).text)
     assert _value(fams["otel_redis_job_runs"], job="alerts") >= 1
     assert "otel_redis_receiver_accepted_records" in fams
 

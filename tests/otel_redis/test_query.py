@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from typing import Any
 
 import pytest
@@ -175,3 +176,80 @@ def test_completed_hours_are_cached_and_the_current_hour_is_not(redis_url, setti
     assert run(summary())["count"] == 205  # the current hour is always read
     query_stats.forget_cached()
     assert run(summary())["count"] == 305
+
+
+def test_unique_visitors_of_completed_hours_are_merged_once_and_the_current_hour_is_not(redis_url, settings):
+    import time
+
+    import redis as sync_redis
+
+    from otel_redis.record import LogEntry, RequestFields
+    from otel_redis.store import RedisStore
+
+    def entry(ts_ns: int, ip: str, host: str) -> LogEntry:
+        req = RequestFields(method="GET", path="/", status_code=200, client_ip=ip, proxy_hostname=host,
+                            response_time_ms=5.0)
+        return LogEntry(timestamp_ns=ts_ns, level="INFO", severity_number=9, body="GET /", request=req)
+
+    sync = sync_redis.Redis.from_url(redis_url)
+    store = RedisStore(sync, settings)
+    now_ns = time.time_ns()
+    hours_ago = [now_ns - h * 3600 * 10**9 for h in (3, 5, 7)]
+    store.write([entry(ts, f"10.1.{n}.{i}", "a.example.com") for n, ts in enumerate(hours_ago) for i in range(40)])
+    store.write([entry(hours_ago[0], f"10.2.0.{i}", "b.example.com") for i in range(30)])
+    query_stats.forget_cached()
+
+    async def visitors() -> dict[str, Any]:
+        c = await _client(redis_url)
+        now = int(time.time() * 1000)
+        out = await query_stats.request_stats(c, now - 24 * 3_600_000, now)
+        await c.aclose()
+        return out["unique_visitors"]
+
+    def direct() -> dict[str, Any]:
+        """PFCOUNT over the hourly keys themselves (one server: the multi-key form)."""
+        keys = {h: sorted(k.decode() for k in sync.scan_iter(match=f"stats:unique_ips:{h}.example.com:*")) for h in "ab"}
+        by_host = {f"{h}.example.com": int(sync.pfcount(*keys[h])) for h in "ab"}
+        return {"total": int(sync.pfcount(*keys["a"], *keys["b"])), "by_hostname": by_host}
+
+    first = direct()
+    assert run(visitors()) == first and first["total"] >= 148
+    cached = list(sync.scan_iter(match="tmp:hll:*"))
+    assert len(cached) == 3  # one union per figure (all, a, b), each with a TTL
+    assert all(0 < sync.pttl(k) <= (window_stats.CACHE_TTL_S + 60) * 1000 for k in cached)
+    old_key = schema.stats_unique_ips("a.example.com", schema.hour_bucket(hours_ago[1] // 10**6))
+    sync.pfadd(old_key, *[f"10.9.9.{i}" for i in range(5)])  # late records into a completed hour
+    late = direct()
+    assert late["total"] > first["total"]
+    assert run(visitors()) == first  # the completed hours were merged once
+    store.write([entry(now_ns, f"10.3.0.{i}", "a.example.com") for i in range(10)])
+    now_too = direct()
+    got = run(visitors())  # the current hour is always counted: first + its 10 (as estimated)
+    assert got["total"] > first["total"] and got["by_hostname"]["b.example.com"] == first["by_hostname"]["b.example.com"]
+    assert got["total"] < now_too["total"]  # ... but not yet the late ones
+    for key in cached:  # the cached unions vanish (another process cleared, eviction): rebuilt, never short
+        sync.unlink(key)
+    assert run(visitors()) == now_too
+    query_stats.forget_cached()
+    assert run(visitors()) == now_too
+
+
+def test_cached_unions_are_bounded_and_counted_on_copies_too(r, monkeypatch):
+    now = int(time.time() * 1000)
+    keys = []
+    for h in range(12):
+        key = schema.stats_unique_ips("a.example.com", schema.hour_bucket(now - (h + 2) * 3_600_000))
+        r.pfadd(key, *[f"10.{h}.0.{i}" for i in range(20)], *[f"10.0.0.{i}" for i in range(20)])
+        keys.append(key)
+    current = schema.stats_unique_ips("a.example.com", schema.hour_bucket(now))
+    r.pfadd(current, *[f"10.99.0.{i}" for i in range(7)])
+    window_stats.forget_cached()
+    monkeypatch.setattr(window_stats, "UNION_CACHE_MAX", 4)
+    for cluster in (False, True):
+        for n in range(1, len(keys) + 1):  # windows of n completed hours plus the current one
+            group = [(k, True) for k in keys[:n]] + [(current, False)]
+            plan = window_stats.union_counts([group, group[:1]], cluster=cluster, cache=True)
+            got = window_stats.run_sync(r, plan)
+            assert got == [int(r.pfcount(*keys[:n], current)), int(r.pfcount(keys[0]))]
+            assert len(list(r.scan_iter(match="tmp:hll:*"))) <= 4  # least recently used unions unlinked
+    window_stats.forget_cached()

@@ -3,7 +3,7 @@
 The write path (store.py) already gives every record an absolute expiry, trims each index by score
 and each stream by age at most once a minute per key. This job is the safety net for what that
 cannot reach, with the same boundaries (a member or record is past retention when its time is older
-than ``now - retention``, the write path's ``ZREMRANGEBYSCORE -inf (cutoff``):
+than ``now - retention``, the write path's trim cut-off):
 
 1. indexes (``SCAN MATCH idx:*`` filtered by :data:`schema.INDEX_PATTERNS`, type zset): members past
    the index's retention (:func:`schema.index_retention`) are removed in chunks

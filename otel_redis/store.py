@@ -4,10 +4,12 @@ Write rules (see the README's key schema):
 - each record is a hash with an absolute expiry (``EXPIREAT`` = record time + its retention);
 - each stream gets one entry per record holding the record key (``k``);
 - index members are added with one ``ZADD`` per distinct index key per batch, scored by record time;
-- index and stats keys get their ``EXPIRE`` (and indexes a ``ZREMRANGEBYSCORE`` of members past
-  retention) at most once per :data:`REFRESH_INTERVAL_S` per key and process; the expiry carries that
-  interval as margin, so a key never expires before its newest member is past retention and an
-  index never keeps a member whose record has expired;
+- index and stats keys get their ``EXPIRE`` (and indexes a trim of members past retention) at most
+  once per :data:`REFRESH_INTERVAL_S` per key and process; the expiry carries that interval as
+  margin, so a key never expires before its newest member is past retention and an index never
+  keeps a member whose record has expired. The trim is a single-key script that removes at most
+  :data:`TRIM_STEP` of the oldest members (``ZREMRANGEBYRANK``), so no step blocks Redis for long
+  on a busy index; an index whose trim hit that bound is trimmed again by the next batch;
 - streams are trimmed by age (``MINID``) and length (``MAXLEN``), approximately, once per interval.
 No command spans hash slots, so the pipeline works unchanged against Redis Cluster.
 """
@@ -46,6 +48,19 @@ return 0
 """
 
 REFRESH_INTERVAL_S = 60
+
+#: most index members one trim step removes (about a millisecond of Redis time)
+TRIM_STEP = 1000
+
+#: remove up to ARGV[2] of the oldest members scored below ARGV[1]; one key, so Cluster-safe
+_TRIM_INDEX = """
+local n = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+if n == 0 then return 0 end
+local cap = tonumber(ARGV[2])
+if n > cap then n = cap end
+return redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
+"""
+TRIM_INDEX_SHA = __import__("hashlib").sha1(_TRIM_INDEX.encode()).hexdigest()
 #: attribute that marks a track_oauth_flow record; its key is appended to ``oauth:flow:{session}``
 OAUTH_FLOW_STEP = "oauth.flow.step"
 OAUTH_FLOW_MAX_STEPS = 200
@@ -109,6 +124,12 @@ class _RefreshCache:
             while len(seen) > self._max:
                 seen.popitem(last=False)
         return out
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Make ``keys`` due again at their next write."""
+        with self._lock:
+            for key in keys:
+                self._seen.pop(key, None)
 
     def clear(self) -> None:
         with self._lock:
@@ -175,6 +196,7 @@ class RedisStore:
         self._errors: list[Exception] = []
         self._hostnames = _BoundedNames(settings.max_hostnames)
         self._patch_script: Any = None
+        self._trim_loaded = False
 
     # ------------------------------------------------------------------ write path
 
@@ -187,11 +209,34 @@ class RedisStore:
         """
         if not entries:
             return []
+        if not self._trim_loaded:
+            self.client.script_load(_TRIM_INDEX)
+            self._trim_loaded = True
         commands = resp.Commands()
-        keys = self._plan(entries, commands)
+        trims: list[tuple[int, str]] = []
+        keys = self._plan(entries, commands, trims)
         results = resp.execute(self.client, commands.args)
         self._errors = resp.errors(results)
+        self._after_trims(results, trims)
         return keys
+
+    def _trim_command(self, index: str, cutoff: str) -> tuple[Any, ...]:
+        return ("EVALSHA", TRIM_INDEX_SHA, 1, index, cutoff, TRIM_STEP)
+
+    def _after_trims(self, results: Sequence[Any], trims: Sequence[tuple[int, str]]) -> None:
+        """Indexes whose trim hit TRIM_STEP are trimmed again next batch; a Redis that lost the
+        script (restart, SCRIPT FLUSH) gets it again and every trim is redone."""
+        again = []
+        for position, index in trims:
+            result = results[position]
+            if isinstance(result, Exception):
+                if isinstance(result, redis.exceptions.NoScriptError) or "NOSCRIPT" in str(result):
+                    self._trim_loaded = False
+                again.append(index)
+            elif result == TRIM_STEP:
+                again.append(index)
+        if again:
+            self._refresh.forget(again)
 
     def forget_refreshes(self) -> None:
         """After the keys were deleted (DELETE /logs): set TTLs again on the next write of each key."""
@@ -200,7 +245,7 @@ class RedisStore:
     def last_errors(self) -> list[Exception]:
         return list(self._errors)
 
-    def _plan(self, entries: Sequence[LogEntry], pipe: Any) -> list[str]:
+    def _plan(self, entries: Sequence[LogEntry], pipe: Any, trims: list[tuple[int, str]] | None = None) -> list[str]:
         """Append the batch's commands to ``pipe.args`` (argument tuples); the record keys, in order.
 
         The hot loop does per record only what differs per record; everything derived from values
@@ -366,7 +411,9 @@ class RedisStore:
             cutoff = cutoffs.get(keep_s)
             if cutoff is None:
                 cutoff = cutoffs[keep_s] = f"({now_ms - keep_s * 1000}"
-            add(("ZREMRANGEBYSCORE", index, "-inf", cutoff))
+            if trims is not None:
+                trims.append((len(args), index))
+            add(self._trim_command(index, cutoff))
             add(("EXPIRE", index, keep_s + REFRESH_INTERVAL_S))
         stats_keys: set[str] = {skey for skey, _field in hincr}
         stats_keys -= minute_keys
@@ -521,7 +568,7 @@ class RedisStore:
             pipe.zadd(index, live)
             if self._refresh.due(index, now):
                 keep = schema.index_retention(index, self.settings.retention)
-                pipe.zremrangebyscore(index, "-inf", f"({int(now * 1000) - keep * 1000}")
+                pipe.eval(_TRIM_INDEX, 1, index, f"({int(now * 1000) - keep * 1000}", TRIM_STEP)
                 pipe.expire(index, keep + REFRESH_INTERVAL_S)
             pipe.execute()
         return len(live)

@@ -148,3 +148,33 @@ def test_request_stats_and_histograms(settings, r):
     assert r.smembers(schema.stats_hosts(hour)) == {"api.example.com"}
     paths = r.hgetall(schema.stats_paths(hour))
     assert paths == {"GET /p": "2", "GET /{unmatched}": "1"}
+
+
+def test_a_busy_index_is_trimmed_in_bounded_steps_one_per_batch(settings, r):
+    from otel_redis.store import TRIM_STEP
+
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    old = 2 * TRIM_STEP + TRIM_STEP // 2
+    r.zadd("idx:log:all", {f"log:{now - 8 * DAY_MS + i}-gone": now - 8 * DAY_MS + i for i in range(old)})
+    sizes = []
+    for i in range(4):
+        store.write([_log(now + i, body=f"new {i}")])
+        sizes.append(r.zcard("idx:log:all"))
+    # each batch removes at most TRIM_STEP expired members, and is due again until it caught up
+    assert sizes == [old - TRIM_STEP + 1, old - 2 * TRIM_STEP + 2, 3, 4]
+    store.write([_log(now + 10, body="later")])  # caught up: not due again within the minute
+    assert r.zcard("idx:log:all") == 5
+
+
+def test_trim_script_survives_a_script_flush(settings, r):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    store.write([_log(now, body="a")])
+    r.script_flush()
+    r.zadd("idx:log:all", {"log:1-gone": now - 8 * DAY_MS})
+    store.forget_refreshes()
+    store.write([_log(now + 1, body="b")])  # NOSCRIPT: reported, script loaded again, trim redone next batch
+    store.write([_log(now + 2, body="c")])
+    assert "log:1-gone" not in r.zrange("idx:log:all", 0, -1)
+    assert r.zcard("idx:log:all") == 3

@@ -32,8 +32,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from . import schema
+from .levels import stdlib_to_name
 from .paths import UNMATCHED, index_path, normalize_path
 from .record import LogEntry, dumps
+from .request_log import level_for
 
 #: ZREVRANGEBYSCORE chunk growth while matches are rare (bounded so one step stays cheap)
 MAX_CHUNK = 4096
@@ -334,6 +336,37 @@ def group_trace(trace_id: str) -> Group:
 
 def group_levels(*levels: str) -> Group:
     return tuple(schema.idx_log_level(level) for level in levels)
+
+
+def request_level(status_code: int) -> str:
+    """The level a request record has by its status: the request logger's own rule
+    (request_log.level_for: INFO below 400, WARNING for 4xx, ERROR for 5xx)."""
+    return stdlib_to_name(level_for(status_code))
+
+
+#: the levels a request can have (other levels select application logs only)
+REQUEST_LEVELS = frozenset(request_level(code) for code in (200, 404, 500))
+HOUR_MS = 3_600_000
+
+
+async def level_group(client: Any, level: str, since_ms: int, now_ms: int) -> Group:
+    """Records of ``level``: application logs (``idx:log:level:{LEVEL}``) and requests whose status
+    maps to it (:func:`request_level`), through the status indexes ``idx:req:status:{code}`` of the
+    codes that the window's hours counted (fields ``status_{code}`` of ``stats:requests:{hour}``,
+    one pipelined ``HKEYS`` per hour, including the hour after now for senders whose clock is ahead)."""
+    group = group_levels(level)
+    if level not in REQUEST_LEVELS:
+        return group
+    pipe = client.pipeline(transaction=False)
+    for bucket in schema.hour_buckets(since_ms, now_ms + HOUR_MS):
+        pipe.hkeys(schema.stats_requests(bucket))
+    codes: set[int] = set()
+    for fields in await pipe.execute():
+        for field in fields:
+            name = _text(field)
+            if name.startswith("status_") and name[7:].isdigit():
+                codes.add(int(name[7:]))
+    return group + group_status(*(code for code in sorted(codes) if request_level(code) == level))
 
 
 def group_event(event: str) -> Group:

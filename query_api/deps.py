@@ -124,7 +124,12 @@ CursorQ = Annotated[
 ]
 EventQ = Annotated[str | None, Query(max_length=MAX_VALUE, description="Only application logs with this event name.")]
 LevelQ = Annotated[
-    str | None, Query(max_length=32, description="Only application logs of this level (TRACE ... CRITICAL).")
+    str | None,
+    Query(
+        max_length=32,
+        description="Only records of this level (TRACE ... CRITICAL): application logs of the level, and requests "
+        "whose status maps to it (INFO below 400, WARNING 4xx, ERROR 5xx).",
+    ),
 ]
 HostnameQ = Annotated[
     str | None,
@@ -132,18 +137,23 @@ HostnameQ = Annotated[
 ]
 
 
-def filter_groups(event: str | None, level: str | None, hostname: str | None) -> list[Group]:
+async def filter_groups(
+    request: Request, since_ms: int, event: str | None, level: str | None, hostname: str | None
+) -> list[Group]:
+    """The index groups of the event, level and hostname filters (the level group names the status
+    indexes of the window, so it reads Redis: see query.level_group)."""
     groups: list[Group] = []
     if event:
         groups.append(query.group_event(event))
     if level:
-        groups.append(query.group_levels(check_level("query", "level", level)))
+        name = check_level("query", "level", level)
+        groups.append(await query.level_group(redis_client(request), name, since_ms, int(time.time() * 1000)))
     if hostname:
         groups.append(query.group_hostname(hostname))
     return groups
 
 
-def paging(request: Request, hours: float, limit: int, cursor: str | None, groups: list[Group]) -> Common:
+def paging(request: Request, hours: float, limit: int, cursor: str | None) -> Common:
     since = check_hours(hours, max_record_hours(settings_of(request)), "records")
     pos = None
     if cursor:
@@ -151,10 +161,10 @@ def paging(request: Request, hours: float, limit: int, cursor: str | None, group
             pos = decode_cursor(cursor)
         except CursorError as exc:
             bad_input("query", "cursor", str(exc))
-    return Common(hours=hours, since_ms=since, limit=limit, cursor=pos, groups=groups)
+    return Common(hours=hours, since_ms=since, limit=limit, cursor=pos, groups=[])
 
 
-def common_params(
+async def common_params(
     request: Request,
     hours: HoursQ = DEFAULT_HOURS,
     event: EventQ = None,
@@ -164,7 +174,9 @@ def common_params(
     cursor: CursorQ = None,
 ) -> Common:
     """hours, event, level, hostname, limit, cursor: the specification's query parameters."""
-    return paging(request, hours, limit, cursor, filter_groups(event, level, hostname))
+    common = paging(request, hours, limit, cursor)
+    common.groups = await filter_groups(request, common.since_ms, event, level, hostname)
+    return common
 
 
 CommonDep = Annotated[Common, Depends(common_params)]

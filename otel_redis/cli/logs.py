@@ -134,7 +134,8 @@ OPTIONS: dict[str, Option] = {
     for o in (
         Option("--hours", "hours", positive_float("hours"), "how many hours back (API default 24)", "N"),
         Option("--event", "event", text_value, "only this event name"),
-        Option("--level", "level", text_value, "only this level (TRACE DEBUG INFO WARNING ERROR CRITICAL)"),
+        Option("--level", "level", text_value,
+               "only this level (TRACE DEBUG INFO WARNING ERROR CRITICAL; requests by status: INFO <400, WARNING 4xx, ERROR 5xx)"),
         Option("--hostname", "hostname", text_value, "only this hostname"),
         Option("--limit", "limit", positive_int("limit"), "at most N records, the most recent ones (API default 100)", "N"),
         Option("--cursor", "cursor", text_value, "continue further back from a previous page's next_cursor"),

@@ -21,7 +21,6 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from otel_redis import query, schema
-from otel_redis.levels import parse_level
 from otel_redis.record import LogEntry, dumps, entry_to_dict
 
 from .. import deps
@@ -72,8 +71,10 @@ def _matcher(event: str | None, level: str | None, hostname: str | None) -> Call
     def match(entry: LogEntry) -> bool:
         if event is not None and entry.event != event:
             return False
-        if level is not None and (entry.level != level or entry.request is not None):
-            return False  # as in every query: the level filter selects application logs
+        if level is not None:  # as in every query: a request has the level its status maps to
+            req = entry.request
+            if (entry.level if req is None else query.request_level(req.status_code)) != level:
+                return False
         if hostname is not None and entry.index_value("host") != hostname:
             return False
         return True

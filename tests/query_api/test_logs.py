@@ -111,14 +111,18 @@ def is_req(d: dict[str, Any]) -> bool:
 
 CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
     ("/logs", {}, lambda d: True),
-    ("/logs", {"level": "error"}, lambda d: not is_req(d) and d["level"] == "ERROR"),
+    ("/logs", {"level": "error"}, lambda d: d["level"] == "ERROR"),  # ERROR logs and 5xx requests
+    ("/logs", {"level": "WARNING", "kind": "request"}, lambda d: is_req(d) and 400 <= d["status"] < 500),
+    ("/logs", {"level": "INFO", "kind": "request"}, lambda d: is_req(d) and d["status"] < 400),
+    ("/logs", {"level": "CRITICAL"}, lambda d: d["level"] == "CRITICAL"),  # no request maps to it
+    ("/logs", {"level": "DEBUG", "kind": "request"}, lambda d: False),
     ("/logs", {"event": "proxy_created"}, lambda d: d.get("event") == "proxy_created"),
     ("/logs", {"hostname": "api.example.com"}, lambda d: d["host"] == "api.example.com"),
     ("/logs", {"kind": "request"}, is_req),
     ("/logs", {"kind": "log", "level": "WARN"}, lambda d: not is_req(d) and d["level"] == "WARNING"),
     ("/logs/ip/10.0.0.1", {}, lambda d: d["ip"] == "10.0.0.1"),
     ("/logs/ip/2001:DB8:0::1", {}, lambda d: d["ip"] == "2001:db8::1"),
-    ("/logs/ip/10.0.0.2", {"level": "INFO"}, lambda d: d["ip"] == "10.0.0.2" and not is_req(d) and d["level"] == "INFO"),
+    ("/logs/ip/10.0.0.2", {"level": "INFO"}, lambda d: d["ip"] == "10.0.0.2" and d["level"] == "INFO"),
     ("/logs/host/client1.example.net", {}, lambda d: is_req(d) and d["fqdn"] == "client1.example.net"),
     ("/logs/proxy/auth.example.com", {}, lambda d: d["host"] == "auth.example.com"),
     ("/logs/client/cli-1", {}, lambda d: d["client"] == "cli-1"),
@@ -127,6 +131,8 @@ CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
     ("/logs/session/s-2", {}, lambda d: d["session"] == "s-2"),
     ("/logs/method/post", {}, lambda d: is_req(d) and d["method"] == "POST"),
     ("/logs/status/404", {}, lambda d: is_req(d) and d["status"] == 404),
+    ("/logs/status/404", {"level": "WARNING"}, lambda d: is_req(d) and d["status"] == 404),
+    ("/logs/status/404", {"level": "ERROR"}, lambda d: False),
     ("/logs/status/500", {"hostname": "api.example.com"}, lambda d: is_req(d) and d["status"] == 500 and d["host"] == "api.example.com"),
     ("/logs/path", {"pattern": "/users"}, lambda d: is_req(d) and d["path"].startswith("/users")),
     ("/logs/path", {"pattern": "/users/2"}, lambda d: is_req(d) and d["path"] == "/users/2"),
@@ -154,12 +160,16 @@ CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
     ("/logs/search", {"trace_id": "req-123", "kind": "log"}, lambda d: d["trace"] == "req-123" and not is_req(d)),
     ("/logs/search", {"event": "proxy_created", "text": "timeout"},
      lambda d: d.get("event") == "proxy_created" and "timeout" in d["note"].lower()),
-    ("/logs/search", {"level": "ERROR", "status": 500}, lambda d: False),
+    ("/logs/search", {"level": "ERROR", "status": 500}, lambda d: is_req(d) and d["status"] == 500),
+    ("/logs/search", {"level": "WARNING", "hostname": "api.example.com"},
+     lambda d: d["level"] == "WARNING" and d["host"] == "api.example.com"),
+    ("/logs/search", {"level": "INFO", "method": "POST"}, lambda d: is_req(d) and d["method"] == "POST" and d["status"] < 400),
     ("/logs/search", {"hostname": "auth.example.com", "user": "bob", "text": "rec-0"},
      lambda d: d["host"] == "auth.example.com" and d["user"] == "bob" and d["body"].startswith("rec-0")),
     ("/logs/errors", {}, lambda d: (is_req(d) and d["status"] >= 400) or (not is_req(d) and d["level"] in ("ERROR", "CRITICAL"))),
     ("/logs/errors", {"include_warnings": "true"},
      lambda d: (is_req(d) and d["status"] >= 400) or (not is_req(d) and d["level"] in ("WARNING", "ERROR", "CRITICAL"))),
+    ("/logs/errors", {"level": "ERROR"}, lambda d: d["level"] == "ERROR"),
 ]  # fmt: skip
 
 

@@ -65,6 +65,10 @@ def _bodies(stack: Stack, url: str, **params: Any) -> list[str]:
         ("/logs/search", {"text": "NEEDLE"}),
         ("/logs/search", {"text": "needle", "hostname": "bulk.example.com"}),
         ("/logs/search", {"text": "needle", "path": "/pay", "status": 503}),
+        # a request's level is its status's (503: ERROR), served from the status indexes
+        ("/logs/search", {"hostname": "bulk.example.com", "level": "ERROR"}),
+        ("/logs", {"hostname": "bulk.example.com", "level": "error", "limit": 1000}),
+        ("/logs/ip/10.5.5.5", {"hostname": "bulk.example.com", "level": "ERROR"}),
     ],
 )
 def test_old_rare_matches_are_all_found(bulk, stack, url, params):

@@ -180,11 +180,20 @@ def test_filters_event_level_hostname(writer, sse_factory):
     api.log_at(WARNING, "skip-warning", component="sse", hostname="api.example.com")
     api.log_at(ERROR, "keep-1", component="sse", hostname="api.example.com")
     api.log_at(INFO, "skip-info", component="sse")
-    emit_request("skip-request", method="GET", path="/boom", status_code=500, client_ip="10.1.1.1",
-                 proxy_hostname="api.example.com", level=ERROR)  # level selects application logs
+    # a request has the level its status maps to (INFO below 400, WARNING 4xx, ERROR 5xx), as in queries
+    emit_request("keep-request", method="GET", path="/boom", status_code=500, client_ip="10.1.1.1",
+                 proxy_hostname="api.example.com", level=ERROR)
+    emit_request("skip-404", method="GET", path="/nope", status_code=404, client_ip="10.1.1.1",
+                 proxy_hostname="api.example.com", level=WARNING)
+    emit_request("keep-503-sent-as-info", method="GET", path="/down", status_code=503, client_ip="10.1.1.1",
+                 proxy_hostname="api.example.com", level=INFO)  # the status decides, not the level it came with
+    emit_request("skip-500-other-host", method="GET", path="/boom", status_code=500, client_ip="10.1.1.1",
+                 proxy_hostname="auth.example.com", level=ERROR)
     api.log_at(ERROR, "keep-2", component="sse", hostname="api.example.com")
     writer.flush()
-    assert [r["body"] for _i, r in sse.take(2)] == ["keep-1", "keep-2"]
+    got = [r["body"] for _i, r in sse.take(4)]  # one batch: logs and requests interleave by stream id
+    assert sorted(got) == ["keep-1", "keep-2", "keep-503-sent-as-info", "keep-request"]
+    assert got.index("keep-1") < got.index("keep-2")
 
     by_event = sse_factory(params={"event": "deploy"})
     api.log_event("other", {"x": 1})

@@ -42,6 +42,7 @@ class Settings:
     service_name: str = "otel-redis"
     retention: Retention = field(default_factory=Retention)
     stream_maxlen: int = 1_000_000
+    stream_unread_maxlen: int = 10_000_000
     max_message_bytes: int = 32 * 1024
     max_attribute_bytes: int = 8 * 1024
     batch_delay_ms: int = 100
@@ -157,6 +158,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         service_name=(env.get("OTEL_SERVICE_NAME") or "otel-redis"),
         retention=retention,
         stream_maxlen=_int(env, "OTEL_REDIS_STREAM_MAXLEN", 1_000_000, 1000),
+        stream_unread_maxlen=_int(env, "OTEL_REDIS_STREAM_UNREAD_MAXLEN", 10_000_000, 1000),
         max_message_bytes=_int(env, "OTEL_REDIS_MAX_MESSAGE_BYTES", 32 * 1024, 64),
         max_attribute_bytes=_int(env, "OTEL_REDIS_MAX_ATTRIBUTE_BYTES", 8 * 1024, 64),
         batch_delay_ms=batch_delay,

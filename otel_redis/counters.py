@@ -30,6 +30,7 @@ class PipelineCounters:
     dropped_preconfigure: int = 0
     dropped_after_shutdown: int = 0
     internal_errors: int = 0
+    stream_unread_trimmed: int = 0
     export_seconds_total: float = 0.0
     warn_interval_s: float = 60.0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)

@@ -109,6 +109,9 @@ class RedisLogRecordExporter(LogRecordExporter):
         errors = self.store.last_errors()
         if errors:
             self.counters.add("command_errors", len(errors))
+        unread = self.store.take_unread_trimmed()
+        if unread:
+            self.counters.add("stream_unread_trimmed", unread)
         self.counters.add("exported", len(entries))
         self.counters.add("export_batches")
         self.counters.add("export_seconds_total", time.perf_counter() - started)

@@ -10,7 +10,10 @@ Write rules (see the README's key schema):
   keeps a member whose record has expired. The trim is a single-key script that removes at most
   :data:`TRIM_STEP` of the oldest members (``ZREMRANGEBYRANK``), so no step blocks Redis for long
   on a busy index; an index whose trim hit that bound is trimmed again by the next batch;
-- streams are trimmed by age (``MINID``) and length (``MAXLEN``), approximately, once per interval.
+- streams are trimmed by age (``MINID``) once per interval; beyond ``OTEL_REDIS_STREAM_MAXLEN``
+  entries they are trimmed by length too, but never past what a consumer group (the forwarder) has
+  not read and acknowledged, unless the stream also exceeds ``OTEL_REDIS_STREAM_UNREAD_MAXLEN``: the
+  unread entries trimmed then are counted (:meth:`RedisStore.take_unread_trimmed`).
 No command spans hash slots, so the pipeline works unchanged against Redis Cluster.
 """
 
@@ -158,6 +161,12 @@ class _BoundedNames:
 
 
 @functools.lru_cache(maxsize=4096)
+def _stream_id(value: Any) -> tuple[int, int]:
+    text = value.decode() if isinstance(value, bytes) else str(value or "0-0")
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
 def _route_keys(method: str, status: int, route: str, path: str) -> tuple[str, str, str, str]:
     """What a request's method, status and route (or, without one, its path) decide: the status,
     method and path index keys and the ``stats:paths`` field."""
@@ -197,6 +206,8 @@ class RedisStore:
         self._hostnames = _BoundedNames(settings.max_hostnames)
         self._patch_script: Any = None
         self._trim_loaded = False
+        self._unread_trimmed = 0
+        self._unread_lock = threading.Lock()
 
     # ------------------------------------------------------------------ write path
 
@@ -214,11 +225,49 @@ class RedisStore:
             self._trim_loaded = True
         commands = resp.Commands()
         trims: list[tuple[int, str]] = []
-        keys = self._plan(entries, commands, trims)
+        long_streams: list[str] = []
+        keys = self._plan(entries, commands, trims, long_streams)
         results = resp.execute(self.client, commands.args)
         self._errors = resp.errors(results)
         self._after_trims(results, trims)
+        for stream in long_streams:
+            try:
+                self._trim_stream_length(stream)
+            except redis.RedisError:  # the records are written; trim again on the next batch
+                self._refresh.forget([stream])
         return keys
+
+    def take_unread_trimmed(self) -> int:
+        """Stream entries a consumer group had not read that were trimmed since the last call."""
+        with self._unread_lock:
+            count, self._unread_trimmed = self._unread_trimmed, 0
+        return count
+
+    def _trim_stream_length(self, stream: str) -> None:
+        """Once a minute per stream (a second round trip): trim to OTEL_REDIS_STREAM_MAXLEN, keeping
+        every entry a consumer group has not read and acknowledged, up to the unread bound."""
+        settings = self.settings
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xlen(stream)
+        pipe.xinfo_groups(stream)
+        length, groups = pipe.execute(raise_on_error=False)
+        if isinstance(length, Exception) or length <= settings.stream_maxlen:
+            return
+        if isinstance(groups, Exception) or not groups:
+            self.client.xtrim(stream, maxlen=settings.stream_maxlen, approximate=True)
+            return
+        safe: tuple[int, int] | None = None
+        for group in groups:
+            pending = self.client.xpending(stream, group["name"])
+            oldest = pending["min"] if pending.get("pending") else group["last-delivered-id"]
+            point = _stream_id(oldest)
+            safe = point if safe is None or point < safe else safe
+        if safe is not None and safe > (0, 0):
+            self.client.xtrim(stream, minid=f"{safe[0]}-{safe[1]}", approximate=False)
+        if self.client.xlen(stream) > settings.stream_unread_maxlen:
+            lost = self.client.xtrim(stream, maxlen=settings.stream_unread_maxlen, approximate=False)
+            with self._unread_lock:
+                self._unread_trimmed += int(lost or 0)
 
     def _trim_command(self, index: str, cutoff: str) -> tuple[Any, ...]:
         return ("EVALSHA", TRIM_INDEX_SHA, 1, index, cutoff, TRIM_STEP)
@@ -245,7 +294,13 @@ class RedisStore:
     def last_errors(self) -> list[Exception]:
         return list(self._errors)
 
-    def _plan(self, entries: Sequence[LogEntry], pipe: Any, trims: list[tuple[int, str]] | None = None) -> list[str]:
+    def _plan(
+        self,
+        entries: Sequence[LogEntry],
+        pipe: Any,
+        trims: list[tuple[int, str]] | None = None,
+        long_streams: list[str] | None = None,
+    ) -> list[str]:
         """Append the batch's commands to ``pipe.args`` (argument tuples); the record keys, in order.
 
         The hot loop does per record only what differs per record; everything derived from values
@@ -443,8 +498,9 @@ class RedisStore:
             add(("EXPIRE", fkey, flow_ttl))  # per session: the flow lives flow_ttl after its last step
         for stream in refresh.due_many(streams, now):
             add(("XTRIM", stream, "MINID", "~", f"{now_ms - retention.requests * 1000}"))
-            add(("XTRIM", stream, "MAXLEN", "~", settings.stream_maxlen))
             add(("EXPIRE", stream, retention.requests + REFRESH_INTERVAL_S))
+            if long_streams is not None:
+                long_streams.append(stream)
         return keys
 
     def _group_requests(

@@ -144,6 +144,8 @@ class ServiceCollector:
             ("otel_redis_export_retries", "retried", "Retried Redis round trips"),
             ("otel_redis_export_failed_batches", "failed_batches", "Batches dropped after the retries"),
             ("otel_redis_internal_errors", "internal_errors", "Internal errors in log calls or exports"),
+            ("otel_redis_stream_unread_trimmed", "stream_unread_trimmed",
+             "Stream entries trimmed before a consumer group (the forwarder) read them"),
         ):
             yield CounterMetricFamily(name, doc, value=stats.get(key, 0))
         dropped = CounterMetricFamily("otel_redis_records_dropped", "Log records dropped", labels=["reason"])

@@ -178,3 +178,33 @@ def test_trim_script_survives_a_script_flush(settings, r):
     store.write([_log(now + 2, body="c")])
     assert "log:1-gone" not in r.zrange("idx:log:all", 0, -1)
     assert r.zcard("idx:log:all") == 3
+
+
+def test_length_trim_keeps_what_a_consumer_group_has_not_read(settings, r):
+    cfg = settings.with_overrides(stream_maxlen=10, stream_unread_maxlen=40)
+    store = RedisStore(make_client(cfg), cfg)
+    now = int(time.time() * 1000)
+
+    def write(n: int, start: int) -> None:
+        for i in range(n):
+            store.forget_refreshes()  # every batch is due for its stream trim
+            store.write([_log(now + start + i, body=f"m{start + i}")])
+
+    # no consumer group: the stream is cut to the length cap (approximately: whole nodes of 100 go)
+    write(250, 0)
+    assert r.xlen("stream:logs") <= 100
+    r.delete("stream:logs")
+    r.xgroup_create("stream:logs", "forwarder", id="0", mkstream=True)
+    write(25, 1000)
+    assert r.xlen("stream:logs") == 25  # nothing read yet: nothing trimmed
+    read = r.xreadgroup("forwarder", "c1", {"stream:logs": ">"}, count=15)[0][1]
+    r.xack("stream:logs", "forwarder", *[sid for sid, _ in read[:10]])  # 10 acknowledged, 5 pending
+    write(1, 2000)
+    first_left = r.xrange("stream:logs", count=1)[0][0]
+    assert first_left == read[10][0]  # consumed entries went, the oldest pending one stayed
+    assert r.xlen("stream:logs") == 16
+    assert store.take_unread_trimmed() == 0
+    # a forwarder that stays away: the unread hard cap trims the oldest unread entries, counted
+    write(40, 3000)
+    assert r.xlen("stream:logs") == 40
+    assert store.take_unread_trimmed() == 16

@@ -1,7 +1,8 @@
 """Live follow over ``GET /logs/stream`` (Server-Sent Events), surviving restarts and dropped connections.
 
 Each event carries its stream position as the SSE ``id``, and the stream opens with a
-``: ready <position>`` comment saying where the server started reading. After a dropped connection, a server
+``: ready <position>`` comment and an ``id:`` line without data, both saying where the server started
+reading. After a dropped connection, a server
 restart or a silent stream, the follower reconnects every ``interval`` seconds with
 ``Last-Event-ID`` set to the last id it saw, so the server resumes exactly there: records written
 while it was away arrive after it comes back. Record ids already printed are remembered (bounded),
@@ -78,10 +79,10 @@ def follow(
                 connected = True
                 for event in events:
                     if event.id:
-                        last_id = event.id
-                    elif event.comment and event.comment.startswith(READY):
+                        last_id = event.id  # a record's position, or (no data) where the server started
+                    if event.comment and event.comment.startswith(READY):
                         # where the server started reading: resume there even if no record came yet
-                        last_id = event.comment[len(READY) :].strip() or None
+                        last_id = event.comment[len(READY) :].strip() or last_id
                         if not announced:
                             _note(f"following {client.base_url} (Ctrl-C to stop)")
                             announced = True

@@ -272,7 +272,16 @@ def register(subparsers: Any) -> None:
         p.set_defaults(func=_cmd_query, query_spec=query)
 
     p = commands.add_parser("follow", parents=[common], help="follow new records live (just logs-follow)")
-    p.add_argument("--interval", type=positive_float("interval"), help="seconds between reconnect attempts (default 1)", metavar="SECONDS")
+    p.add_argument(
+        "--interval", type=text_value, metavar="SECONDS|SOURCE",
+        help="seconds between reconnect attempts (default 1); a word that is not a number is taken as --source "
+        "with the default interval (just logs-follow api)",
+    )
+    p.add_argument(
+        "--source", type=text_value, metavar="NAME",
+        help="only records whose component or proxy hostname is NAME or starts with NAME followed by . _ - or : "
+        "(api: api_server, api.example.com)",
+    )
     for name in ("event", "level", "hostname"):
         _add_option(p, name)
     p.set_defaults(func=_cmd_follow)
@@ -494,10 +503,30 @@ def _cmd_clear(args: argparse.Namespace) -> int:
 def _cmd_follow(args: argparse.Namespace) -> int:
     from .follow import follow
 
+    interval, source = interval_or_source(args.interval)
+    params = _params(args, ("event", "level", "hostname"))
+    if source and args.source and source != args.source:
+        raise CliError(f"two sources given ({source!r} and {args.source!r}): give one", EXIT_USAGE)
+    params["source"] = source or args.source
     printer = _printer(args)
-    interval = args.interval if args.interval is not None else 1.0
     with _client(args) as client:
-        return follow(client, _params(args, ("event", "level", "hostname")), printer.record, interval=interval)
+        return follow(client, params, printer.record, interval=interval if interval is not None else 1.0)
+
+
+def interval_or_source(text: str | None) -> tuple[float | None, str | None]:
+    """``logs-follow``'s first argument: a number is the reconnect interval (it must be positive); any
+    other word is a source filter, the interval staying at its default (the specification's own
+    example is ``just logs-follow api``)."""
+    if text is None:
+        return None, None
+    try:
+        float(text.strip())
+    except ValueError:
+        return None, text.strip()
+    try:
+        return positive_float("interval")(text), None
+    except argparse.ArgumentTypeError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
 
 
 def _cmd_docker(args: argparse.Namespace) -> int:

@@ -1,9 +1,10 @@
 """A Server-Sent Events reader that also reports comments.
 
-The query API's stream starts with ``: ready <position>`` (a comment) once it has fixed where it
-reads from, and sends ``: keepalive`` comments while idle. A follower needs that position to resume
-without loss even when no record arrived before the connection dropped, and generic SSE clients
-drop comments, hence this small reader. Lines end at ``\\r\\n``, ``\\r`` or ``\\n`` only (as the SSE
+The query API's stream starts with ``: ready <position>`` (a comment, which says the server is
+reading) and ``id: <position>`` without data (which standard clients keep as their last event id)
+once it has fixed where it reads from, and sends ``: keepalive`` comments while idle. Generic SSE
+clients drop comments, and the follower wants to know when the stream is live, hence this small
+reader. Lines end at ``\\r\\n``, ``\\r`` or ``\\n`` only (as the SSE
 format says; ``str.splitlines`` would also split a record at U+2028).
 """
 

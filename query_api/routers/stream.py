@@ -6,8 +6,11 @@ Event ids are a *multi-stream position*: ``<stream:logs id>,<stream:requests id>
 ``Last-Event-ID`` (or ``?last_event_id=``) resumes with XREAD from exactly those positions, so it
 gets every later record once: nothing lost (while the streams still hold it) and nothing repeated.
 Without an id the stream starts at the current end of both streams: records written after
-connecting. The first bytes are ``retry:`` and a ``: ready <position>`` comment, sent once the
-position is fixed; idle connections get a ``: keepalive`` comment every 15 s.
+connecting. The first block, sent once the position is fixed, is ``retry: 2000``, a
+``: ready <position>`` comment and ``id: <position>`` without data: standard clients (EventSource,
+httpx-sse) take the id as their last event id without dispatching an event, so one that
+reconnects before its first record arrives still resumes where the server started reading. Idle
+connections get a ``: keepalive`` comment every 15 s.
 """
 
 from __future__ import annotations
@@ -67,9 +70,24 @@ def _id_key(sid: str) -> tuple[int, int]:
     return int(ms), int(seq)
 
 
-def _matcher(event: str | None, level: str | None, hostname: str | None) -> Callable[[LogEntry], bool]:
+#: what may follow a source name inside a longer component or hostname (``api`` -> ``api_server``)
+SOURCE_SEPARATORS = (".", "_", "-", ":")
+
+
+def source_matches(source: str, value: str) -> bool:
+    """``value`` (a component or hostname) is ``source`` or starts with it at a word boundary."""
+    return value == source or (value.startswith(source) and value[len(source) : len(source) + 1] in SOURCE_SEPARATORS)
+
+
+def _matcher(
+    event: str | None, level: str | None, hostname: str | None, source: str | None = None
+) -> Callable[[LogEntry], bool]:
     def match(entry: LogEntry) -> bool:
         if event is not None and entry.event != event:
+            return False
+        if source is not None and not (
+            source_matches(source, entry.component) or source_matches(source, entry.index_value("host"))
+        ):
             return False
         if level is not None:  # as in every query: a request has the level its status maps to
             req = entry.request
@@ -86,7 +104,8 @@ async def follow(request: Request, pos: dict[str, str], match: Any) -> AsyncIter
     client = deps.redis_client(request)
     settings = deps.settings_of(request)
     block_ms = max(50, min(1000, int(settings.socket_timeout_s * 500)))
-    yield f"retry: 2000\n: ready {format_position(pos)}\n\n".encode()
+    start = format_position(pos)
+    yield f"retry: 2000\n: ready {start}\nid: {start}\n\n".encode()
     idle = 0.0
     while True:
         try:
@@ -139,6 +158,14 @@ async def stream(
     event: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,
     level: Annotated[str | None, Query(max_length=32)] = None,
     hostname: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,
+    source: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_VALUE,
+            description="records whose component or proxy hostname is this name or starts with it followed by "
+            ". _ - or : (api matches api_server and api.example.com)",
+        ),
+    ] = None,
     last_event_id: Annotated[
         str | None, Query(max_length=100, description="same as the Last-Event-ID header")
     ] = None,
@@ -148,7 +175,7 @@ async def stream(
     given = last_event_id_header or last_event_id
     pos = parse_position(given) if given else await current_position(deps.redis_client(request))
     return StreamingResponse(
-        follow(request, pos, _matcher(event or None, lvl, hostname or None)),
+        follow(request, pos, _matcher(event or None, lvl, hostname or None, source or None)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -15,6 +15,8 @@ import pytest
 from otel_redis import api
 from otel_redis.levels import ERROR, INFO, WARNING
 
+from query_api.routers.stream import parse_position
+
 from .conftest import READ_TOKEN, Stack, emit_request
 
 pytestmark = pytest.mark.xdist_group("query_api_stream")
@@ -201,6 +203,50 @@ def test_filters_event_level_hostname(writer, sse_factory):
     writer.flush()
     (_id, rec), = by_event.take(1)
     assert rec["event"] == "deploy" and rec["attributes"]["version"] == "1.2"
+
+
+def test_source_filter_matches_component_or_hostname_at_a_word_boundary(writer, sse_factory):
+    sse = sse_factory(params={"source": "api"})
+    api.log_info("keep-component", component="api")
+    api.log_info("skip-apiary", component="apiary")
+    api.log_info("keep-component-prefix", component="api_server")
+    api.log_info("skip-worker", component="worker", hostname="www.example.com")
+    api.log_info("keep-log-hostname", component="worker", hostname="api.example.com")
+    emit_request("keep-request-host", method="GET", path="/", status_code=200, client_ip="10.1.1.1",
+                 proxy_hostname="api.example.com")
+    emit_request("skip-request-host", method="GET", path="/", status_code=200, client_ip="10.1.1.1",
+                 proxy_hostname="apiary.example.com")
+    api.log_info("keep-last", component="api-gateway")
+    writer.flush()
+    got = [r["body"] for _i, r in sse.take(5)]  # one batch: logs and requests interleave by stream id
+    assert sorted(got) == ["keep-component", "keep-component-prefix", "keep-last", "keep-log-hostname",
+                           "keep-request-host"]
+    assert sse.events.empty()
+
+
+def test_a_standard_client_takes_the_start_position_as_its_last_event_id(writer):
+    """httpx-sse (a standard SSE client): the opening block is an id without data, so a client that
+    drops before its first record and reconnects with its last event id gets what was written meanwhile."""
+    from httpx_sse import connect_sse
+
+    headers = {"Authorization": f"Bearer {READ_TOKEN}"}
+    params = {"event": "std_client"}
+    with httpx.Client(base_url=writer.base_url, timeout=httpx.Timeout(WAIT_S, connect=10.0)) as client:
+        with connect_sse(client, "GET", "/logs/stream", params=params, headers=headers) as source:
+            opening = next(source.iter_sse())
+        assert opening.data == "" and opening.retry == 2000  # no record: EventSource dispatches nothing
+        start = opening.id
+        assert start and parse_position(start)
+        api.log_event("std_client", {"n": 1}, message="written-while-away")  # the client is gone
+        writer.flush()
+        with connect_sse(client, "GET", "/logs/stream", params=params,
+                         headers={**headers, "Last-Event-ID": start}) as source:
+            events = source.iter_sse()
+            resumed = next(events)
+            assert resumed.data == "" and resumed.id == start  # the server starts where the client was
+            record = next(e for e in events if e.data)
+    assert orjson.loads(record.data)["body"] == "written-while-away"
+    assert record.id != start
 
 
 @pytest.mark.parametrize("bad", ["x", "1-0", "1-0,", "1-0,2", "abc,def", "1-0,2-0,3-0"])

@@ -74,3 +74,41 @@ def test_follow_survives_a_server_restart_without_losing_or_repeating(stack: Sta
         assert " INFO " not in out and "other.example.com" not in out
     finally:
         term.close()
+
+
+def test_a_word_first_is_a_source_filter_just_logs_follow_api(stack: Stack, data_dir: Path):
+    """``just logs-follow api``, the specification's own example (Debug Commands): a first argument that is
+    not a number is a source, records whose component or proxy hostname is ``api`` or starts with it at a
+    word boundary; the reconnect interval stays at its default."""
+    term = Terminal([str(JUST), "logs-follow", "api"], stack.env(data_dir))
+    try:
+        term.wait_for(lambda t: "following http://" in t, "the follower connect")
+        for body, attrs in (
+            ("from-api-server", {"component": "api_server"}),
+            ("from-worker", {"component": "worker"}),
+            ("from-api-host", {"component": "worker", "hostname": "api.example.com"}),
+            ("from-apiary", {"component": "apiary"}),
+            ("last-api", {"component": "api"}),
+        ):
+            stack.log(time.time_ns(), WARNING, body, **attrs)
+        stack.flush()
+        term.wait_for(lambda t: "last-api" in t, "the records of the api source")
+        term.send(b"\x03")
+        assert term.wait_exit() == 130
+        shown = [line for line in term.text.splitlines() if " WARNING " in line]
+        assert [b for b in ("from-api-server", "from-api-host", "last-api") if any(b in line for line in shown)] == [
+            "from-api-server", "from-api-host", "last-api"]
+        assert len(shown) == 3 and "from-worker" not in term.text and "from-apiary" not in term.text
+    finally:
+        term.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(None, (None, None)), ("0.5", (0.5, None)), ("2", (2.0, None)), ("api", (None, "api")),
+     ("api.example.com", (None, "api.example.com"))],
+)
+def test_interval_or_source(text, expected):
+    from otel_redis.cli.logs import interval_or_source
+
+    assert interval_or_source(text) == expected

@@ -18,6 +18,11 @@ def test_events_ids_and_comments():
     ]
 
 
+def test_the_stream_opening_gives_the_ready_comment_and_the_start_position_as_an_id():
+    got = _events(b"retry: 2000\n: ready 1-0,2-0\nid: 1-0,2-0\n\n", b"id: 3-0,2-0\ndata: {}\n\n")
+    assert got == [Event(comment="ready 1-0,2-0"), Event(id="1-0,2-0"), Event(data="{}", id="3-0,2-0")]
+
+
 def test_lines_split_only_at_cr_lf_and_crlf_across_chunks():
     # U+2028 (LINE SEPARATOR) is data, not a line end; a \r\n split between chunks is one line end
     got = _events("data: a\u2028b\r".encode(), b"\ndata: c\rdata: d\n", b"\n")

@@ -9,8 +9,6 @@ import sys
 from typing import Any
 
 from ..config import load_settings
-from ..connection import make_client
-from ..retention import CleanupSettings, run_cleanup
 from . import CliError
 
 
@@ -28,6 +26,9 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..connection import make_client
+    from ..retention import CleanupSettings, run_cleanup
+
     settings = load_settings()
     cfg = CleanupSettings.from_env()
     if args.batch is not None:

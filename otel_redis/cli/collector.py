@@ -9,7 +9,6 @@ import threading
 from typing import Any
 
 from ..config import load_settings
-from ..connection import resolve_url
 from . import CliError
 
 
@@ -74,6 +73,8 @@ def _wait_for_signal() -> threading.Event:
 
 
 def run_receive(args: argparse.Namespace) -> int:
+    from ..connection import resolve_url
+
     settings = load_settings()
     config = receiver_settings(args)
     if not config.http_port and not config.grpc_port:

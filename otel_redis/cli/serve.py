@@ -1,4 +1,8 @@
-"""``otel-redis serve``: the query API (and, with --demo, a demo emitting logs and showing them read back)."""
+"""``otel-redis serve``: the query API (and, with --demo, a demo emitting logs and showing them read back).
+
+The pipeline, redis-py and the store are imported by the functions that run them, so that building
+the ``otel-redis`` parser (every command does) stays cheap.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,7 @@ import threading
 import time
 from typing import Any
 
-from .. import api, pipeline
 from ..config import load_settings
-from ..connection import make_client, resolve_url
-from ..render import render_record, to_ansi, want_color
-from ..record import entry_to_dict
-from ..schema import STREAMS
-from ..store import RedisStore
 from . import CliError
 from .collector import add_receiver_flags, receiver_settings, start_receiver
 
@@ -36,6 +34,9 @@ def run(args: argparse.Namespace) -> int:
 
     from query_api.app import create_app
     from query_api.background import check_config
+
+    from .. import pipeline
+    from ..connection import resolve_url
 
     settings = load_settings()
     check_config()
@@ -101,6 +102,8 @@ _COMPONENTS = ("api_server", "proxy", "auth", "scheduler", "monitor")
 
 def _demo_emitter(stop: threading.Event, interval: float) -> None:
     """Emit a varied stream of records through the real pipeline."""
+    from .. import api
+
     rng = random.Random()
     n = 0
     api.log_info("demo started", component="demo")
@@ -158,6 +161,12 @@ def _demo_traffic(app: Any, base: str, stop: threading.Event, interval: float) -
 
 def _console_tail(settings: Any, stop: threading.Event) -> None:
     """Follow the Redis streams and print each stored record: proof that logs flow end to end."""
+    from ..connection import make_client, resolve_url
+    from ..record import entry_to_dict
+    from ..render import render_record, to_ansi, want_color
+    from ..schema import STREAMS
+    from ..store import RedisStore
+
     client = make_client(settings, resolve_url(settings))
     store = RedisStore(client, settings)
     color = want_color(sys.stdout)

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import redis
 
-from . import histogram, resp, schema
+from . import histogram, resp, schema, window_stats
 from .config import Settings
 from .client_ip import valid_ip
 from .histogram import bucket_of, error_field
@@ -647,11 +647,9 @@ class RedisStore:
 
     def response_time_histogram(self, start_ms: int, end_ms: int, hostname: str | None = None) -> dict[int, int]:
         """Merged response-time histogram of [start_ms, end_ms] (see :func:`schema.rt_window_keys`)."""
-        keys = schema.rt_window_keys(start_ms, end_ms, hostname, int(time.time() * 1000))
-        pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.hgetall(key)
-        return histogram.merge(pipe.execute())
+        sources = window_stats.histogram_sources(start_ms, end_ms, hostname, int(time.time() * 1000))
+        merged = window_stats.run_sync(self.client, window_stats.histograms({None: sources}))
+        return merged[None].counts
 
     def response_time_percentiles(
         self, start_ms: int, end_ms: int, hostname: str | None = None, qs: Iterable[float] = (50, 95, 99)

@@ -401,7 +401,7 @@ class RedisStore:
                 if req.oauth_client_id or req.session_id:
                     for index in self._request_extra_indexes(req):
                         zadds.setdefault(index, []).extend(pair)
-                rt = req.response_time_ms
+                rt = round(req.response_time_ms, 3)  # the stored value's precision: bucket what is stored
                 if rt > slow_ms:
                     slow += pair
                 if entry.trace_id:

@@ -92,15 +92,19 @@ def _connection(client: redis.Redis) -> Any:
         return pool.get_connection("PIPELINE")
 
 
-def _round_trip(conn: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+def _pack_all(conn: Any, commands: Sequence[tuple[Any, ...]]) -> Any:
     if _pack is not None:
-        payload: Any = b"".join(map(_pack, commands))  # packed in C, one command after another
-    else:  # pragma: no cover
-        payload = conn.pack_commands(commands)
+        return b"".join(map(_pack, commands))  # packed in C, one command after another
+    return conn.pack_commands(commands)  # pragma: no cover
+
+
+def _send(conn: Any, payload: Any) -> None:
     conn.send_packed_command([payload] if isinstance(payload, bytes) else payload)
+
+
+def _read(conn: Any, n: int) -> list[Any]:
     parser = getattr(conn, "_parser", None)
     reader = getattr(parser, "_reader", None)
-    n = len(commands)
     out: list[Any] = []
     if reader is None or not hasattr(parser, "read_from_socket"):  # pragma: no cover - pure-Python parser
         for _ in range(n):
@@ -121,6 +125,80 @@ def _round_trip(conn: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
             if isinstance(reply, redis.ConnectionError):
                 raise reply
     return out
+
+
+def _round_trip(conn: Any, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    _send(conn, _pack_all(conn, commands))
+    return _read(conn, len(commands))
+
+
+class EarlySend:
+    """One round trip whose first commands leave while the rest are still being planned.
+
+    The planner appends to :attr:`args` and calls :meth:`flush` now and then: what was added since
+    the last flush is packed and sent at once, so Redis executes it while planning goes on.
+    :meth:`finish` sends the rest and reads every reply. A send that fails is not raised there: the
+    client's Retry in :meth:`finish` resends the whole round trip, as for a retried pipeline
+    (commands may run twice, as there)."""
+
+    __slots__ = ("args", "_client", "_conn", "_payloads", "_sent", "_failed")
+
+    _failed: Exception | None
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.args: list[tuple[Any, ...]] = []
+        self._client = client
+        self._conn: Any = None
+        self._payloads: list[Any] = []
+        self._sent = 0
+        self._failed = None
+
+    def flush(self) -> None:
+        args = self.args
+        if self._sent == len(args):
+            return
+        if self._conn is None:
+            self._conn = _connection(self._client)
+        payload = _pack_all(self._conn, args[self._sent :])
+        self._sent = len(args)
+        self._payloads.append(payload)
+        if self._failed is None:
+            try:
+                _send(self._conn, payload)
+            except (redis.ConnectionError, redis.TimeoutError) as exc:
+                self._failed = exc  # finish() retries the whole round trip
+            except OSError as exc:
+                self._failed = redis.ConnectionError(str(exc))
+
+    def finish(self) -> list[Any]:
+        """Send what is left and read every reply (errors as exception objects)."""
+        self.flush()
+        conn = self._conn
+        if conn is None:
+            return []
+        n = len(self.args)
+        payloads = self._payloads
+        first = [True]  # the first attempt only reads what the flushes already sent
+        failed = self._failed
+
+        def attempt() -> list[Any]:
+            if first[0]:
+                first[0] = False
+                if failed is not None:
+                    raise failed  # an early send failed: counted and retried like any failure
+                return _read(conn, n)
+            for payload in payloads:
+                _send(conn, payload)
+            return _read(conn, n)
+
+        try:
+            return conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())
+        except BaseException:
+            conn.disconnect()  # a half-read reply stream must not go back to the pool
+            raise
+        finally:
+            self._client.connection_pool.release(conn)
+            self._conn = None
 
 
 def errors(replies: list[Any]) -> list[Exception]:

@@ -3,7 +3,9 @@
 Write rules (see the README's key schema):
 - each record is a hash with an absolute expiry (``EXPIREAT`` = record time + its retention);
 - each stream gets one entry per record holding the record key (``k``);
-- index members are added with one ``ZADD`` per distinct index key per batch, scored by record time;
+- index members are added with one ``ZADD`` per distinct index key per batch (per slice of
+  :data:`EARLY_SEND_RECORDS` for the per-request indexes keyed by IP, hostname, user, trace...),
+  scored by record time; the slices leave early (resp.EarlySend) so Redis works while we plan;
 - index and stats keys get their ``EXPIRE`` (and indexes a trim of members past retention) at most
   once per :data:`REFRESH_INTERVAL_S` per key and process; the expiry carries that interval as
   margin, so a key never expires before its newest member is past retention and an index never
@@ -51,6 +53,9 @@ return 0
 """
 
 REFRESH_INTERVAL_S = 60
+
+#: records whose commands are planned before they are sent (see resp.EarlySend)
+EARLY_SEND_RECORDS = 64
 
 #: most index members one trim step removes (about a millisecond of Redis time)
 TRIM_STEP = 1000
@@ -223,11 +228,11 @@ class RedisStore:
         if not self._trim_loaded:
             self.client.script_load(_TRIM_INDEX)
             self._trim_loaded = True
-        commands = resp.Commands()
+        commands = resp.EarlySend(self.client)
         trims: list[tuple[int, str]] = []
         long_streams: list[str] = []
         keys = self._plan(entries, commands, trims, long_streams)
-        results = resp.execute(self.client, commands.args)
+        results = commands.finish()
         self._errors = resp.errors(results)
         self._after_trims(results, trims)
         for stream in long_streams:
@@ -314,8 +319,31 @@ class RedisStore:
         now_ms = int(now * 1000)
         args: list[tuple[Any, ...]] = pipe.args
         add = args.append
+        # the per-record commands leave in slices while the loop goes on (resp.EarlySend), so Redis
+        # executes them while this thread plans; the grouped commands follow at the end
+        flush = getattr(pipe, "flush", None)
+        next_flush = EARLY_SEND_RECORDS if flush is not None else len(entries) + 1
+        done = 0
         zadds: dict[str, list[Any]] = {}
         zget = zadds.get
+        # per-request indexes keyed by (nearly) per-record values: IP, hostname, user, trace...
+        hot: dict[str, list[Any]] = {}
+        hget = hot.get
+        cutoffs: dict[int, str] = {}
+        refresh = self._refresh
+
+        def emit_indexes(groups: dict[str, list[Any]]) -> None:
+            for index, members in groups.items():
+                add(("ZADD", index, *members))
+            for index in refresh.due_many(groups, now):
+                keep_s = schema.index_retention(index, retention)
+                cutoff = cutoffs.get(keep_s)
+                if cutoff is None:
+                    cutoff = cutoffs[keep_s] = f"({now_ms - keep_s * 1000}"
+                if trims is not None:
+                    trims.append((len(args), index))
+                add(self._trim_command(index, cutoff))
+                add(("EXPIRE", index, keep_s + REFRESH_INTERVAL_S))
         hincr: dict[tuple[str, str], int] = {}
         all_requests: list[Any] = []
         slow: list[Any] = []
@@ -341,6 +369,12 @@ class RedisStore:
         minute_text = hour = ""
 
         for entry in entries:
+            done += 1
+            if done == next_flush:
+                emit_indexes(hot)
+                hot.clear()
+                flush()
+                next_flush += EARLY_SEND_RECORDS
             ts_ms = entry.timestamp_ns // 1_000_000
             minute = ts_ms // 60_000
             if minute != last_minute:
@@ -370,16 +404,16 @@ class RedisStore:
                 if ip:
                     index = _ip_index(ip)
                     if index is not None:
-                        members = zget(index)
+                        members = hget(index)
                         if members is None:
-                            zadds[index] = [ts_ms, key]
+                            hot[index] = [ts_ms, key]
                         else:
                             members += pair
                 if req.client_hostname:
                     index = schema.idx_req_fqdn(req.client_hostname)
-                    members = zget(index)
+                    members = hget(index)
                     if members is None:
-                        zadds[index] = [ts_ms, key]
+                        hot[index] = [ts_ms, key]
                     else:
                         members += pair
                 host = bounded_host(req.proxy_hostname) if req.proxy_hostname else ""
@@ -393,22 +427,22 @@ class RedisStore:
                             host_group[1].add(ip)
                 if req.user_id:
                     index = schema.idx_req_user(req.user_id)
-                    members = zget(index)
+                    members = hget(index)
                     if members is None:
-                        zadds[index] = [ts_ms, key]
+                        hot[index] = [ts_ms, key]
                     else:
                         members += pair
                 if req.oauth_client_id or req.session_id:
                     for index in self._request_extra_indexes(req):
-                        zadds.setdefault(index, []).extend(pair)
+                        hot.setdefault(index, []).extend(pair)
                 rt = round(req.response_time_ms, 3)  # the stored value's precision: bucket what is stored
                 if rt > slow_ms:
                     slow += pair
                 if entry.trace_id:
                     index = schema.idx_trace(entry.trace_id)
-                    members = zget(index)
+                    members = hget(index)
                     if members is None:
-                        zadds[index] = [ts_ms, key]
+                        hot[index] = [ts_ms, key]
                     else:
                         members += pair
                 k3 = (minute_text, host, bucket_of(rt), status)
@@ -457,19 +491,8 @@ class RedisStore:
                 all_requests, slow, by_route, by_host, rt_counts, zadds, hincr, pfadds, hosts, minute_keys
             )
 
-        refresh = self._refresh
-        for index, members in zadds.items():
-            add(("ZADD", index, *members))
-        cutoffs: dict[int, str] = {}
-        for index in refresh.due_many(zadds, now):
-            keep_s = schema.index_retention(index, retention)
-            cutoff = cutoffs.get(keep_s)
-            if cutoff is None:
-                cutoff = cutoffs[keep_s] = f"({now_ms - keep_s * 1000}"
-            if trims is not None:
-                trims.append((len(args), index))
-            add(self._trim_command(index, cutoff))
-            add(("EXPIRE", index, keep_s + REFRESH_INTERVAL_S))
+        emit_indexes(hot)
+        emit_indexes(zadds)
         stats_keys: set[str] = {skey for skey, _field in hincr}
         stats_keys -= minute_keys
         for (skey, field), amount in hincr.items():

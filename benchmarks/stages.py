@@ -15,6 +15,7 @@ import cProfile
 import pstats
 import sys
 import time
+import types
 from typing import Any, Callable, Sequence
 
 import redis
@@ -107,7 +108,7 @@ def main() -> None:
             out = []
             store._refresh.clear()
             for b in batches:
-                c = resp.Commands()
+                c = types.SimpleNamespace(args=[])  # plan only: nothing is sent
                 store._plan(b, c)
                 out.append(c.args)
             return out
@@ -123,7 +124,9 @@ def main() -> None:
 
         def round_trip() -> None:
             for p in planned:
-                resp.execute(client, p)
+                send = resp.EarlySend(client)
+                send.args.extend(p)
+                send.finish()
 
         client.flushall()
         client.config_resetstat()

@@ -425,6 +425,15 @@ def _cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_document(args: argparse.Namespace, payload: Any) -> None:
+    """A JSON document from the API: as JSON with --json, else rendered for reading."""
+    printer = _printer(args)
+    if args.json:
+        printer.document(payload)
+    else:
+        render_document(payload, printer)
+
+
 @_pipe_safe
 def _cmd_document(args: argparse.Namespace) -> int:
     subject = getattr(args, args.subject) if args.subject else None
@@ -432,11 +441,7 @@ def _cmd_document(args: argparse.Namespace) -> int:
         raise CliError(f"{args.subject} is required (it cannot be empty)", EXIT_USAGE)
     with _client(args) as client:
         payload = client.get(_endpoint(args.endpoint, subject), _params(args, args.options))
-    printer = _printer(args)
-    if args.json:
-        printer.document(payload)
-    else:
-        render_document(payload, printer)
+    _show_document(args, payload)
     return 0
 
 
@@ -458,11 +463,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 def _cmd_test(args: argparse.Namespace) -> int:
     with _client(args) as client:
         payload = client.request("POST", "/logs/test")
-    printer = _printer(args)
-    if args.json:
-        printer.document(payload)
-    else:
-        render_document(payload, printer)
+    _show_document(args, payload)
     if not _self_check_passed(payload):
         raise CliError("self-check failed: the test records did not come back", EXIT_FAILURE)
     return 0
@@ -491,11 +492,7 @@ def _cmd_clear(args: argparse.Namespace) -> int:
             raise CliError("cancelled, nothing was deleted", EXIT_FAILURE)
     with client:
         payload = client.request("DELETE", "/logs")
-    printer = _printer(args)
-    if args.json:
-        printer.document(payload)
-    else:
-        render_document(payload, printer)
+    _show_document(args, payload)
     return 0
 
 

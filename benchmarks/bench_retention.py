@@ -22,7 +22,7 @@ import redis
 
 from otel_redis import schema
 from otel_redis.retention import CleanupSettings, run_cleanup
-from otel_redis.store import _TRIM_INDEX, TRIM_STEP
+from otel_redis.store import _ADD_TRIM_EXPIRE, TRIM_STEP
 
 from .harness import BenchContext, Section, fmt_ratio, timed, verdict
 
@@ -159,11 +159,11 @@ def run(ctx: BenchContext) -> Section:
         # the write path's own trim at 1,000 requests/s: a minute of members (60,000) has expired from
         # idx:req:all since its last trim; the store removes them in bounded steps (one per batch)
         minute = 60_000 if not ctx.quick else 6_000
-        trim_script = client.register_script(_TRIM_INDEX)
+        trim_script = client.register_script(_ADD_TRIM_EXPIRE)  # as a due index without new members
 
         def write_path_trim() -> int:
             steps = 1
-            while trim_script(keys=[index], args=[f"({cutoff}", TRIM_STEP]) == TRIM_STEP:
+            while trim_script(keys=[index], args=[f"({cutoff}", TRIM_STEP, 8 * 86400]) == TRIM_STEP:
                 steps += 1
             return steps
 

@@ -9,9 +9,10 @@ Write rules (see the README's key schema):
 - index and stats keys get their ``EXPIRE`` (and indexes a trim of members past retention) at most
   once per :data:`REFRESH_INTERVAL_S` per key and process; the expiry carries that interval as
   margin, so a key never expires before its newest member is past retention and an index never
-  keeps a member whose record has expired. The trim is a single-key script that removes at most
-  :data:`TRIM_STEP` of the oldest members (``ZREMRANGEBYRANK``), so no step blocks Redis for long
-  on a busy index; an index whose trim hit that bound is trimmed again by the next batch;
+  keeps a member whose record has expired. A due index gets its ZADD, trim and EXPIRE in one
+  single-key script; the trim removes at most :data:`TRIM_STEP` of the oldest members
+  (``ZREMRANGEBYRANK``), so no step blocks Redis for long on a busy index; an index whose trim hit
+  that bound is trimmed again by the next batch;
 - streams are trimmed by age (``MINID``) once per interval; beyond ``OTEL_REDIS_STREAM_MAXLEN``
   entries they are trimmed by length too, but never past what a consumer group (the forwarder) has
   not read and acknowledged, unless the stream also exceeds ``OTEL_REDIS_STREAM_UNREAD_MAXLEN``: the
@@ -60,15 +61,30 @@ EARLY_SEND_RECORDS = 64
 #: most index members one trim step removes (about a millisecond of Redis time)
 TRIM_STEP = 1000
 
-#: remove up to ARGV[2] of the oldest members scored below ARGV[1]; one key, so Cluster-safe
-_TRIM_INDEX = """
-local n = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
-if n == 0 then return 0 end
-local cap = tonumber(ARGV[2])
-if n > cap then n = cap end
-return redis.call('ZREMRANGEBYRANK', KEYS[1], 0, n - 1)
+#: a due index in one command: add the members ARGV[4..] (score, member pairs; 500 pairs per ZADD so
+#: that unpack stays within Lua's stack), remove up to ARGV[2] of the oldest members scored below
+#: ARGV[1] (the trim), and set the expiry ARGV[3]; returns how many members the trim removed. One
+#: key, so Cluster-safe.
+_ADD_TRIM_EXPIRE = """
+local n = #ARGV
+local i = 4
+while i <= n do
+  local j = i + 999
+  if j > n then j = n end
+  redis.call('ZADD', KEYS[1], unpack(ARGV, i, j))
+  i = j + 1
+end
+local removed = 0
+local old = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1])
+if old > 0 then
+  local cap = tonumber(ARGV[2])
+  if old > cap then old = cap end
+  removed = redis.call('ZREMRANGEBYRANK', KEYS[1], 0, old - 1)
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return removed
 """
-TRIM_INDEX_SHA = __import__("hashlib").sha1(_TRIM_INDEX.encode()).hexdigest()
+ADD_TRIM_EXPIRE_SHA = __import__("hashlib").sha1(_ADD_TRIM_EXPIRE.encode()).hexdigest()
 #: attribute that marks a track_oauth_flow record; its key is appended to ``oauth:flow:{session}``
 OAUTH_FLOW_STEP = "oauth.flow.step"
 OAUTH_FLOW_MAX_STEPS = 200
@@ -210,7 +226,7 @@ class RedisStore:
         self._errors: list[Exception] = []
         self._hostnames = _BoundedNames(settings.max_hostnames)
         self._patch_script: Any = None
-        self._trim_loaded = False
+        self._scripts_loaded = False
         self._unread_trimmed = 0
         self._unread_lock = threading.Lock()
 
@@ -225,16 +241,21 @@ class RedisStore:
         """
         if not entries:
             return []
-        if not self._trim_loaded:
-            self.client.script_load(_TRIM_INDEX)
-            self._trim_loaded = True
+        if not self._scripts_loaded:
+            self._load_scripts()
         commands = resp.EarlySend(self.client)
         trims: list[tuple[int, str]] = []
         long_streams: list[str] = []
         keys = self._plan(entries, commands, trims, long_streams)
         results = commands.finish()
+        lost = self._after_trims(results, trims)
+        if lost:  # Redis lost the script (restart, SCRIPT FLUSH): load it, send those indexes again
+            self._load_scripts()
+            again = resp.EarlySend(self.client)
+            again.args.extend(commands.args[position] for position in lost)
+            for position, result in zip(lost, again.finish()):
+                results[position] = result
         self._errors = resp.errors(results)
-        self._after_trims(results, trims)
         for stream in long_streams:
             try:
                 self._trim_stream_length(stream)
@@ -274,23 +295,26 @@ class RedisStore:
             with self._unread_lock:
                 self._unread_trimmed += int(lost or 0)
 
-    def _trim_command(self, index: str, cutoff: str) -> tuple[Any, ...]:
-        return ("EVALSHA", TRIM_INDEX_SHA, 1, index, cutoff, TRIM_STEP)
+    def _load_scripts(self) -> None:
+        self.client.script_load(_ADD_TRIM_EXPIRE)
+        self._scripts_loaded = True
 
-    def _after_trims(self, results: Sequence[Any], trims: Sequence[tuple[int, str]]) -> None:
-        """Indexes whose trim hit TRIM_STEP are trimmed again next batch; a Redis that lost the
-        script (restart, SCRIPT FLUSH) gets it again and every trim is redone."""
+    def _after_trims(self, results: Sequence[Any], trims: Sequence[tuple[int, str]]) -> list[int]:
+        """Indexes whose trim hit TRIM_STEP (or failed) are trimmed again next batch; returns the
+        positions of the index scripts Redis did not have (restart, SCRIPT FLUSH), to send again."""
         again = []
+        lost = []
         for position, index in trims:
             result = results[position]
             if isinstance(result, Exception):
                 if isinstance(result, redis.exceptions.NoScriptError) or "NOSCRIPT" in str(result):
-                    self._trim_loaded = False
+                    lost.append(position)
                 again.append(index)
             elif result == TRIM_STEP:
                 again.append(index)
         if again:
             self._refresh.forget(again)
+        return lost
 
     def forget_refreshes(self) -> None:
         """After the keys were deleted (DELETE /logs): set TTLs again on the next write of each key."""
@@ -333,17 +357,18 @@ class RedisStore:
         refresh = self._refresh
 
         def emit_indexes(groups: dict[str, list[Any]]) -> None:
+            due = set(refresh.due_many(groups, now))
             for index, members in groups.items():
-                add(("ZADD", index, *members))
-            for index in refresh.due_many(groups, now):
+                if index not in due:
+                    add(("ZADD", index, *members))
+                    continue
                 keep_s = schema.index_retention(index, retention)
                 cutoff = cutoffs.get(keep_s)
                 if cutoff is None:
                     cutoff = cutoffs[keep_s] = f"({now_ms - keep_s * 1000}"
                 if trims is not None:
                     trims.append((len(args), index))
-                add(self._trim_command(index, cutoff))
-                add(("EXPIRE", index, keep_s + REFRESH_INTERVAL_S))
+                add(("EVALSHA", ADD_TRIM_EXPIRE_SHA, 1, index, cutoff, TRIM_STEP, keep_s + REFRESH_INTERVAL_S, *members))
         hincr: dict[tuple[str, str], int] = {}
         all_requests: list[Any] = []
         slow: list[Any] = []
@@ -647,8 +672,8 @@ class RedisStore:
             pipe.zadd(index, live)
             if self._refresh.due(index, now):
                 keep = schema.index_retention(index, self.settings.retention)
-                pipe.eval(_TRIM_INDEX, 1, index, f"({int(now * 1000) - keep * 1000}", TRIM_STEP)
-                pipe.expire(index, keep + REFRESH_INTERVAL_S)
+                cutoff = f"({int(now * 1000) - keep * 1000}"
+                pipe.eval(_ADD_TRIM_EXPIRE, 1, index, cutoff, TRIM_STEP, keep + REFRESH_INTERVAL_S)
             pipe.execute()
         return len(live)
 

@@ -3,9 +3,9 @@
 Write rules (see the README's key schema):
 - each record is a hash with an absolute expiry (``EXPIREAT`` = record time + its retention);
 - each stream gets one entry per record holding the record key (``k``);
-- index members are added with one ``ZADD`` per distinct index key per batch (per slice of
-  :data:`EARLY_SEND_RECORDS` for the per-request indexes keyed by IP, hostname, user, trace...),
-  scored by record time; the slices leave early (resp.EarlySend) so Redis works while we plan;
+- index members are added with one ``ZADD`` per distinct index key per slice of
+  :data:`EARLY_SEND_RECORDS` records, scored by record time; the slices leave early
+  (resp.EarlySend) so Redis works while we plan, and little is left for Redis after the last one;
 - index and stats keys get their ``EXPIRE`` (and indexes a trim of members past retention) at most
   once per :data:`REFRESH_INTERVAL_S` per key and process; the expiry carries that interval as
   margin, so a key never expires before its newest member is past retention and an index never
@@ -393,11 +393,30 @@ class RedisStore:
         last_minute = -1
         minute_text = hour = ""
 
+        minute_keys: set[str] = set()
+
+        def close_slice() -> None:
+            """Every index member planned so far goes out with this slice (so Redis adds them while
+            the next slice is planned, and little is left for the end); counters stay batch-wide."""
+            if all_requests:
+                streams.add(stream_requests)
+                self._group_requests(
+                    all_requests, slow, by_route, by_host, rt_counts, zadds, hincr, pfadds, hosts, minute_keys
+                )
+                all_requests.clear()
+                slow.clear()
+                by_route.clear()
+                by_host.clear()
+                rt_counts.clear()
+            emit_indexes(hot)
+            hot.clear()
+            emit_indexes(zadds)
+            zadds.clear()
+
         for entry in entries:
             done += 1
             if done == next_flush:
-                emit_indexes(hot)
-                hot.clear()
+                close_slice()
                 flush()
                 next_flush += EARLY_SEND_RECORDS
             ts_ms = entry.timestamp_ns // 1_000_000
@@ -509,15 +528,7 @@ class RedisStore:
                 else:
                     members += (ts_ms, key)
 
-        minute_keys: set[str] = set()
-        if all_requests:
-            streams.add(stream_requests)
-            self._group_requests(
-                all_requests, slow, by_route, by_host, rt_counts, zadds, hincr, pfadds, hosts, minute_keys
-            )
-
-        emit_indexes(hot)
-        emit_indexes(zadds)
+        close_slice()
         stats_keys: set[str] = {skey for skey, _field in hincr}
         stats_keys -= minute_keys
         for (skey, field), amount in hincr.items():

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import redis
 from opentelemetry.sdk._logs import ReadableLogRecord
@@ -74,16 +74,23 @@ class RedisLogRecordExporter(LogRecordExporter):
             return LogRecordExportResult.FAILURE
         if self._process is not None and self._process.export(batch):
             return LogRecordExportResult.SUCCESS  # the writer process reports the outcome
+        mm, ma = self.settings.max_message_bytes, self.settings.max_attribute_bytes
         entries: list[LogEntry] = []
-        for readable in batch:
-            try:
-                entries.append(
-                    from_readable(readable, self.settings.max_message_bytes, self.settings.max_attribute_bytes)
-                )
-            except Exception:  # noqa: BLE001 - one bad record must not lose the batch
-                self.counters.add("internal_errors")
-                self.counters.add("dropped_export_failed")
-        return self.export_entries(entries)
+        waiting: list[int] = []
+        unreadable = [0]
+
+        def normalised() -> Iterator[LogEntry]:
+            for readable in batch:
+                try:
+                    entry = from_readable(readable, mm, ma)
+                except Exception:  # noqa: BLE001 - one bad record must not lose the batch
+                    self.counters.add("internal_errors")
+                    self.counters.add("dropped_export_failed")
+                    unreadable[0] += 1
+                    continue
+                yield entry
+
+        return self._write(normalised(), entries, waiting, lambda: len(batch) - unreadable[0])
 
     def export_entries(self, entries: Sequence[LogEntry], *, raise_on_failure: bool = False) -> LogRecordExportResult:
         """Write already-normalised entries (the OTLP receiver's door into the same path).
@@ -93,17 +100,32 @@ class RedisLogRecordExporter(LogRecordExporter):
         """
         if not entries:
             return LogRecordExportResult.SUCCESS
+        return self._write(iter(entries), [], [], lambda: len(entries), raise_on_failure)
+
+    def _write(
+        self,
+        source: Iterator[LogEntry],
+        entries: list[LogEntry],
+        waiting: list[int],
+        total: Callable[[], int],
+        raise_on_failure: bool = False,
+    ) -> LogRecordExportResult:
+        """Write what ``source`` yields; each entry is kept in ``entries`` and given its cached
+        hostname as the store reaches it, so the batch's first slice leaves for Redis before the
+        rest is normalised (Redis would otherwise wait for the whole batch's conversion)."""
         started = time.perf_counter()
-        waiting = self._fill_hostnames(entries)
+        resolver = dns.current(self.settings)
         try:
-            keys = self.store.write(entries)
+            keys = self.store.write(self._with_hostnames(source, entries, waiting, resolver))
         except Exception as exc:  # noqa: BLE001 - never raise into the processor
             self.counters.add("failed_batches")
             if raise_on_failure:
                 raise
-            self.counters.add("dropped_export_failed", len(entries))
+            self.counters.add("dropped_export_failed", total())
             self.counters.maybe_warn(f"{type(exc).__name__}: {exc}")
             return LogRecordExportResult.FAILURE
+        if not entries:
+            return LogRecordExportResult.SUCCESS
         if waiting:
             self._await_hostnames(waiting, entries, keys)
         errors = self.store.last_errors()
@@ -118,21 +140,24 @@ class RedisLogRecordExporter(LogRecordExporter):
         self.counters.maybe_warn()
         return LogRecordExportResult.SUCCESS
 
-    def _fill_hostnames(self, entries: Sequence[LogEntry]) -> list[int]:
-        """Set ``client_hostname`` from the reverse-DNS cache; the indexes of records still waiting."""
-        resolver = dns.current(self.settings)
-        if resolver is None:
-            return []
-        waiting = []
-        for i, entry in enumerate(entries):
-            req = entry.request
-            if req is not None and req.client_ip and not req.client_hostname:
-                name = resolver.lookup(req.client_ip)
-                if name:
-                    req.client_hostname = name
-                elif name is None:
-                    waiting.append(i)
-        return waiting
+    @staticmethod
+    def _with_hostnames(
+        source: Iterator[LogEntry], entries: list[LogEntry], waiting: list[int], resolver: Any
+    ) -> Iterator[LogEntry]:
+        """Keep each entry and set ``client_hostname`` from the reverse-DNS cache; the positions of
+        records whose name is still being resolved go to ``waiting``."""
+        keep = entries.append
+        for entry in source:
+            if resolver is not None:
+                req = entry.request
+                if req is not None and req.client_ip and not req.client_hostname:
+                    name = resolver.lookup(req.client_ip)
+                    if name:
+                        req.client_hostname = name
+                    elif name is None:
+                        waiting.append(len(entries))
+            keep(entry)
+            yield entry
 
     def _await_hostnames(self, waiting: list[int], entries: Sequence[LogEntry], keys: list[str]) -> None:
         """Late answers patch the stored records (in the resolver's thread, through the store)."""

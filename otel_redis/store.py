@@ -232,14 +232,17 @@ class RedisStore:
 
     # ------------------------------------------------------------------ write path
 
-    def write(self, entries: Sequence[LogEntry]) -> list[str]:
+    def write(self, entries: Iterable[LogEntry]) -> list[str]:
         """Store ``entries`` in one round trip; returns their record keys.
+
+        ``entries`` may be an iterator: it is consumed once, as the commands are planned, so a
+        caller can produce the entries while the first slices are already on their way.
 
         Connection errors are retried with backoff by the client's Retry (see connection.py) and
         re-raised once the retries are used up. Per-command errors (for example a foreign key of the
         wrong type) do not fail the batch; :meth:`last_errors` returns them.
         """
-        if not entries:
+        if isinstance(entries, Sequence) and not entries:
             return []
         if not self._scripts_loaded:
             self._load_scripts()
@@ -325,7 +328,7 @@ class RedisStore:
 
     def _plan(
         self,
-        entries: Sequence[LogEntry],
+        entries: Iterable[LogEntry],
         pipe: Any,
         trims: list[tuple[int, str]] | None = None,
         long_streams: list[str] | None = None,
@@ -346,7 +349,7 @@ class RedisStore:
         # the per-record commands leave in slices while the loop goes on (resp.EarlySend), so Redis
         # executes them while this thread plans; the grouped commands follow at the end
         flush = getattr(pipe, "flush", None)
-        next_flush = EARLY_SEND_RECORDS if flush is not None else len(entries) + 1
+        next_flush = EARLY_SEND_RECORDS if flush is not None else -1  # -1: never (a plan without sending)
         done = 0
         zadds: dict[str, list[Any]] = {}
         zget = zadds.get

@@ -1,0 +1,50 @@
+"""The exporter's own duties around the store: one bad record does not lose its batch, and every
+record is counted."""
+
+from __future__ import annotations
+
+import time
+
+from opentelemetry._logs import LogRecord, SeverityNumber
+from opentelemetry.sdk._logs import ReadableLogRecord
+from opentelemetry.sdk._logs.export import LogRecordExportResult
+from opentelemetry.sdk.resources import Resource
+
+from otel_redis.counters import PipelineCounters
+from otel_redis.exporter import RedisLogRecordExporter
+
+
+def _readable(body: str, timestamp: object) -> ReadableLogRecord:
+    record = LogRecord(timestamp=timestamp, severity_number=SeverityNumber.INFO, severity_text="INFO", body=body)  # type: ignore[arg-type]
+    return ReadableLogRecord(record, Resource.create({"service.name": "t"}), None, None)
+
+
+def test_an_unreadable_record_is_counted_and_the_rest_of_its_batch_stored(settings, r):
+    counters = PipelineCounters()
+    exporter = RedisLogRecordExporter(settings=settings, counters=counters)
+    now = time.time_ns()
+    batch = [_readable(f"ok {i}", now + i) for i in range(100)]
+    batch.insert(70, _readable("broken", "not a timestamp"))  # int() of it fails in normalisation
+    try:
+        assert exporter.export(batch) == LogRecordExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+    assert counters.exported == 100
+    assert counters.internal_errors == 1 and counters.dropped_export_failed == 1
+    bodies = {r.hget(key, "body") for key in r.zrange("idx:log:all", 0, -1)}
+    assert bodies == {f"ok {i}" for i in range(100)}
+    assert r.xlen("stream:logs") == 100
+
+
+def test_a_failed_write_counts_the_whole_batch_as_dropped(settings):
+    counters = PipelineCounters()
+    dead = settings.with_overrides(redis_url="redis://127.0.0.1:1/0", retry_attempts=0)
+    exporter = RedisLogRecordExporter(settings=dead, counters=counters)
+    now = time.time_ns()
+    batch = [_readable(f"m {i}", now + i) for i in range(10)] + [_readable("broken", "x")]
+    try:
+        assert exporter.export(batch) == LogRecordExportResult.FAILURE
+    finally:
+        exporter.shutdown()
+    assert counters.failed_batches == 1 and counters.exported == 0
+    assert counters.dropped_export_failed == 11  # ten unsent and the unreadable one

@@ -423,6 +423,7 @@ class RedisStore:
                 flush()
                 next_flush += EARLY_SEND_RECORDS
             ts_ms = entry.timestamp_ns // 1_000_000
+            score = str(ts_ms)  # formatted once, not by the packer for each index it goes to
             minute = ts_ms // 60_000
             if minute != last_minute:
                 last_minute = minute
@@ -432,7 +433,7 @@ class RedisStore:
             if req is not None:
                 ip = req.client_ip
                 key = record_key(ts_ms, f"{uid_prefix}{next(uid_counter):x}", ip)
-                pair = (ts_ms, key)
+                pair = (score, key)
                 all_requests += pair
                 status = req.status_code
                 route = req.route
@@ -443,7 +444,7 @@ class RedisStore:
                 ))
                 members = by_route.get(group_key)
                 if members is None:
-                    by_route[group_key] = [ts_ms, key]
+                    by_route[group_key] = [score, key]
                 else:
                     members += pair
                 # the indexes keyed by (nearly) per-record values are added to inline: this loop runs
@@ -453,21 +454,21 @@ class RedisStore:
                     if index is not None:
                         members = hget(index)
                         if members is None:
-                            hot[index] = [ts_ms, key]
+                            hot[index] = [score, key]
                         else:
                             members += pair
                 if req.client_hostname:
                     index = schema.idx_req_fqdn(req.client_hostname)
                     members = hget(index)
                     if members is None:
-                        hot[index] = [ts_ms, key]
+                        hot[index] = [score, key]
                     else:
                         members += pair
                 host = bounded_host(req.proxy_hostname) if req.proxy_hostname else ""
                 if host:
                     host_group = by_host.get((host, hour))
                     if host_group is None:
-                        by_host[(host, hour)] = ([ts_ms, key], {ip} if ip else set())
+                        by_host[(host, hour)] = ([score, key], {ip} if ip else set())
                     else:
                         host_group[0].extend(pair)
                         if ip:
@@ -476,7 +477,7 @@ class RedisStore:
                     index = schema.idx_req_user(req.user_id)
                     members = hget(index)
                     if members is None:
-                        hot[index] = [ts_ms, key]
+                        hot[index] = [score, key]
                     else:
                         members += pair
                 if req.oauth_client_id or req.session_id:
@@ -489,7 +490,7 @@ class RedisStore:
                     index = schema.idx_trace(entry.trace_id)
                     members = hget(index)
                     if members is None:
-                        hot[index] = [ts_ms, key]
+                        hot[index] = [score, key]
                     else:
                         members += pair
                 k3 = (minute_text, host, bucket_of(rt), status)
@@ -527,9 +528,9 @@ class RedisStore:
             for index in indexes:
                 members = zget(index)
                 if members is None:
-                    zadds[index] = [ts_ms, key]
+                    zadds[index] = [score, key]
                 else:
-                    members += (ts_ms, key)
+                    members += (score, key)
 
         close_slice()
         stats_keys: set[str] = {skey for skey, _field in hincr}

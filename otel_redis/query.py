@@ -27,11 +27,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Sequence
 
 from . import schema
+from .config import Retention
 from .levels import stdlib_to_name
 from .paths import UNMATCHED, index_path, normalize_path
 from .record import LogEntry, dumps
@@ -89,6 +91,38 @@ def _text(value: bytes | str) -> str:
 
 # ---------------------------------------------------------------------------- walking indexes
 
+HOUR_MS = schema.HOUR_MS
+_TRACE_MARK = "trace="
+
+
+class TraceIndex(str):
+    """A group member standing for one trace in the hourly trace indexes (``idx:trace:{hour}``,
+    members ``{trace}:{ms}:{record key}`` scored 0): counted with ``ZLEXCOUNT``, walked with
+    ``ZREVRANGEBYLEX`` and probed with ``ZMSCORE`` hour by hour, where a time-scored index takes
+    ``ZCOUNT``, ``ZREVRANGEBYSCORE`` and ``ZMSCORE`` on its one key."""
+
+    keep_ms: int
+
+    def __new__(cls, trace_id: str, keep_s: int = Retention.requests) -> "TraceIndex":
+        self = super().__new__(cls, _TRACE_MARK + trace_id)
+        self.keep_ms = keep_s * 1000
+        return self
+
+    @property
+    def trace_id(self) -> str:
+        return self[len(_TRACE_MARK) :]
+
+
+def _trace_hours(index: TraceIndex, lo_ms: int, hi: Position | None) -> list[str]:
+    """The hourly trace indexes of a window, newest first: an open window ends an hour from now
+    (senders whose clock is ahead), and none starts before the trace index's retention."""
+    top = hi.score if hi is not None else int(time.time() * 1000) + HOUR_MS
+    return schema.trace_hours(max(lo_ms, top - index.keep_ms - 2 * HOUR_MS), top)
+
+
+def _below(hi: Position | None) -> tuple[int, str] | None:
+    return (hi.score, hi.member) if hi is not None else None
+
 
 class _KeyWalker:
     """One index walked newest first, strictly below ``hi``, down to ``lo_ms``."""
@@ -103,11 +137,13 @@ class _KeyWalker:
         self.done = False
         self.skip = 0  # offset past members tied at hi.score that were already seen
 
-    def queue(self, pipe: Any, n: int) -> None:
+    def queue(self, pipe: Any, n: int) -> int:
         top = self.hi.score if self.hi is not None else "+inf"
         pipe.zrevrangebyscore(self.key, top, self.lo, start=self.skip, num=n, withscores=True)
+        return 1
 
-    def take(self, rows: Sequence[tuple[bytes | str, float]], n: int) -> None:
+    def take(self, results: Sequence[Any], n: int) -> None:
+        rows: Sequence[tuple[bytes | str, float]] = results[0]
         if len(rows) < n:
             self.done = True
         hi = self.hi
@@ -128,11 +164,50 @@ class _KeyWalker:
             self.skip += len(rows)  # only members seen before (a changed index): page past them
 
 
+class _TraceWalker:
+    """One trace walked newest first through the hourly trace indexes, strictly below ``hi``, down
+    to ``lo_ms``: every hour is asked at once; hours that answered fewer than asked are done, and
+    only the newest hour that still has more is asked again (with the older ones)."""
+
+    __slots__ = ("trace_id", "keys", "hi", "lo", "buf", "done")
+
+    def __init__(self, index: TraceIndex, hi: Position | None, lo_ms: int) -> None:
+        self.trace_id = index.trace_id
+        self.keys = _trace_hours(index, lo_ms, hi)
+        self.hi = hi
+        self.lo = lo_ms
+        self.buf: deque[Position] = deque()
+        self.done = not self.keys
+
+    def queue(self, pipe: Any, n: int) -> int:
+        low, high = schema.trace_range(self.trace_id, self.lo, _below(self.hi))
+        for key in self.keys:
+            pipe.zrevrangebylex(key, high, low, start=0, num=n)
+        return len(self.keys)
+
+    def take(self, results: Sequence[Any], n: int) -> None:
+        fresh: list[Position] = []
+        for i, rows in enumerate(results):
+            fresh.extend(Position(*schema.parse_trace_member(_text(member))) for member in rows)
+            if len(rows) >= n:  # this hour has more: it and the older hours are asked again
+                self.keys = self.keys[i:]
+                break
+        else:
+            self.keys = []
+            self.done = True
+        if fresh:
+            self.hi = fresh[-1]
+            self.buf.extend(fresh)
+
+
 class UnionWalker:
     """Several indexes merged by (score, member), newest first, duplicates dropped."""
 
     def __init__(self, keys: Iterable[str], hi: Position | None, lo_ms: int) -> None:
-        self.walkers = [_KeyWalker(k, hi, lo_ms) for k in dict.fromkeys(keys)]
+        self.walkers = [
+            _TraceWalker(k, hi, lo_ms) if isinstance(k, TraceIndex) else _KeyWalker(k, hi, lo_ms)
+            for k in dict.fromkeys(keys)
+        ]
         self._last: Position | None = None
 
     async def next_batch(self, client: Any, n: int) -> list[Position]:
@@ -143,10 +218,10 @@ class UnionWalker:
             if need:
                 size = max(n - len(out), 16)
                 pipe = client.pipeline(transaction=False)
-                for w in need:
-                    w.queue(pipe, size)
-                for w, rows in zip(need, await pipe.execute()):
-                    w.take(rows, size)
+                counts = [w.queue(pipe, size) for w in need]
+                results = iter(await pipe.execute())
+                for w, k in zip(need, counts):
+                    w.take([next(results) for _ in range(k)], size)
                 continue
             live = [w for w in self.walkers if w.buf]
             if not live:
@@ -175,11 +250,21 @@ async def count_groups(client: Any, groups: Sequence[Group], lo_ms: int, hi: Pos
     """Members of each group in the window (sum over its indexes; a union may overlap, so an upper bound)."""
     top = hi.score if hi is not None else "+inf"
     pipe = client.pipeline(transaction=False)
+    sizes: list[int] = []  # commands per group
     for group in groups:
+        size = 0
         for key in group:
-            pipe.zcount(key, lo_ms, top)
+            if isinstance(key, TraceIndex):
+                low, high = schema.trace_range(key.trace_id, lo_ms, _below(hi))
+                for hour_key in _trace_hours(key, lo_ms, hi):
+                    pipe.zlexcount(hour_key, low, high)
+                    size += 1
+            else:
+                pipe.zcount(key, lo_ms, top)
+                size += 1
+        sizes.append(size)
     counts = iter(await pipe.execute())
-    return [sum(int(next(counts)) for _ in group) for group in groups]
+    return [sum(int(next(counts)) for _ in range(size)) for size in sizes]
 
 
 async def fetch(client: Any, keys: Sequence[str]) -> list[tuple[str, LogEntry]]:
@@ -214,19 +299,31 @@ async def _probe(client: Any, members: list[Position], groups: Sequence[Group]) 
     if not groups or not members:
         return members
     names = [p.member for p in members]
+    everyone = range(len(members))
     pipe = client.pipeline(transaction=False)
+    plans: list[list[Sequence[int]]] = []  # per index: the members each of its ZMSCOREs asks about
     for group in groups:
         for key in group:
-            pipe.zmscore(key, names)
+            if isinstance(key, TraceIndex):  # a member is asked in the hour of its record
+                by_hour: dict[str, list[int]] = {}
+                for i, p in enumerate(members):
+                    by_hour.setdefault(schema.idx_trace(schema.hour_bucket(p.score)), []).append(i)
+                for hour_key, positions in by_hour.items():
+                    pipe.zmscore(hour_key, [schema.trace_member(key.trace_id, members[i].score, names[i]) for i in positions])
+                plans.append(list(by_hour.values()))
+            else:
+                pipe.zmscore(key, names)
+                plans.append([everyone])
     results = iter(await pipe.execute())
+    plan = iter(plans)
     keep = [True] * len(members)
     for group in groups:
         hit = [False] * len(members)
         for _key in group:
-            scores = next(results)
-            for i, score in enumerate(scores):
-                if score is not None:
-                    hit[i] = True
+            for positions in next(plan):
+                for i, score in zip(positions, next(results)):
+                    if score is not None:
+                        hit[i] = True
         keep = [k and h for k, h in zip(keep, hit)]
     return [p for p, k in zip(members, keep) if k]
 
@@ -329,9 +426,28 @@ def group_fqdn(fqdn: str) -> Group:
     return (schema.idx_req_fqdn(fqdn),)
 
 
-def group_trace(trace_id: str) -> Group:
-    """Everything of one trace; ``trace_id`` as normalised by :func:`otel_redis.record.normalize_trace_id`."""
-    return (schema.idx_trace(trace_id),)
+def group_trace(trace_id: str, keep_s: int = Retention.requests) -> Group:
+    """Everything of one trace; ``trace_id`` as normalised by :func:`otel_redis.record.normalize_trace_id`,
+    ``keep_s`` the requests' retention (which the trace indexes keep)."""
+    return (TraceIndex(trace_id, keep_s),)
+
+
+async def trace_keys(
+    client: Any, trace_ids: Sequence[str], since_ms: int, limit: int, keep_s: int = Retention.requests
+) -> list[list[str]]:
+    """The newest ``limit`` record keys of each trace since ``since_ms``, oldest first (one round trip)."""
+    hours = _trace_hours(TraceIndex("", keep_s), since_ms, None)
+    pipe = client.pipeline(transaction=False)
+    for trace_id in trace_ids:
+        low, high = schema.trace_range(trace_id, since_ms)
+        for key in hours:
+            pipe.zrevrangebylex(key, high, low, start=0, num=limit)
+    results = iter(await pipe.execute())
+    out = []
+    for _trace in trace_ids:
+        found = [schema.parse_trace_member(_text(m)) for _key in hours for m in next(results)]
+        out.append([key for _ts, key in sorted(found)[-limit:]])
+    return out
 
 
 def group_levels(*levels: str) -> Group:
@@ -346,7 +462,6 @@ def request_level(status_code: int) -> str:
 
 #: the levels a request can have (other levels select application logs only)
 REQUEST_LEVELS = frozenset(request_level(code) for code in (200, 404, 500))
-HOUR_MS = 3_600_000
 
 
 async def level_group(client: Any, level: str, since_ms: int, now_ms: int) -> Group:

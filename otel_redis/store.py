@@ -34,7 +34,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import redis
 
 from . import histogram, resp, schema, window_stats
-from .config import Settings
+from .config import Retention, Settings
 from .client_ip import valid_ip
 from .histogram import bucket_of, error_field
 from .paths import index_path
@@ -214,6 +214,20 @@ def _rt_keys(minute: str, hour: str, host: str) -> tuple[str, ...]:
     if not host:
         return (schema.stats_rt_all(minute), schema.stats_rt_all(hour))
     return (schema.stats_rt_all(minute), schema.stats_rt_all(hour), schema.stats_rt(host, minute), schema.stats_rt(host, hour))
+
+
+def trace_keys(client: redis.Redis, trace_id: str, since_ms: int = 0, keep_s: int = Retention.requests) -> list[str]:
+    """The record keys of one trace (as stored: normalised), oldest first: one ``ZRANGEBYLEX`` per
+    hourly trace index from ``since_ms`` (at most the requests' retention ``keep_s`` back) to an
+    hour from now, in one round trip."""
+    now_ms = int(time.time() * 1000)
+    lo_ms = max(since_ms, now_ms - keep_s * 1000 - 2 * schema.HOUR_MS)
+    low, high = schema.trace_range(trace_id, lo_ms)
+    pipe = client.pipeline(transaction=False)
+    for key in schema.trace_hours(lo_ms, now_ms + schema.HOUR_MS):
+        pipe.zrangebylex(key, low, high)
+    found = [schema.parse_trace_member(m.decode() if isinstance(m, bytes) else m) for rows in pipe.execute() for m in rows]
+    return [key for _ts, key in sorted(found)]
 
 
 class RedisStore:
@@ -397,6 +411,11 @@ class RedisStore:
         minute_text = hour = ""
 
         minute_keys: set[str] = set()
+        # the hourly trace indexes: members per key (emptied by each slice) and the end of each hour
+        traces: dict[str, list[str]] = {}
+        trace_ends: dict[str, int] = {}
+        traced: list[str] = []
+        trace_part = schema.key_part
 
         def close_slice() -> None:
             """Every index member planned so far goes out with this slice (so Redis adds them while
@@ -415,6 +434,17 @@ class RedisStore:
             hot.clear()
             emit_indexes(zadds)
             zadds.clear()
+            for index, members in traces.items():
+                if members:
+                    add(("ZADD", index, *members))
+                    members.clear()  # the list stays: the loop appends to it while in that hour
+
+        def expire_trace_indexes() -> None:
+            """An hour's trace index expires once its newest possible member is past retention."""
+            keep_s = retention.requests + REFRESH_INTERVAL_S
+            for index in refresh.due_many(trace_ends, now):
+                at = trace_ends[index] // 1000 + keep_s
+                add(("EXPIREAT", index, at if at > now_s else now_s + 1))
 
         for entry in entries:
             done += 1
@@ -429,6 +459,11 @@ class RedisStore:
                 last_minute = minute
                 minute_text = schema.minute_bucket(ts_ms)
                 hour = minute_text[:-2]
+                trace_index = schema.idx_trace(hour)
+                traced = traces.get(trace_index)
+                if traced is None:
+                    traced = traces[trace_index] = []
+                    trace_ends[trace_index] = ts_ms - ts_ms % schema.HOUR_MS + schema.HOUR_MS
             req = entry.request
             if req is not None:
                 ip = req.client_ip
@@ -487,12 +522,7 @@ class RedisStore:
                 if rt > slow_ms:
                     slow += pair
                 if entry.trace_id:
-                    index = schema.idx_trace(entry.trace_id)
-                    members = hget(index)
-                    if members is None:
-                        hot[index] = [score, key]
-                    else:
-                        members += pair
+                    traced += ("0", f"{trace_part(entry.trace_id)}:{ts_ms:013d}:{key}")
                 k3 = (minute_text, host, bucket_of(rt), status)
                 rt_counts[k3] = rt_counts.get(k3, 0) + 1
                 ttl = error_ttl if status >= 400 else request_ttl
@@ -519,6 +549,8 @@ class RedisStore:
                     k4 = (schema.stats_events(hour), entry.event)
                     hincr[k4] = hincr.get(k4, 0) + 1
                 ttl = schema.record_retention(entry.is_error, is_oauth, retention)
+            if entry.trace_id:
+                traced += ("0", f"{trace_part(entry.trace_id)}:{ts_ms:013d}:{key}")
             keep(key)
             add(("HSET", key, *encode(entry, interned)))
             expire_at = ts_ms // 1000 + ttl
@@ -533,6 +565,7 @@ class RedisStore:
                     members += (score, key)
 
         close_slice()
+        expire_trace_indexes()
         stats_keys: set[str] = {skey for skey, _field in hincr}
         stats_keys -= minute_keys
         for (skey, field), amount in hincr.items():
@@ -640,8 +673,6 @@ class RedisStore:
             out.append(schema.idx_log_component(entry.component))
         if entry.event:
             out.append(schema.idx_log_event(entry.event))
-        if entry.trace_id:
-            out.append(schema.idx_trace(entry.trace_id))
         if entry.severity_number >= 17:
             out.append(schema.IDX_LOG_ERRORS)
         for name in ("ip", "client", "user", "session", "host"):

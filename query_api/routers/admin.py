@@ -52,7 +52,7 @@ async def logs_test(request: Request) -> JSONBytes:
         emitted += level >= gate
     await anyio.to_thread.run_sync(lambda: otel_redis.force_flush(int(READ_BACK_TIMEOUT_S * 1000)))
     client = deps.redis_client(request)
-    group = query.group_trace(normalize_trace_id(marker))
+    group = query.group_trace(normalize_trace_id(marker), deps.settings_of(request).retention.requests)
     since = int(time.time() * 1000) - 3_600_000
     deadline = time.monotonic() + READ_BACK_TIMEOUT_S
     while True:

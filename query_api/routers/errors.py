@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
-from otel_redis import query, schema
+from otel_redis import query
 from otel_redis.record import entry_to_dict
 
-from ..deps import CommonDep, redis_client
+from ..deps import CommonDep, redis_client, settings_of
 from ..models import ErrorPage
 from ..respond import JSONBytes, page_body, run_page
 
@@ -56,13 +56,10 @@ async def _related(request: Request, since_ms: int, records: list[dict[str, Any]
     if not traces:
         return {}
     client = redis_client(request)
-    pipe = client.pipeline(transaction=False)
-    for trace in traces:
-        pipe.zrevrangebyscore(schema.idx_trace(trace), "+inf", since_ms, start=0, num=RELATED_PER_TRACE)
     shown = {r["id"] for r in records}
     wanted: dict[str, list[str]] = {}
-    for trace, members in zip(traces, await pipe.execute()):
-        keys = [m.decode() if isinstance(m, bytes) else m for m in reversed(members)]
+    keep = settings_of(request).retention.requests
+    for trace, keys in zip(traces, await query.trace_keys(client, traces, since_ms, RELATED_PER_TRACE, keep)):
         wanted[trace] = [k for k in keys if k not in shown]
     fetched = dict(await query.fetch(client, [k for keys in wanted.values() for k in keys]))
     return {

@@ -79,7 +79,8 @@ async def by_status(request: Request, code: int, common: CommonDep) -> JSONBytes
 
 @router.get("/trace/{trace_id}", summary="Everything of one trace (hex trace id or the string given to trace_id=)", **PAGE)
 async def by_trace(request: Request, trace_id: IdPath, common: CommonDep) -> JSONBytes:
-    return await page_response(request, common, [query.group_trace(normalize_trace_id(trace_id))])
+    keep = deps.settings_of(request).retention.requests
+    return await page_response(request, common, [query.group_trace(normalize_trace_id(trace_id), keep)])
 
 
 @router.get(
@@ -144,7 +145,7 @@ async def search(
     if client:
         groups.append(query.group_client(client))
     if trace_id:
-        groups.append(query.group_trace(normalize_trace_id(trace_id)))
+        groups.append(query.group_trace(normalize_trace_id(trace_id), deps.settings_of(request).retention.requests))
     if ip:
         groups.append(query.group_ip(*deps.check_ip("query", "ip", ip)))
     if session:

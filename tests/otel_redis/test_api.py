@@ -17,6 +17,7 @@ from otel_redis.config import ConfigError
 from otel_redis.counters import PipelineCounters
 from otel_redis.exporter import RedisLogRecordExporter
 from otel_redis.record import normalize_trace_id
+from otel_redis.store import trace_keys
 
 
 def _records(r: redis.Redis, index: str = "idx:log:all") -> list[dict[str, str]]:
@@ -90,7 +91,7 @@ def test_log_event_sets_event_name_and_explicit_trace_id(pipeline, r):
     assert recs["proxy_created"]["trace_id"] == normalize_trace_id("evt-456")
     assert recs["proxy_deleted"]["trace_id"] == hex_id
     assert json.loads(recs["proxy_created"]["attrs"]) == {"hostname": "example.com"}
-    assert r.zcard(f"idx:trace:{hex_id}") == 1
+    assert len(trace_keys(r, hex_id)) == 1
     assert r.zcard("idx:log:event:proxy_created") == 1
     assert r.zcard("idx:log:host:example.com") == 2
     assert r.hgetall(f"stats:events:{_hour(r)}")["proxy_created"] == "1"

@@ -19,7 +19,7 @@ from websockets.sync.client import connect as ws_connect
 
 from otel_redis import schema
 from otel_redis.config import load_settings
-from otel_redis.store import RedisStore
+from otel_redis.store import RedisStore, trace_keys
 from otel_redis.histogram import bucket_of
 from tests.servers import free_port, run_service, uvicorn_argv
 
@@ -67,7 +67,7 @@ def wait_for(fn: Callable[[], Any], what: str, timeout: float = 15) -> Any:
 
 
 def request_records(r: redis.Redis, trace_id: str) -> list[tuple[str, dict[str, str]]]:
-    keys = r.zrange(schema.idx_trace(trace_id), 0, -1)
+    keys = trace_keys(r, trace_id)
     return [(k, r.hgetall(k)) for k in keys if schema.is_request_key(k)]
 
 
@@ -133,7 +133,6 @@ def test_every_field_index_and_stat_of_a_request(service, r, redis_url):
         "idx:req:status:200",
         "idx:req:method:GET",
         schema.idx_req_path("GET", "/users/{user_id}"),
-        f"idx:trace:{TRACE}",
     ):
         assert r.zscore(index, key) is not None, index
         assert 0 < r.ttl(index) <= 7 * 86400 + 60, index
@@ -141,7 +140,7 @@ def test_every_field_index_and_stat_of_a_request(service, r, redis_url):
     assert r.zscore(schema.IDX_REQ_SLOW, key) is None
     assert 0 < r.ttl(key) <= 7 * 86400
     # the application log emitted inside the handler carries the same trace
-    logs = [k for k in r.zrange(f"idx:trace:{TRACE}", 0, -1) if k.startswith("log:")]
+    logs = [k for k in trace_keys(r, TRACE) if k.startswith("log:")]
     assert len(logs) == 1 and r.hget(logs[0], "body") == "loading user"
     # the live stream references the record
     assert any(f.get("k") == key for _id, f in r.xrange("stream:requests"))

@@ -253,3 +253,64 @@ def test_cached_unions_are_bounded_and_counted_on_copies_too(r, monkeypatch):
             assert got == [int(r.pfcount(*keys[:n], current)), int(r.pfcount(keys[0]))]
             assert len(list(r.scan_iter(match="tmp:hll:*"))) <= 4  # least recently used unions unlinked
     window_stats.forget_cached()
+
+
+def _traced(ts_ms: int, trace: str, level: str = "INFO", body: str = "m") -> Any:
+    from otel_redis.record import LogEntry
+
+    sev = {"INFO": 9, "ERROR": 17}[level]
+    return LogEntry(timestamp_ns=ts_ms * 1_000_000, level=level, severity_number=sev, body=body, trace_id=trace)
+
+
+def test_a_trace_query_pages_across_hours_and_intersects_both_ways(redis_url, settings):
+    """The trace group (hourly lexicographic indexes) as the driver, paged by cursor across an hour
+    boundary, and as the probed side of an intersection with a smaller group."""
+    from otel_redis.connection import make_client
+    from otel_redis.store import RedisStore
+
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    boundary = now - now % schema.HOUR_MS
+    trace, other = "12" * 16, "34" * 16
+    entries = [_traced(boundary - 3 + i, trace, "ERROR" if i in (1, 4) else "INFO", f"t{i}") for i in range(7)]
+    entries += [_traced(boundary - 2, other, "ERROR", "foreign error"), _traced(boundary + 5, other, "INFO", "foreign")]
+    store.write(entries)
+    expected = [f"t{i}" for i in range(7)]
+
+    async def main() -> tuple[list[str], list[str], list[int]]:
+        c = await _client(redis_url)
+        got: list[str] = []
+        cursor = None
+        while True:  # the trace drives: pages of 2, newest first, across the hour boundary
+            page = await query.search(c, [query.group_trace(trace)], since_ms=0, limit=2, cursor=cursor)
+            got = [e.body for _k, e in page.records] + got
+            if page.next_cursor is None:
+                break
+            cursor = decode_cursor(page.next_cursor)
+        counts = await query.count_groups(c, [query.group_trace(trace), query.group_levels("ERROR")], 0, None)
+        # ERROR (3 records) is smaller than the trace (7): it drives and the trace is probed
+        page = await query.search(c, [query.group_trace(trace), query.group_levels("ERROR")], since_ms=0, limit=10)
+        await c.aclose()
+        return got, [e.body for _k, e in page.records], counts
+
+    got, errors, counts = run(main())
+    assert got == expected
+    assert counts == [7, 3]
+    assert errors == ["t1", "t4"]
+
+
+def test_related_records_of_traces(redis_url, settings):
+    from otel_redis.connection import make_client
+    from otel_redis.store import RedisStore
+
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    keys = store.write([_traced(now - 3_600_000 * 2 + i, "56" * 16, body=f"r{i}") for i in range(5)])
+
+    async def main() -> list[list[str]]:
+        c = await _client(redis_url)
+        out = await query.trace_keys(c, ["56" * 16, "78" * 16], now - 86_400_000, 3)
+        await c.aclose()
+        return out
+
+    assert run(main()) == [keys[2:], []]

@@ -189,3 +189,19 @@ def test_cli_cleanup_bad_input_is_one_line(settings):
     )
     assert bad_env.returncode == 2 and "OTEL_REDIS_CLEANUP_BATCH" in bad_env.stderr
     assert "Traceback" not in bad_env.stderr
+
+
+def test_the_hourly_trace_indexes_are_left_to_expire_whole(store, settings, r):
+    """Their members are scored 0 (a lexicographic index): a trim by score would empty them."""
+    import dataclasses
+
+    from otel_redis.store import trace_keys
+
+    now = int(time.time() * 1000)
+    trace = "9f" * 16
+    keys = write(store, [dataclasses.replace(log_entry(now - i, "INFO"), trace_id=trace) for i in range(3)])
+    index = schema.idx_trace(schema.hour_bucket(now))
+    before = r.zcard(index)
+    run_cleanup(r, settings, now_ms=now)
+    assert r.zcard(index) == before >= 3
+    assert sorted(trace_keys(r, trace)) == sorted(keys)

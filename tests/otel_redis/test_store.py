@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import redis
@@ -214,3 +215,33 @@ def test_length_trim_keeps_what_a_consumer_group_has_not_read(settings, r):
     write(40, 3000)
     assert r.xlen("stream:logs") == 40
     assert store.take_unread_trimmed() == 16
+
+
+def test_a_trace_is_indexed_by_hour_and_each_hour_expires_after_its_last_possible_member(settings, r):
+    from otel_redis.store import trace_keys
+
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    hour = schema.HOUR_MS
+    earlier = now - now % hour - 1  # the last millisecond of the previous hour
+    trace = "ab" * 16
+    keys = store.write([
+        _log(earlier, body="before", trace_id=trace),
+        dataclasses.replace(_req(now), trace_id=trace),
+        _log(now + 1, body="other", trace_id="cd" * 16),
+        _log(now + 2, body="untraced"),
+    ])
+    assert trace_keys(r, trace) == keys[:2]
+    assert trace_keys(r, "cd" * 16) == [keys[2]]
+    old_index, new_index = schema.idx_trace(schema.hour_bucket(earlier)), schema.idx_trace(schema.hour_bucket(now))
+    assert old_index != new_index
+    assert r.zrange(old_index, 0, -1) == [f"{trace}:{earlier:013d}:{keys[0]}"]
+    assert set(r.zrange(new_index, 0, -1)) == {f"{trace}:{now:013d}:{keys[1]}", f"{'cd' * 16}:{now + 1:013d}:{keys[2]}"}
+    assert r.zscore(new_index, f"{trace}:{now:013d}:{keys[1]}") == 0
+    # an hour's index lives until its last millisecond is past retention (plus the refresh margin)
+    for index, end_ms in ((old_index, earlier + 1), (new_index, now - now % hour + hour)):
+        expected = end_ms / 1000 + settings.retention.requests + REFRESH_INTERVAL_S - time.time()
+        assert abs(r.ttl(index) - expected) <= 2, index
+    # an hour already past retention is not kept (its members' records are gone too)
+    store.write([_log(now - 9 * DAY_MS, body="late", trace_id=trace)])
+    assert r.pttl(schema.idx_trace(schema.hour_bucket(now - 9 * DAY_MS))) in (-2, *range(1, 1001))

@@ -390,16 +390,18 @@ def run(ctx: BenchContext) -> Section:
         "LoggerProvider exists, which is FastAPI's cost, not instrument_app's; the last row shows the default "
         "`configure()` with it.",
         "Where the time goes (`.venv/bin/python -m benchmarks.stages` and `-m benchmarks.stages_asgi --fastapi`, "
-        "CPU time per record): emit about 2 us, building the entry 3 us, planning the commands 11 us, hiredis "
-        "packing 9 us: about 25 us of Python per request record, against 16 to 25 us of the Redis main thread "
-        "(the figure above): the writer is no longer the slower side, so utilisation is above 0.7. The "
-        "middleware adds about 12 us per request to a FastAPI handler in process; the export about 25 us in "
-        "the exporter thread, or about 3 us with the writer process (which spends the rest in its own process).",
-        "What bounds the two goals not met: the exporter is now Redis-bound (utilisation above 0.7), and the "
-        "Redis main thread spends about as much CPU per record as for the naive layout (fewer commands, but "
-        "more index entries per record, the histograms and the per-trace index); 4x would need Redis to spend "
-        "under about 20 us per record with this schema. The FastAPI rate ratio counts the load generator, "
-        "Redis and (with it on) the writer process on the same two cores as the app; the app process's own "
-        "CPU per request (the row above) is what the ratio would be with them on cores of their own.",
+        "CPU time per record): emit about 1.5 us, building the entry 2.5 us, planning the commands 9 us, hiredis "
+        "packing 7 us: about 20 us of Python per request record (about 25 us in the run above, with the socket "
+        "writes, the replies and the processor's threads), against 18 to 23 us of the Redis main thread. The "
+        "middleware adds about 12 us per request to a FastAPI handler in process; the export about 20 us in the "
+        "exporter thread, or about 3 us with the writer process (which spends the rest in its own process).",
+        "Why throughput and utilisation sit at their goals rather than past them: the writer's Python and Redis "
+        "each spend 20 to 25 us per record and run at the same time on the two cores, so the rate follows the "
+        "slower of the two and the utilisation is Redis's share of it. Taking Redis time away (the hourly trace "
+        "index took 25.6 us per record down to about 20 us) raises the rate and lowers the utilisation; both "
+        "past their goals at once would need the Python write path under about 18 us per record. The FastAPI "
+        "rate ratio counts the load generator, Redis and (with it on) the writer process on the same two cores "
+        "as the app; the app process's own CPU per request (the row above) is what the ratio would be with them "
+        "on cores of their own.",
     ]
     return section

@@ -66,6 +66,7 @@ class Settings:
     max_hostnames: int = 1000
     # export (writer_process.py)
     writer_process: bool = False
+    writer_nice: int = 5
 
     def with_overrides(self, **overrides: object) -> "Settings":
         return replace(self, **overrides)  # type: ignore[arg-type]
@@ -81,6 +82,13 @@ def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> i
         raise ConfigError(f"{name}={raw!r} is not an integer") from None
     if value < minimum:
         raise ConfigError(f"{name}={raw!r} must be >= {minimum}")
+    return value
+
+
+def _nice(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default, 0)
+    if value > 19:
+        raise ConfigError(f"{name}={env.get(name)!r} must be between 0 and 19 (a niceness increment)")
     return value
 
 
@@ -182,4 +190,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mask_query_params=tuple(q.lower() for q in _list(env, "OTEL_REDIS_MASK_QUERY_PARAMS")),
         max_hostnames=_int(env, "OTEL_REDIS_MAX_HOSTNAMES", 1000, 1),
         writer_process=_bool(env, "OTEL_REDIS_WRITER_PROCESS", False),
+        writer_nice=_nice(env, "OTEL_REDIS_WRITER_NICE", 5),
     )

@@ -275,6 +275,16 @@ class ProcessWriter:
 # ---------------------------------------------------------------------------- the child
 
 
+def _lower_priority(increment: int) -> None:
+    """Serving requests comes first: where the app and the writer compete for a core, the writer
+    yields (it catches up on idle time; its queue is bounded and overflow is counted)."""
+    if increment > 0 and hasattr(os, "nice"):
+        try:
+            os.nice(min(increment, 19))
+        except OSError:  # not permitted here: keep the parent's priority
+            pass
+
+
 def child_main() -> int:
     """The writer process: settings, then batches on stdin; one line of counter deltas per batch."""
     from .exporter import RedisLogRecordExporter
@@ -285,6 +295,7 @@ def child_main() -> int:
     if first is None:
         return 0
     settings: Settings = pickle.loads(first)  # from our own parent, over a private pipe
+    _lower_priority(settings.writer_nice)
     counters = PipelineCounters(warn_interval_s=float("inf"))  # the parent reports; the child counts
     exporter = RedisLogRecordExporter(settings=settings, counters=counters)
     limits = (settings.max_message_bytes, settings.max_attribute_bytes)

@@ -147,3 +147,30 @@ def test_a_writer_killed_with_batches_in_flight_counts_them_as_dropped(settings,
     finally:
         otel_redis.shutdown()
         api._pending.clear()
+
+
+def test_the_writer_runs_at_a_lower_priority_than_the_app(settings, r):
+    """OTEL_REDIS_WRITER_NICE (default 5): where app and writer compete for a core, the app wins."""
+    niceness = {}
+    for increment in (7, 0):
+        counters = PipelineCounters()
+        exporter = RedisLogRecordExporter(
+            settings=settings.with_overrides(writer_process=True, writer_nice=increment), counters=counters
+        )
+        otel_redis.configure(settings=settings, exporter=exporter, set_global_provider=False)
+        _emit(10, f"nice{increment}")
+        assert otel_redis.force_flush() and counters.exported == counters.emitted
+        niceness[increment] = os.getpriority(os.PRIO_PROCESS, _child(exporter).pid)
+        otel_redis.shutdown()
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    assert niceness == {7: min(own + 7, 19), 0: own}
+
+
+def test_writer_nice_setting_is_checked():
+    from otel_redis.config import ConfigError, load_settings
+
+    assert load_settings({}).writer_nice == 5
+    assert load_settings({"OTEL_REDIS_WRITER_NICE": "0"}).writer_nice == 0
+    for bad in ("20", "-1", "low"):
+        with pytest.raises(ConfigError, match="OTEL_REDIS_WRITER_NICE"):
+            load_settings({"OTEL_REDIS_WRITER_NICE": bad})

@@ -2,7 +2,7 @@
 a bare ASGI app called N times directly and through the middleware (best of rounds of this thread's
 CPU time, us/request).
 
-    .venv/bin/python -m benchmarks.stages_asgi [N] [--profile] [--fastapi]
+    .venv/bin/python -m benchmarks.stages_asgi [N] [--profile [--callers PATTERN]] [--fastapi]
 """
 
 from __future__ import annotations
@@ -73,7 +73,11 @@ def _fastapi_pair(settings):  # type: ignore[no-untyped-def]
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    argv = sys.argv[1:]
+    if "--callers" in argv:  # --callers PATTERN: who calls the functions matching PATTERN (with --profile)
+        callers = argv[argv.index("--callers") + 1]
+        argv.remove(callers)
+    args = [a for a in argv if not a.startswith("--")]
     n = int(args[0]) if args else 20_000
     with BenchContext().redis() as (_server, settings):
         settings = settings.with_overrides(reverse_dns=False)
@@ -96,6 +100,8 @@ def main() -> None:
             asyncio.run(loop(mw, n))
             prof.disable()
             pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+            if "--callers" in sys.argv:
+                pstats.Stats(prof).print_callers(callers)
         otel_redis.shutdown()
     print(f"bare app {min(bare):.2f} us/request, through middleware {min(wrapped):.2f} us/request, "
           f"middleware + emit {min(wrapped) - min(bare):.2f} us/request")

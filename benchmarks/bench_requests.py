@@ -398,7 +398,7 @@ def run(ctx: BenchContext) -> Section:
         "Why throughput and utilisation sit at their goals rather than past them: the writer's Python and Redis "
         "each spend 20 to 25 us per record and run at the same time on the two cores, so the rate follows the "
         "slower of the two and the utilisation is Redis's share of it. Taking Redis time away (the hourly trace "
-        "index took 25.6 us per record down to about 20 us) raises the rate and lowers the utilisation; both "
+        "index took it from about 26 us per record to about 22 us) raises the rate and lowers the utilisation; both "
         "past their goals at once would need the Python write path under about 18 us per record. The FastAPI "
         "rate ratio counts the load generator, Redis and (with it on) the writer process on the same two cores "
         "as the app; the app process's own CPU per request (the row above) is what the ratio would be with them "

@@ -230,6 +230,30 @@ def trace_keys(client: redis.Redis, trace_id: str, since_ms: int = 0, keep_s: in
     return [key for _ts, key in sorted(found)]
 
 
+def _tally_response_times(
+    rt_hists: dict[str, dict[str, dict[int, int]]],
+    rt_errors: dict[tuple[str, str, str], int],
+    hincr: dict[tuple[str, str], int],
+    minute_keys: set[str],
+) -> None:
+    """The batch's response-time tallies (minute -> hostname -> bucket -> count, and errors per
+    minute, hostname and class) as increments of the histogram hashes: per minute and per hour,
+    overall and (with a hostname) per hostname; each hour key sums its minutes."""
+    for minute, per_host in rt_hists.items():
+        hour = minute[:-2]
+        for host, counts in per_host.items():
+            rt_keys = _rt_keys(minute, hour, host)
+            minute_keys.update(rt_keys[0::2])
+            for rkey in rt_keys:
+                for bucket, n in counts.items():
+                    k = (rkey, str(bucket))
+                    hincr[k] = hincr.get(k, 0) + n
+    for (minute, host, error_class), n in rt_errors.items():
+        for rkey in _rt_keys(minute, minute[:-2], host):
+            k = (rkey, error_class)
+            hincr[k] = hincr.get(k, 0) + n
+
+
 class RedisStore:
     """Write and read records under the schema; thread-safe, one pipeline per batch."""
 
@@ -391,7 +415,10 @@ class RedisStore:
         slow: list[Any] = []
         by_route: dict[tuple[str, int, tuple[str, str, str, str]], list[Any]] = {}
         by_host: dict[tuple[str, str], tuple[list[Any], set[str]]] = {}
-        rt_counts: dict[tuple[str, str, int, int], int] = {}
+        # response times: minute -> hostname -> histogram bucket -> count, and the errors per class
+        rt_hists: dict[str, dict[str, dict[int, int]]] = {}
+        minute_hists: dict[str, dict[int, int]] = {}
+        rt_errors: dict[tuple[str, str, str], int] = {}
         pfadds: dict[str, set[str]] = {}
         hosts: dict[str, set[str]] = {}
         streams: set[str] = set()
@@ -422,14 +449,11 @@ class RedisStore:
             the next slice is planned, and little is left for the end); counters stay batch-wide."""
             if all_requests:
                 streams.add(stream_requests)
-                self._group_requests(
-                    all_requests, slow, by_route, by_host, rt_counts, zadds, hincr, pfadds, hosts, minute_keys
-                )
+                self._group_requests(all_requests, slow, by_route, by_host, zadds, hincr, pfadds, hosts)
                 all_requests.clear()
                 slow.clear()
                 by_route.clear()
                 by_host.clear()
-                rt_counts.clear()
             emit_indexes(hot)
             hot.clear()
             emit_indexes(zadds)
@@ -459,6 +483,9 @@ class RedisStore:
                 last_minute = minute
                 minute_text = schema.minute_bucket(ts_ms)
                 hour = minute_text[:-2]
+                minute_hists = rt_hists.get(minute_text)
+                if minute_hists is None:
+                    minute_hists = rt_hists[minute_text] = {}
                 trace_index = schema.idx_trace(hour)
                 traced = traces.get(trace_index)
                 if traced is None:
@@ -523,8 +550,14 @@ class RedisStore:
                     slow += pair
                 if entry.trace_id:
                     traced += ("0", f"{trace_part(entry.trace_id)}:{ts_ms:013d}:{key}")
-                k3 = (minute_text, host, bucket_of(rt), status)
-                rt_counts[k3] = rt_counts.get(k3, 0) + 1
+                hist = minute_hists.get(host)
+                if hist is None:
+                    hist = minute_hists[host] = {}
+                bucket = bucket_of(rt)
+                hist[bucket] = hist.get(bucket, 0) + 1
+                if status >= 400:
+                    k3 = (minute_text, host, error_field(status))
+                    rt_errors[k3] = rt_errors.get(k3, 0) + 1
                 ttl = error_ttl if status >= 400 else request_ttl
                 keep(key)
                 add(("HSET", key, *encode(entry, interned)))
@@ -566,6 +599,8 @@ class RedisStore:
 
         close_slice()
         expire_trace_indexes()
+        if rt_hists:
+            _tally_response_times(rt_hists, rt_errors, hincr, minute_keys)
         stats_keys: set[str] = {skey for skey, _field in hincr}
         stats_keys -= minute_keys
         for (skey, field), amount in hincr.items():
@@ -605,18 +640,15 @@ class RedisStore:
         slow: list[Any],
         by_route: dict[tuple[str, int, tuple[str, str, str, str]], list[Any]],
         by_host: dict[tuple[str, str], tuple[list[Any], set[str]]],
-        rt_counts: dict[tuple[str, str, int, int], int],
         zadds: dict[str, list[Any]],
         hincr: dict[tuple[str, str], int],
         pfadds: dict[str, set[str]],
         hosts: dict[str, set[str]],
-        minute_keys: set[str],
     ) -> None:
         """The batch's request members and tallies, grouped in the loop, turned into index members
         (``idx:req:all``, status, method, path, errors, slow, host) and hash increments:
         ``stats:requests`` (``total``, ``status_{code}``), ``stats:errors`` (by code), ``stats:paths``,
-        the response-time histograms per minute and hour, overall and per hostname (bucket and
-        ``4xx``/``5xx``), and the unique-visitor HyperLogLogs and hostname sets."""
+        and the unique-visitor HyperLogLogs and hostname sets."""
 
         def members_of(index: str) -> list[Any]:
             members = zadds.get(index)
@@ -648,15 +680,6 @@ class RedisStore:
             if ips:
                 pfadds.setdefault(schema.stats_unique_ips(host, hour), set()).update(ips)
             hosts.setdefault(hour, set()).add(host)
-        for (minute, host, bucket, status), n in rt_counts.items():
-            error_class = error_field(status)
-            field = str(bucket)
-            rt_keys = _rt_keys(minute, minute[:-2], host)
-            for rkey in rt_keys:
-                bump(rkey, field, n)
-                if error_class:
-                    bump(rkey, error_class, n)
-            minute_keys.update(rt_keys[0::2])
 
     def _request_extra_indexes(self, req: Any) -> list[str]:
         """The rarer request indexes: OAuth client and session."""

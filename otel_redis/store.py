@@ -17,7 +17,8 @@ Write rules (see the README's key schema):
   entries they are trimmed by length too, but never past what a consumer group (the forwarder) has
   not read and acknowledged, unless the stream also exceeds ``OTEL_REDIS_STREAM_UNREAD_MAXLEN``: the
   unread entries trimmed then are counted (:meth:`RedisStore.take_unread_trimmed`).
-No command spans hash slots, so the pipeline works unchanged against Redis Cluster.
+No command spans hash slots (the key design suits Redis Cluster; the round trip itself, resp.EarlySend,
+talks to one server's connection).
 """
 
 from __future__ import annotations

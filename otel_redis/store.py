@@ -30,7 +30,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import redis
 
@@ -231,28 +231,44 @@ def trace_keys(client: redis.Redis, trace_id: str, since_ms: int = 0, keep_s: in
     return [key for _ts, key in sorted(found)]
 
 
-def _tally_response_times(
+def _response_time_increments(
     rt_hists: dict[str, dict[str, dict[int, int]]],
     rt_errors: dict[tuple[str, str, str], int],
-    hincr: dict[tuple[str, str], int],
+    add: Callable[[tuple[Any, ...]], None],
     minute_keys: set[str],
+    hour_keys: set[str],
 ) -> None:
     """The batch's response-time tallies (minute -> hostname -> bucket -> count, and errors per
-    minute, hostname and class) as increments of the histogram hashes: per minute and per hour,
-    overall and (with a hostname) per hostname; each hour key sums its minutes."""
+    minute, hostname and class) as HINCRBYs of the histogram hashes: per minute and per hour,
+    overall and (with a hostname) per hostname. Each tally goes straight to its keys (a batch
+    spanning two minutes increments an hour's field twice, which adds up the same)."""
     for minute, per_host in rt_hists.items():
+        if not per_host:  # a minute of application logs only
+            continue
         hour = minute[:-2]
+        overall: dict[int, int] = {}  # the hostnames' histograms summed: one HINCRBY per bucket
         for host, counts in per_host.items():
-            rt_keys = _rt_keys(minute, hour, host)
-            minute_keys.update(rt_keys[0::2])
-            for rkey in rt_keys:
-                for bucket, n in counts.items():
-                    k = (rkey, str(bucket))
-                    hincr[k] = hincr.get(k, 0) + n
+            for bucket, n in counts.items():
+                overall[bucket] = overall.get(bucket, 0) + n
+            if not host:
+                continue
+            minute_key, hour_key = _rt_keys(minute, hour, host)[2:]
+            minute_keys.add(minute_key)
+            hour_keys.add(hour_key)
+            for bucket, n in counts.items():
+                field = str(bucket)
+                add(("HINCRBY", minute_key, field, n))
+                add(("HINCRBY", hour_key, field, n))
+        minute_key, hour_key = _rt_keys(minute, hour, "")
+        minute_keys.add(minute_key)
+        hour_keys.add(hour_key)
+        for bucket, n in overall.items():
+            field = str(bucket)
+            add(("HINCRBY", minute_key, field, n))
+            add(("HINCRBY", hour_key, field, n))
     for (minute, host, error_class), n in rt_errors.items():
         for rkey in _rt_keys(minute, minute[:-2], host):
-            k = (rkey, error_class)
-            hincr[k] = hincr.get(k, 0) + n
+            add(("HINCRBY", rkey, error_class, n))
 
 
 class RedisStore:
@@ -600,10 +616,9 @@ class RedisStore:
 
         close_slice()
         expire_trace_indexes()
-        if rt_hists:
-            _tally_response_times(rt_hists, rt_errors, hincr, minute_keys)
         stats_keys: set[str] = {skey for skey, _field in hincr}
-        stats_keys -= minute_keys
+        if rt_hists:
+            _response_time_increments(rt_hists, rt_errors, add, minute_keys, stats_keys)
         for (skey, field), amount in hincr.items():
             add(("HINCRBY", skey, field, amount))
         for ukey, members in pfadds.items():

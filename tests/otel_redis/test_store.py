@@ -245,3 +245,37 @@ def test_a_trace_is_indexed_by_hour_and_each_hour_expires_after_its_last_possibl
     # an hour already past retention is not kept (its members' records are gone too)
     store.write([_log(now - 9 * DAY_MS, body="late", trace_id=trace)])
     assert r.pttl(schema.idx_trace(schema.hour_bucket(now - 9 * DAY_MS))) in (-2, *range(1, 1001))
+
+
+def test_response_time_histograms_per_minute_hour_and_hostname(settings, r):
+    """One batch over two minutes and two hostnames (and a request without one): each minute and
+    hour histogram, overall and per hostname, counts exactly its requests, errors by class."""
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    start = now - now % schema.HOUR_MS + 60_000 * (now % schema.HOUR_MS // 60_000 // 2)  # a minute start, same hour
+    first, second = start, start + 60_000
+    batch = [
+        _req(first, proxy_hostname="a.example", response_time_ms=10),
+        _req(first + 1, proxy_hostname="b.example", response_time_ms=10, status=503),
+        _req(first + 2, proxy_hostname="a.example", response_time_ms=250, status=404),
+        _req(second, proxy_hostname="a.example", response_time_ms=10),
+        _req(second + 1, proxy_hostname="", response_time_ms=10),
+    ]
+    store.write(batch)
+
+    def hist(key: str) -> tuple[int, dict[str, int]]:
+        data = r.hgetall(key)
+        return histogram.count(histogram.merge([data])), histogram.error_counts([data])
+
+    m1, m2, hour = schema.minute_bucket(first), schema.minute_bucket(second), schema.hour_bucket(first)
+    assert hist(schema.stats_rt_all(m1)) == (3, {"4xx": 1, "5xx": 1})
+    assert hist(schema.stats_rt_all(m2)) == (2, {"4xx": 0, "5xx": 0})
+    assert hist(schema.stats_rt_all(hour)) == (5, {"4xx": 1, "5xx": 1})
+    assert hist(schema.stats_rt("a.example", m1)) == (2, {"4xx": 1, "5xx": 0})
+    assert hist(schema.stats_rt("a.example", hour)) == (3, {"4xx": 1, "5xx": 0})
+    assert hist(schema.stats_rt("b.example", hour)) == (1, {"4xx": 0, "5xx": 1})
+    ten = str(histogram.bucket_of(10))
+    assert r.hget(schema.stats_rt_all(hour), ten) == "4"
+    for key in (schema.stats_rt_all(m1), schema.stats_rt("a.example", m2)):
+        assert 0 < r.ttl(key) <= schema.RT_MINUTE_TTL_S
+    assert r.ttl(schema.stats_rt_all(hour)) > schema.RT_MINUTE_TTL_S

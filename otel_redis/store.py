@@ -242,6 +242,16 @@ def _response_time_increments(
     minute, hostname and class) as HINCRBYs of the histogram hashes: per minute and per hour,
     overall and (with a hostname) per hostname. Each tally goes straight to its keys (a batch
     spanning two minutes increments an hour's field twice, which adds up the same)."""
+
+    def increments(keys: tuple[str, ...], counts: dict[int, int]) -> None:
+        minute_key, hour_key = keys
+        minute_keys.add(minute_key)
+        hour_keys.add(hour_key)
+        for bucket, n in counts.items():
+            field = str(bucket)
+            add(("HINCRBY", minute_key, field, n))
+            add(("HINCRBY", hour_key, field, n))
+
     for minute, per_host in rt_hists.items():
         if not per_host:  # a minute of application logs only
             continue
@@ -250,22 +260,9 @@ def _response_time_increments(
         for host, counts in per_host.items():
             for bucket, n in counts.items():
                 overall[bucket] = overall.get(bucket, 0) + n
-            if not host:
-                continue
-            minute_key, hour_key = _rt_keys(minute, hour, host)[2:]
-            minute_keys.add(minute_key)
-            hour_keys.add(hour_key)
-            for bucket, n in counts.items():
-                field = str(bucket)
-                add(("HINCRBY", minute_key, field, n))
-                add(("HINCRBY", hour_key, field, n))
-        minute_key, hour_key = _rt_keys(minute, hour, "")
-        minute_keys.add(minute_key)
-        hour_keys.add(hour_key)
-        for bucket, n in overall.items():
-            field = str(bucket)
-            add(("HINCRBY", minute_key, field, n))
-            add(("HINCRBY", hour_key, field, n))
+            if host:
+                increments(_rt_keys(minute, hour, host)[2:], counts)
+        increments(_rt_keys(minute, hour, ""), overall)
     for (minute, host, error_class), n in rt_errors.items():
         for rkey in _rt_keys(minute, minute[:-2], host):
             add(("HINCRBY", rkey, error_class, n))

@@ -80,6 +80,7 @@ class RedisLogRecordExporter(LogRecordExporter):
         unreadable = [0]
 
         def normalised() -> Iterator[LogEntry]:
+            keep = entries.append
             for readable in batch:
                 try:
                     entry = from_readable(readable, mm, ma)
@@ -88,6 +89,7 @@ class RedisLogRecordExporter(LogRecordExporter):
                     self.counters.add("dropped_export_failed")
                     unreadable[0] += 1
                     continue
+                keep(entry)
                 yield entry
 
         return self._write(normalised(), entries, waiting, lambda: len(batch) - unreadable[0])
@@ -100,7 +102,7 @@ class RedisLogRecordExporter(LogRecordExporter):
         """
         if not entries:
             return LogRecordExportResult.SUCCESS
-        return self._write(iter(entries), [], [], lambda: len(entries), raise_on_failure)
+        return self._write(iter(entries), list(entries), [], lambda: len(entries), raise_on_failure)
 
     def _write(
         self,
@@ -110,13 +112,16 @@ class RedisLogRecordExporter(LogRecordExporter):
         total: Callable[[], int],
         raise_on_failure: bool = False,
     ) -> LogRecordExportResult:
-        """Write what ``source`` yields; each entry is kept in ``entries`` and given its cached
-        hostname as the store reaches it, so the batch's first slice leaves for Redis before the
-        rest is normalised (Redis would otherwise wait for the whole batch's conversion)."""
+        """Write what ``source`` yields (``entries`` holds, by the end, every entry it yielded): each
+        is given its cached hostname as the store reaches it, so the batch's first slice leaves for
+        Redis before the rest is normalised (Redis would otherwise wait for the whole batch's
+        conversion)."""
         started = time.perf_counter()
         resolver = dns.current(self.settings)
+        if resolver is not None:
+            source = self._with_hostnames(source, waiting, resolver)
         try:
-            keys = self.store.write(self._with_hostnames(source, entries, waiting, resolver))
+            keys = self.store.write(source)
         except Exception as exc:  # noqa: BLE001 - never raise into the processor
             self.counters.add("failed_batches")
             if raise_on_failure:
@@ -141,22 +146,17 @@ class RedisLogRecordExporter(LogRecordExporter):
         return LogRecordExportResult.SUCCESS
 
     @staticmethod
-    def _with_hostnames(
-        source: Iterator[LogEntry], entries: list[LogEntry], waiting: list[int], resolver: Any
-    ) -> Iterator[LogEntry]:
-        """Keep each entry and set ``client_hostname`` from the reverse-DNS cache; the positions of
-        records whose name is still being resolved go to ``waiting``."""
-        keep = entries.append
-        for entry in source:
-            if resolver is not None:
-                req = entry.request
-                if req is not None and req.client_ip and not req.client_hostname:
-                    name = resolver.lookup(req.client_ip)
-                    if name:
-                        req.client_hostname = name
-                    elif name is None:
-                        waiting.append(len(entries))
-            keep(entry)
+    def _with_hostnames(source: Iterator[LogEntry], waiting: list[int], resolver: Any) -> Iterator[LogEntry]:
+        """Set ``client_hostname`` from the reverse-DNS cache; the positions of records whose name
+        is still being resolved go to ``waiting``."""
+        for position, entry in enumerate(source):
+            req = entry.request
+            if req is not None and req.client_ip and not req.client_hostname:
+                name = resolver.lookup(req.client_ip)
+                if name:
+                    req.client_hostname = name
+                elif name is None:
+                    waiting.append(position)
             yield entry
 
     def _await_hostnames(self, waiting: list[int], entries: Sequence[LogEntry], keys: list[str]) -> None:

@@ -13,6 +13,9 @@ Write rules (see the README's key schema):
   single-key script; the trim removes at most :data:`TRIM_STEP` of the oldest members
   (``ZREMRANGEBYRANK``), so no step blocks Redis for long on a busy index; an index whose trim hit
   that bound is trimmed again by the next batch;
+- the trace index is one lexicographic sorted set per hour (``idx:trace:{YYYYMMDD:HH}``, see
+  :func:`schema.idx_trace`): one ``ZADD`` per slice, and an ``EXPIREAT`` at the end of its hour plus
+  the requests' retention; it is not trimmed, so a member outlives its record by up to an hour;
 - streams are trimmed by age (``MINID``) once per interval; beyond ``OTEL_REDIS_STREAM_MAXLEN``
   entries they are trimmed by length too, but never past what a consumer group (the forwarder) has
   not read and acknowledged, unless the stream also exceeds ``OTEL_REDIS_STREAM_UNREAD_MAXLEN``: the

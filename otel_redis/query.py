@@ -101,11 +101,11 @@ class TraceIndex(str):
     ``ZREVRANGEBYLEX`` and probed with ``ZMSCORE`` hour by hour, where a time-scored index takes
     ``ZCOUNT``, ``ZREVRANGEBYSCORE`` and ``ZMSCORE`` on its one key."""
 
-    keep_ms: int
+    keep_s: int
 
     def __new__(cls, trace_id: str, keep_s: int = Retention.requests) -> "TraceIndex":
         self = super().__new__(cls, _TRACE_MARK + trace_id)
-        self.keep_ms = keep_s * 1000
+        self.keep_s = keep_s
         return self
 
     @property
@@ -116,8 +116,11 @@ class TraceIndex(str):
 def _trace_hours(index: TraceIndex, lo_ms: int, hi: Position | None) -> list[str]:
     """The hourly trace indexes of a window, newest first: an open window ends an hour from now
     (senders whose clock is ahead), and none starts before the trace index's retention."""
-    top = hi.score if hi is not None else int(time.time() * 1000) + HOUR_MS
-    return schema.trace_hours(max(lo_ms, top - index.keep_ms - 2 * HOUR_MS), top)
+    return schema.trace_hours(lo_ms, _window_top(hi), index.keep_s)
+
+
+def _window_top(hi: Position | None) -> int:
+    return hi.score if hi is not None else int(time.time() * 1000) + HOUR_MS
 
 
 def _below(hi: Position | None) -> tuple[int, str] | None:
@@ -436,7 +439,7 @@ async def trace_keys(
     client: Any, trace_ids: Sequence[str], since_ms: int, limit: int, keep_s: int = Retention.requests
 ) -> list[list[str]]:
     """The newest ``limit`` record keys of each trace since ``since_ms``, oldest first (one round trip)."""
-    hours = _trace_hours(TraceIndex("", keep_s), since_ms, None)
+    hours = schema.trace_hours(since_ms, _window_top(None), keep_s)
     pipe = client.pipeline(transaction=False)
     for trace_id in trace_ids:
         low, high = schema.trace_range(trace_id, since_ms)

@@ -196,9 +196,11 @@ def trace_range(trace_id: str, lo_ms: int | None = None, below: tuple[int, str] 
     return low, high
 
 
-def trace_hours(lo_ms: int, hi_ms: int) -> list[str]:
-    """The trace index keys that can hold records of [lo_ms, hi_ms], newest first."""
-    return [idx_trace(hour) for hour in reversed(hour_buckets(max(lo_ms, 0), hi_ms))]
+def trace_hours(lo_ms: int, hi_ms: int, keep_s: int) -> list[str]:
+    """The trace index keys that can hold records of [lo_ms, hi_ms], newest first: none older than
+    the trace indexes' retention ``keep_s`` (each lives until the end of its hour plus that) allows."""
+    lo_ms = max(lo_ms, hi_ms - keep_s * 1000 - 2 * HOUR_MS, 0)
+    return [idx_trace(hour) for hour in reversed(hour_buckets(lo_ms, hi_ms))]
 
 
 # ---------------------------------------------------------------------------- request indexes (specification)

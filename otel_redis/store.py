@@ -225,10 +225,9 @@ def trace_keys(client: redis.Redis, trace_id: str, since_ms: int = 0, keep_s: in
     hourly trace index from ``since_ms`` (at most the requests' retention ``keep_s`` back) to an
     hour from now, in one round trip."""
     now_ms = int(time.time() * 1000)
-    lo_ms = max(since_ms, now_ms - keep_s * 1000 - 2 * schema.HOUR_MS)
-    low, high = schema.trace_range(trace_id, lo_ms)
+    low, high = schema.trace_range(trace_id, since_ms)
     pipe = client.pipeline(transaction=False)
-    for key in schema.trace_hours(lo_ms, now_ms + schema.HOUR_MS):
+    for key in schema.trace_hours(since_ms, now_ms + schema.HOUR_MS, keep_s):
         pipe.zrangebylex(key, low, high)
     found = [schema.parse_trace_member(m.decode() if isinstance(m, bytes) else m) for rows in pipe.execute() for m in rows]
     return [key for _ts, key in sorted(found)]
@@ -459,7 +458,7 @@ class RedisStore:
         traces: dict[str, list[str]] = {}
         trace_ends: dict[str, int] = {}
         traced: list[str] = []
-        trace_part = schema.key_part
+        trace_member = schema.trace_member
 
         def close_slice() -> None:
             """Every index member planned so far goes out with this slice (so Redis adds them while
@@ -566,7 +565,7 @@ class RedisStore:
                 if rt > slow_ms:
                     slow += pair
                 if entry.trace_id:
-                    traced += ("0", f"{trace_part(entry.trace_id)}:{ts_ms:013d}:{key}")
+                    traced += ("0", trace_member(entry.trace_id, ts_ms, key))
                 hist = minute_hists.get(host)
                 if hist is None:
                     hist = minute_hists[host] = {}
@@ -600,7 +599,7 @@ class RedisStore:
                     hincr[k4] = hincr.get(k4, 0) + 1
                 ttl = schema.record_retention(entry.is_error, is_oauth, retention)
             if entry.trace_id:
-                traced += ("0", f"{trace_part(entry.trace_id)}:{ts_ms:013d}:{key}")
+                traced += ("0", trace_member(entry.trace_id, ts_ms, key))
             keep(key)
             add(("HSET", key, *encode(entry, interned)))
             expire_at = ts_ms // 1000 + ttl

@@ -262,13 +262,17 @@ def _traced(ts_ms: int, trace: str, level: str = "INFO", body: str = "m") -> Any
     return LogEntry(timestamp_ns=ts_ms * 1_000_000, level=level, severity_number=sev, body=body, trace_id=trace)
 
 
-def test_a_trace_query_pages_across_hours_and_intersects_both_ways(redis_url, settings):
-    """The trace group (hourly lexicographic indexes) as the driver, paged by cursor across an hour
-    boundary, and as the probed side of an intersection with a smaller group."""
+@pytest.fixture
+def store(settings: Any) -> Any:
     from otel_redis.connection import make_client
     from otel_redis.store import RedisStore
 
-    store = RedisStore(make_client(settings), settings)
+    return RedisStore(make_client(settings), settings)
+
+
+def test_a_trace_query_pages_across_hours_and_intersects_both_ways(redis_url, store):
+    """The trace group (hourly lexicographic indexes) as the driver, paged by cursor across an hour
+    boundary, and as the probed side of an intersection with a smaller group."""
     now = int(time.time() * 1000)
     boundary = now - now % schema.HOUR_MS
     trace, other = "12" * 16, "34" * 16
@@ -299,11 +303,7 @@ def test_a_trace_query_pages_across_hours_and_intersects_both_ways(redis_url, se
     assert errors == ["t1", "t4"]
 
 
-def test_related_records_of_traces(redis_url, settings):
-    from otel_redis.connection import make_client
-    from otel_redis.store import RedisStore
-
-    store = RedisStore(make_client(settings), settings)
+def test_related_records_of_traces(redis_url, store):
     now = int(time.time() * 1000)
     keys = store.write([_traced(now - 3_600_000 * 2 + i, "56" * 16, body=f"r{i}") for i in range(5)])
 

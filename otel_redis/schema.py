@@ -586,22 +586,48 @@ def encode_entry(entry: LogEntry, interned: dict[str, bytes] | None = None) -> d
     return dict(zip(flat[0::2], flat[1::2]))
 
 
+def request_level(status: int) -> str:
+    """The level a request record has by default: from its status (below 400, 4xx, 5xx)."""
+    return "INFO" if status < 400 else "WARNING" if status < 500 else "ERROR"
+
+
+def request_body(method: str, path: str, status: int) -> str:
+    """The message a request record has by default."""
+    return f"{method} {path} {status}"
+
+
+#: a request record's component and scope when its hash has none (see :func:`encode_fields`)
+REQUEST_COMPONENT = "http"
+REQUEST_SCOPE = "otel_redis"
+
+
 def encode_fields(entry: LogEntry, interned: dict[str, bytes] | None = None) -> list[str | bytes]:
     """:func:`encode_entry` as a flat ``[field, value, field, value, ...]`` list, the shape HSET takes
-    (the write path's form: no intermediate dict per record)."""
+    (the write path's form: no intermediate dict per record).
+
+    A request hash leaves out what its request fields already say: the level (from the status),
+    the body (``"{method} {path} {status}"``), the component ``http`` and the scope ``otel_redis``;
+    :func:`decode_entry` restores them, and a value that differs is stored. Fewer fields make the
+    hash smaller and the write cheaper (HSET scans a small hash's fields for each one it sets)."""
     level = entry.level
-    out: list[str | bytes] = ["timestamp", iso_from_ns(entry.timestamp_ns), "level", level]
+    req = entry.request
+    out: list[str | bytes] = ["timestamp", iso_from_ns(entry.timestamp_ns)]
+    if req is None or level != request_level(req.status_code):
+        out += ("level", level)
     severity = entry.severity_number
     if severity != _LEVEL_SEVERITY.get(level):
         out += ("severity", str(severity))
     if entry.severity_text != level:
         out += ("severity_text", entry.severity_text)
     body = entry.body
-    if isinstance(body, str):
-        out += ("body", body)
-    else:
+    if not isinstance(body, str):
         out += ("body", dumps(body), "body_json", "1")
-    if entry.component:
+    elif req is None or body != request_body(req.method, req.path, req.status_code):
+        out += ("body", body)
+    if req is not None:
+        if entry.component != REQUEST_COMPONENT:
+            out += ("component", entry.component)
+    elif entry.component:
         out += ("component", entry.component)
     if entry.event:
         out += ("event", entry.event)
@@ -615,7 +641,10 @@ def encode_fields(entry: LogEntry, interned: dict[str, bytes] | None = None) -> 
         out += ("attrs", dumps(entry.attributes))
     if entry.resource:
         _intern_into(out, "resource", _resource_json(entry.resource), interned)
-    if entry.scope_name:
+    if req is not None:
+        if entry.scope_name != REQUEST_SCOPE:
+            out += ("scope", entry.scope_name)
+    elif entry.scope_name:
         out += ("scope", entry.scope_name)
     if entry.scope_version:
         out += ("scope_version", entry.scope_version)
@@ -623,7 +652,6 @@ def encode_fields(entry: LogEntry, interned: dict[str, bytes] | None = None) -> 
         out += ("observed_ns", str(entry.observed_ns))
     if entry.otlp:
         out += ("otlp", dumps(entry.otlp))
-    req = entry.request
     if req is not None:
         out += (
             "client_ip", req.client_ip,
@@ -712,16 +740,21 @@ def decode_entry(mapping: dict, values: Mapping[str, bytes] | None = None) -> Lo
     data = {_text(k): _text(v) for k, v in mapping.items()}
     resource_json = _shared(data, "resource", values)
     user_agent = _shared(data, "user_agent", values) or ""
-    level = data.get("level") or "INFO"
     body: object = data.get("body", "")
     if data.get("body_json") == "1":
         body = orjson.loads(body)  # type: ignore[arg-type]
     request = None
     if "method" in data and "status_code" in data:
+        status = int(data.get("status_code") or 0)
+        level = data.get("level") or request_level(status)
+        if "body" not in data:
+            body = request_body(data["method"], data.get("path", ""), status)
+        component = data.get("component", REQUEST_COMPONENT)
+        scope = data.get("scope", REQUEST_SCOPE)
         request = RequestFields(
             method=data["method"],
             path=data.get("path", ""),
-            status_code=int(data.get("status_code") or 0),
+            status_code=status,
             client_ip=data.get("client_ip", ""),
             client_hostname=data.get("client_hostname", ""),
             proxy_hostname=data.get("proxy_hostname", ""),
@@ -736,6 +769,10 @@ def decode_entry(mapping: dict, values: Mapping[str, bytes] | None = None) -> Lo
             session_id=data.get("session_id", ""),
             oauth_client_id=data.get("oauth_client_id", ""),
         )
+    else:
+        level = data.get("level") or "INFO"
+        component = data.get("component", "")
+        scope = data.get("scope", "")
     ts = ns_from_iso(data["timestamp"]) if data.get("timestamp") else 0
     return LogEntry(
         timestamp_ns=ts,
@@ -744,14 +781,14 @@ def decode_entry(mapping: dict, values: Mapping[str, bytes] | None = None) -> Lo
         severity_number=int(data["severity"]) if "severity" in data else NAME_TO_SEVERITY[level].value,
         severity_text=data["severity_text"] if "severity_text" in data else level,
         body=body,
-        component=data.get("component", ""),
+        component=component,
         event=data.get("event", ""),
         trace_id=data.get("trace_id", ""),
         span_id=data.get("span_id", ""),
         trace_flags=int(data.get("trace_flags") or 0),
         attributes=orjson.loads(data["attrs"]) if data.get("attrs") else {},
         resource=orjson.loads(resource_json) if resource_json else {},
-        scope_name=data.get("scope", ""),
+        scope_name=scope,
         scope_version=data.get("scope_version", ""),
         request=request,
         otlp=orjson.loads(data["otlp"]) if data.get("otlp") else {},

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from otel_redis import schema
+from otel_redis.levels import NAME_TO_SEVERITY
 from otel_redis.record import LogEntry, RequestFields
 
 
@@ -90,6 +91,44 @@ def test_record_encoding_round_trips():
         assert field in encoded
     decoded = schema.decode_entry({k.encode(): v if isinstance(v, bytes) else v.encode() for k, v in encoded.items()})
     assert decoded == entry
+
+
+def _request_entry(status: int, **overrides: object) -> LogEntry:
+    fields: dict = dict(
+        timestamp_ns=1705314645123456789, observed_ns=1705314645123456789, level=schema.request_level(status),
+        body=f"GET /users/7 {status}", component="http", scope_name="otel_redis",
+        request=RequestFields(method="GET", path="/users/7", status_code=status, client_ip="10.0.0.1"),
+    )
+    fields.update(overrides)
+    level = str(fields["level"])
+    return LogEntry(severity_number=NAME_TO_SEVERITY[level].value, severity_text=level, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("status", [200, 404, 503])
+def test_request_hash_leaves_out_what_its_request_fields_say(status):
+    entry = _request_entry(status)
+    encoded = schema.encode_entry(entry)
+    assert not {"level", "body", "component", "scope"} & encoded.keys()
+    assert set(schema.REQUEST_HASH_FIELDS) <= encoded.keys()
+    assert schema.decode_entry(encoded) == entry
+
+
+@pytest.mark.parametrize(
+    "overrides, stored",
+    [
+        ({"level": "CRITICAL"}, {"level": "CRITICAL"}),
+        ({"body": "GET /users/{id} 200"}, {"body": "GET /users/{id} 200"}),
+        ({"component": ""}, {"component": ""}),
+        ({"component": "proxy"}, {"component": "proxy"}),
+        ({"scope_name": ""}, {"scope": ""}),
+        ({"scope_name": "otlp-sender"}, {"scope": "otlp-sender"}),
+    ],
+)
+def test_request_hash_keeps_a_value_that_differs_from_the_default(overrides, stored):
+    entry = _request_entry(200, **overrides)
+    encoded = schema.encode_entry(entry)
+    assert {k: encoded[k] for k in stored} == stored
+    assert schema.decode_entry(encoded) == entry
 
 
 def test_minimal_record_leaves_out_empty_fields():

@@ -12,6 +12,7 @@ stdlib logger at most once a minute.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
@@ -25,10 +26,25 @@ from .config import Settings, load_settings
 from .connection import make_client
 from .counters import COUNTERS, PipelineCounters
 from .record import LogEntry, from_readable
-from .store import RedisStore
+from .store import PendingWrite, RedisStore
 from .writer_process import ProcessWriter
 
 _log = logging.getLogger("otel_redis.exporter")
+
+
+class _InFlight:
+    """One batch between ``RedisStore.begin`` and its completion, with what its accounting needs."""
+
+    __slots__ = ("write", "entries", "waiting", "total", "error", "seconds")
+
+    def __init__(self, write: PendingWrite | None, entries: list[LogEntry], waiting: list[int],
+                 total: Callable[[], int]) -> None:
+        self.write = write
+        self.entries = entries
+        self.waiting = waiting
+        self.total = total
+        self.error: Exception | None = None
+        self.seconds = 0.0
 
 
 class RedisLogRecordExporter(LogRecordExporter):
@@ -51,10 +67,31 @@ class RedisLogRecordExporter(LogRecordExporter):
         self._lock = threading.Lock()
         self._shutdown = False
         self._process: ProcessWriter | None = None
+        # one batch may be left in flight (sent, replies unread) while the next is planned
+        self._pending: _InFlight | None = None
+        self._write_lock = threading.Lock()
+        self._backlog: Callable[[], int] | None = None
+        self._batch_size = 0
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._after_fork)
         if self.settings.writer_process:
             from .request_log import request_entry  # request_log imports the pipeline, which imports us
 
             self._process = ProcessWriter(self.settings, self.counters, request_entry)
+
+    def _after_fork(self) -> None:
+        # the batch in flight is the parent's: its replies come on the parent's connection
+        self._pending = None
+        self._write_lock = threading.Lock()
+
+    def follow_backlog(self, queued: Callable[[], int], batch_size: int) -> None:
+        """Called by the processor that feeds this exporter: ``queued()`` is how many records wait
+        behind the batch being exported. While at least a whole batch waits, the processor calls
+        :meth:`export` again at once, so this exporter leaves each batch's last replies unread until
+        the next batch is planned and sent (Redis finishes one while Python plans the other);
+        otherwise a batch is finished within its own ``export``."""
+        self._backlog = queued
+        self._batch_size = max(1, batch_size)
 
     @property
     def store(self) -> RedisStore:
@@ -115,24 +152,55 @@ class RedisLogRecordExporter(LogRecordExporter):
         """Write what ``source`` yields (``entries`` holds, by the end, every entry it yielded): each
         is given its cached hostname as the store reaches it, so the batch's first slice leaves for
         Redis before the rest is normalised (Redis would otherwise wait for the whole batch's
-        conversion)."""
+        conversion). The previous batch, if left in flight, is finished once this one is sent, and
+        this one is left in flight when more batches follow at once (see :meth:`follow_backlog`)."""
         started = time.perf_counter()
         resolver = dns.current(self.settings)
         if resolver is not None:
             source = self._with_hostnames(source, waiting, resolver)
-        try:
-            keys = self.store.write(source)
-        except Exception as exc:  # noqa: BLE001 - never raise into the processor
+        batch = _InFlight(None, entries, waiting, total)
+        with self._write_lock:
+            previous, self._pending = self._pending, None
+            try:
+                batch.write = self.store.begin(source, hold_streams=previous is not None)
+            except Exception as exc:  # noqa: BLE001 - never raise into the processor
+                batch.error = exc
+            batch.seconds = time.perf_counter() - started
+            if previous is not None:
+                self._finish(previous, False)
+            if batch.error is None and not raise_on_failure and self._more_coming():
+                batch.write.release_streams()  # type: ignore[union-attr]  # after the previous batch: streams stay in order
+                self._pending = batch
+                return LogRecordExportResult.SUCCESS
+            return self._finish(batch, raise_on_failure)
+
+    def _more_coming(self) -> bool:
+        queued = self._backlog
+        return queued is not None and queued() >= self._batch_size
+
+    def _finish(self, batch: "_InFlight", raise_on_failure: bool) -> LogRecordExportResult:
+        """Read a batch's replies and count its outcome (raises only with ``raise_on_failure``)."""
+        started = time.perf_counter()
+        keys: list[str] = []
+        exc = batch.error
+        if exc is None:
+            try:
+                keys = batch.write.complete()  # type: ignore[union-attr]
+            except Exception as error:  # noqa: BLE001 - never raise into the processor
+                exc = error
+        self.counters.add("export_seconds_total", batch.seconds + time.perf_counter() - started)
+        if exc is not None:
             self.counters.add("failed_batches")
             if raise_on_failure:
-                raise
-            self.counters.add("dropped_export_failed", total())
+                raise exc
+            self.counters.add("dropped_export_failed", batch.total())
             self.counters.maybe_warn(f"{type(exc).__name__}: {exc}")
             return LogRecordExportResult.FAILURE
+        entries = batch.entries
         if not entries:
             return LogRecordExportResult.SUCCESS
-        if waiting:
-            self._await_hostnames(waiting, entries, keys)
+        if batch.waiting:
+            self._await_hostnames(batch.waiting, entries, keys)
         errors = self.store.last_errors()
         if errors:
             self.counters.add("command_errors", len(errors))
@@ -141,9 +209,14 @@ class RedisLogRecordExporter(LogRecordExporter):
             self.counters.add("stream_unread_trimmed", unread)
         self.counters.add("exported", len(entries))
         self.counters.add("export_batches")
-        self.counters.add("export_seconds_total", time.perf_counter() - started)
         self.counters.maybe_warn()
         return LogRecordExportResult.SUCCESS
+
+    def _finish_pending(self) -> None:
+        with self._write_lock:
+            pending, self._pending = self._pending, None
+            if pending is not None:
+                self._finish(pending, False)
 
     @staticmethod
     def _with_hostnames(source: Iterator[LogEntry], waiting: list[int], resolver: Any) -> Iterator[LogEntry]:
@@ -170,14 +243,16 @@ class RedisLogRecordExporter(LogRecordExporter):
             resolver.when_resolved(entry.request.client_ip, store.patch_hostname, (keys[i], entry.timestamp_ms))  # type: ignore[union-attr]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """With a writer process: wait until it has answered every batch (the in-process path
-        writes within ``export``)."""
+        """Finish the batch left in flight; with a writer process, wait until it has answered
+        every batch."""
+        self._finish_pending()
         if self._process is not None:
             return self._process.flush(timeout_millis / 1000)
         return True
 
     def shutdown(self) -> None:
         self._shutdown = True
+        self._finish_pending()
         if self._process is not None:
             self._process.shutdown()
         store, self._store = self._store, None

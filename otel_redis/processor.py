@@ -41,6 +41,9 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
         self._max = max_queue_size
         self._batch = min(max_export_batch_size, max_queue_size)
         self._forked = False
+        follow = getattr(exporter, "follow_backlog", None)
+        if follow is not None:  # our exporter overlaps a batch's replies with the next one's planning
+            follow(self.queue_length, self._batch)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
 

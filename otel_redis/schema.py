@@ -640,7 +640,13 @@ def encode_fields(entry: LogEntry, interned: dict[str, bytes] | None = None) -> 
     if entry.attributes:
         out += ("attrs", dumps(entry.attributes))
     if entry.resource:
-        _intern_into(out, "resource", _resource_json(entry.resource), interned)
+        if interned is None:
+            out += ("resource", _resource_json(entry.resource))
+        else:  # a provider's resource is one object: its JSON and digest are made once
+            _resource, raw, pair, vkey = _resource_entry(entry.resource)
+            out += pair
+            if vkey:
+                interned[vkey] = raw
     if req is not None:
         if entry.scope_name != REQUEST_SCOPE:
             out += ("scope", entry.scope_name)
@@ -667,8 +673,9 @@ def encode_fields(entry: LogEntry, interned: dict[str, bytes] | None = None) -> 
         if len(ua) < INTERN_MIN_BYTES or interned is None:
             out += ("user_agent", ua)
         else:
-            raw = ua.encode("utf-8", "surrogatepass")
-            _intern_into(out, "user_agent", raw, interned)
+            digest, vkey, raw = _user_agent_ref(ua)
+            out += ("user_agent" + REF_SUFFIX, digest)
+            interned[vkey] = raw
         out += ("referrer", req.referrer, "bytes_sent", str(req.bytes_sent), "error", req.error)
         if req.query:
             out += ("query", req.query)
@@ -681,37 +688,44 @@ def encode_fields(entry: LogEntry, interned: dict[str, bytes] | None = None) -> 
     return out
 
 
-@functools.lru_cache(maxsize=2048)
 def _interned_ref(raw: bytes) -> tuple[str, str]:
-    """(digest, value key) of a shared long value; values repeat, so each is hashed once."""
+    """(digest, value key) of a shared long value; this process's readers know it from now on."""
     digest = _digest(raw)
+    if digest not in _VALUES:
+        remember_value(digest, raw)
     return digest, value_key(digest)
 
 
-def _intern_into(out: list, field: str, raw: bytes, interned: dict[str, bytes] | None) -> None:
-    if interned is None or len(raw) < INTERN_MIN_BYTES:
-        out += (field, raw)
-        return
-    digest, vkey = _interned_ref(raw)
-    if digest not in _VALUES:
-        remember_value(digest, raw)
-    out += (field + REF_SUFFIX, digest)
-    interned[vkey] = raw
+@functools.lru_cache(maxsize=2048)
+def _user_agent_ref(user_agent: str) -> tuple[str, str, bytes]:
+    """(digest, value key, value) of a long User-Agent; they repeat, so each is hashed once."""
+    raw = user_agent.encode("utf-8", "surrogatepass")
+    return (*_interned_ref(raw), raw)
 
 
-_resource_cache: dict[int, tuple[dict, bytes]] = {}
+_resource_cache: dict[int, tuple[dict, bytes, tuple[str, str | bytes], str]] = {}
+
+
+def _resource_entry(resource: dict) -> tuple[dict, bytes, tuple[str, str | bytes], str]:
+    """Resources are shared by every record of a provider: serialise (and hash) each object once.
+    ``(resource, JSON, hash fields, value key or "")``; the key holds the reference and object."""
+    hit = _resource_cache.get(id(resource))
+    if hit is not None and hit[0] is resource:
+        return hit
+    raw = dumps(resource)
+    if len(raw) < INTERN_MIN_BYTES:
+        made: tuple[dict, bytes, tuple[str, str | bytes], str] = (resource, raw, ("resource", raw), "")
+    else:
+        digest, vkey = _interned_ref(raw)
+        made = (resource, raw, ("resource" + REF_SUFFIX, digest), vkey)
+    if len(_resource_cache) > 64:
+        _resource_cache.clear()
+    _resource_cache[id(resource)] = made
+    return made
 
 
 def _resource_json(resource: dict) -> bytes:
-    """Resources are shared by every record of a provider: serialise each object once."""
-    hit = _resource_cache.get(id(resource))
-    if hit is not None and hit[0] is resource:
-        return hit[1]
-    raw = dumps(resource)
-    if len(_resource_cache) > 64:
-        _resource_cache.clear()
-    _resource_cache[id(resource)] = (resource, raw)
-    return raw
+    return _resource_entry(resource)[1]
 
 
 def _shared(data: dict[str, str], field: str, values: Mapping[str, bytes] | None) -> str | None:

@@ -192,6 +192,7 @@ def _stream_id(value: Any) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
+@functools.lru_cache(maxsize=4096)
 def _route_keys(method: str, status: int, route: str, path: str) -> tuple[str, str, str, str]:
     """What a request's method, status and route (or, without one, its path) decide: the status,
     method and path index keys and the ``stats:paths`` field."""
@@ -270,6 +271,33 @@ def _response_time_increments(
             add(("HINCRBY", rkey, error_class, n))
 
 
+class PendingWrite:
+    """A batch planned and sent whose replies are not read yet (:meth:`RedisStore.begin`)."""
+
+    __slots__ = ("store", "send", "keys", "trims", "long_streams", "held")
+
+    def __init__(self, store: "RedisStore", send: resp.EarlySend) -> None:
+        self.store = store
+        self.send = send
+        self.keys: list[str] = []
+        self.trims: list[tuple[int, str]] = []
+        self.long_streams: list[str] = []
+        self.held: list[tuple[Any, ...]] = []
+
+    def release_streams(self) -> None:
+        """Send the stream entries ``begin(..., hold_streams=True)`` kept back."""
+        if self.held:
+            self.send.args.extend(self.held)
+            self.held = []
+            self.send.flush()
+
+    def complete(self) -> list[str]:
+        """Read every reply (sending what is still held first): the record keys, in order.
+        Raises what :meth:`RedisStore.write` raises."""
+        self.release_streams()
+        return self.store._complete(self)
+
+
 class RedisStore:
     """Write and read records under the schema; thread-safe, one pipeline per batch."""
 
@@ -296,29 +324,49 @@ class RedisStore:
         re-raised once the retries are used up. Per-command errors (for example a foreign key of the
         wrong type) do not fail the batch; :meth:`last_errors` returns them.
         """
-        if isinstance(entries, Sequence) and not entries:
-            return []
+        return self.begin(entries).complete()
+
+    def begin(self, entries: Iterable[LogEntry], *, hold_streams: bool = False) -> "PendingWrite":
+        """Plan and send a batch without reading Redis's replies: :meth:`PendingWrite.complete` does
+        (what :meth:`write` does at once). A writer that completes batch N after planning batch N+1
+        keeps Redis busy with N's last commands while Python plans N+1.
+
+        With ``hold_streams`` the batch's stream entries (``XADD``) are kept back until
+        :meth:`PendingWrite.release_streams`: called after the previous batch completed, it keeps
+        the streams in time order across batches (two batches in flight use two connections, whose
+        commands Redis may interleave)."""
         if not self._scripts_loaded:
             self._load_scripts()
-        commands = resp.EarlySend(self.client)
-        trims: list[tuple[int, str]] = []
-        long_streams: list[str] = []
-        keys = self._plan(entries, commands, trims, long_streams)
-        results = commands.finish()
-        lost = self._after_trims(results, trims)
+        pending = PendingWrite(self, resp.EarlySend(self.client))
+        held: list[tuple[Any, ...]] | None = [] if hold_streams else None
+        try:
+            pending.keys = self._plan(entries, pending.send, pending.trims, pending.long_streams, held)
+        except BaseException:
+            try:  # the slices already sent: read their replies, so the connection goes back clean
+                pending.send.finish()
+            except Exception:  # noqa: BLE001 - the planning error is the one to report
+                pass
+            raise
+        pending.send.flush()
+        pending.held = held or []
+        return pending
+
+    def _complete(self, pending: "PendingWrite") -> list[str]:
+        results = pending.send.finish()
+        lost = self._after_trims(results, pending.trims)
         if lost:  # Redis lost the script (restart, SCRIPT FLUSH): load it, send those indexes again
             self._load_scripts()
             again = resp.EarlySend(self.client)
-            again.args.extend(commands.args[position] for position in lost)
+            again.args.extend(pending.send.args[position] for position in lost)
             for position, result in zip(lost, again.finish()):
                 results[position] = result
         self._errors = resp.errors(results)
-        for stream in long_streams:
+        for stream in pending.long_streams:
             try:
                 self._trim_stream_length(stream)
             except redis.RedisError:  # the records are written; trim again on the next batch
                 self._refresh.forget([stream])
-        return keys
+        return pending.keys
 
     def take_unread_trimmed(self) -> int:
         """Stream entries a consumer group had not read that were trimmed since the last call."""
@@ -386,8 +434,10 @@ class RedisStore:
         pipe: Any,
         trims: list[tuple[int, str]] | None = None,
         long_streams: list[str] | None = None,
+        held: list[tuple[Any, ...]] | None = None,
     ) -> list[str]:
         """Append the batch's commands to ``pipe.args`` (argument tuples); the record keys, in order.
+        With ``held``, the stream entries (``XADD``) go there instead (see :meth:`begin`).
 
         The hot loop does per record only what differs per record; everything derived from values
         that repeat (index keys, route and status keys, time buckets, hostname keys) comes from
@@ -400,6 +450,7 @@ class RedisStore:
         now_ms = int(now * 1000)
         args: list[tuple[Any, ...]] = pipe.args
         add = args.append
+        add_stream = held.append if held is not None else add
         # the per-record commands leave in slices while the loop goes on (resp.EarlySend), so Redis
         # executes them while this thread plans; the grouped commands follow at the end
         flush = getattr(pipe, "flush", None)
@@ -579,7 +630,7 @@ class RedisStore:
                 add(("HSET", key, *encode(entry, interned)))
                 expire_at = ts_ms // 1000 + ttl
                 add(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1))
-                add(("XADD", stream_requests, "*", "k", key))
+                add_stream(("XADD", stream_requests, "*", "k", key))
                 continue
             else:
                 key = schema.log_record_key(ts_ms, f"{uid_prefix}{next(uid_counter):x}")
@@ -604,7 +655,7 @@ class RedisStore:
             add(("HSET", key, *encode(entry, interned)))
             expire_at = ts_ms // 1000 + ttl
             add(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1))
-            add(("XADD", stream, "*", "k", key))
+            add_stream(("XADD", stream, "*", "k", key))
             streams.add(stream)
             for index in indexes:
                 members = zget(index)

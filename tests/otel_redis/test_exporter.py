@@ -48,3 +48,55 @@ def test_a_failed_write_counts_the_whole_batch_as_dropped(settings):
         exporter.shutdown()
     assert counters.failed_batches == 1 and counters.exported == 0
     assert counters.dropped_export_failed == 11  # ten unsent and the unreadable one
+
+
+def _stream_keys(r, stream: str) -> list[str]:
+    return [fields["k"] for _id, fields in r.xrange(stream)]
+
+
+def test_under_a_backlog_a_batch_is_finished_by_the_next_export(settings, r):
+    """While a whole batch waits behind it, export leaves a batch's replies unread and finishes it
+    in the next call (or force_flush): nothing is lost, the counters catch up, streams stay in order."""
+    counters = PipelineCounters()
+    exporter = RedisLogRecordExporter(settings=settings, counters=counters)
+    queued = [10_000]
+    exporter.follow_backlog(lambda: queued[0], 100)
+    now = time.time_ns()
+    first = [_readable(f"a {i}", now + i) for i in range(100)]
+    second = [_readable(f"b {i}", now + 1000 + i) for i in range(100)]
+    try:
+        assert exporter.export(first) == LogRecordExportResult.SUCCESS
+        assert counters.exported == 0  # sent, its replies not read yet
+        assert exporter.export(second) == LogRecordExportResult.SUCCESS
+        assert counters.exported == 100 and counters.export_batches == 1
+        queued[0] = 0
+        assert exporter.force_flush()
+        assert counters.exported == 200 and counters.export_batches == 2
+    finally:
+        exporter.shutdown()
+    keys = _stream_keys(r, "stream:logs")
+    assert [r.hget(key, "body") for key in keys] == [f"a {i}" for i in range(100)] + [f"b {i}" for i in range(100)]
+    assert r.zcard("idx:log:all") == 200
+    assert counters.failed_batches == 0 and counters.dropped_export_failed == 0
+
+
+def test_without_a_backlog_a_batch_is_finished_within_its_export(settings, r):
+    counters = PipelineCounters()
+    exporter = RedisLogRecordExporter(settings=settings, counters=counters)
+    exporter.follow_backlog(lambda: 99, 100)  # less than a batch waits: the processor may sleep now
+    now = time.time_ns()
+    try:
+        assert exporter.export([_readable(f"m {i}", now + i) for i in range(50)]) == LogRecordExportResult.SUCCESS
+        assert counters.exported == 50
+    finally:
+        exporter.shutdown()
+
+
+def test_shutdown_finishes_the_batch_in_flight(settings, r):
+    counters = PipelineCounters()
+    exporter = RedisLogRecordExporter(settings=settings, counters=counters)
+    exporter.follow_backlog(lambda: 10_000, 10)
+    exporter.export([_readable(f"m {i}", time.time_ns() + i) for i in range(30)])
+    assert counters.exported == 0
+    exporter.shutdown()
+    assert counters.exported == 30 and r.xlen("stream:logs") == 30

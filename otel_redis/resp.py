@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import partial
 from itertools import repeat
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import redis
 from redis.exceptions import ResponseError
@@ -26,6 +26,18 @@ try:  # hiredis is a dependency (redis[hiredis]); keep working without it
     from hiredis import pack_command as _pack
 except ImportError:  # pragma: no cover
     _pack = None
+
+
+def _pack_in_python(args: Sequence[Any]) -> bytes:  # pragma: no cover - only without hiredis
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        raw = arg if isinstance(arg, bytes) else str(arg).encode("utf-8", "surrogatepass")
+        parts.append(b"$%d\r\n%s\r\n" % (len(raw), raw))
+    return b"".join(parts)
+
+
+#: one command (a tuple of str, bytes and int arguments) as the bytes sent to Redis
+pack: Callable[[Sequence[Any]], bytes] = _pack if _pack is not None else _pack_in_python
 
 
 def _connection(client: redis.Redis) -> Any:
@@ -75,17 +87,21 @@ class EarlySend:
     """One round trip whose first commands leave while the rest are still being planned.
 
     The planner appends to :attr:`args` and calls :meth:`flush` now and then: what was added since
-    the last flush is packed and sent at once, so Redis executes it while planning goes on.
+    the last flush is packed and sent at once, so Redis executes it while planning goes on. With
+    ``packed=True`` the planner appends commands already packed (:func:`pack`): bytes, which the
+    garbage collector does not track, where argument tuples held until the batch ends would make it
+    run more often.
     :meth:`finish` sends the rest and reads every reply. A send that fails is not raised there: the
     client's Retry in :meth:`finish` resends the whole round trip, as for a retried pipeline
     (commands may run twice, as there)."""
 
-    __slots__ = ("args", "_client", "_conn", "_payloads", "_sent", "_failed")
+    __slots__ = ("args", "_client", "_conn", "_payloads", "_sent", "_failed", "_packed")
 
     _failed: Exception | None
 
-    def __init__(self, client: redis.Redis) -> None:
-        self.args: list[tuple[Any, ...]] = []
+    def __init__(self, client: redis.Redis, *, packed: bool = False) -> None:
+        self.args: list[Any] = []
+        self._packed = packed
         self._client = client
         self._conn: Any = None
         self._payloads: list[Any] = []
@@ -98,7 +114,7 @@ class EarlySend:
             return
         if self._conn is None:
             self._conn = _connection(self._client)
-        payload = _pack_all(self._conn, args[self._sent :])
+        payload = b"".join(args[self._sent :]) if self._packed else _pack_all(self._conn, args[self._sent :])
         self._sent = len(args)
         self._payloads.append(payload)
         if self._failed is None:

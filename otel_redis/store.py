@@ -282,7 +282,7 @@ class PendingWrite:
         self.keys: list[str] = []
         self.trims: list[tuple[int, str]] = []
         self.long_streams: list[str] = []
-        self.held: list[tuple[Any, ...]] = []
+        self.held: list[bytes] = []
 
     def release_streams(self) -> None:
         """Send the stream entries ``begin(..., hold_streams=True)`` kept back."""
@@ -337,8 +337,8 @@ class RedisStore:
         commands Redis may interleave)."""
         if not self._scripts_loaded:
             self._load_scripts()
-        pending = PendingWrite(self, resp.EarlySend(self.client))
-        held: list[tuple[Any, ...]] | None = [] if hold_streams else None
+        pending = PendingWrite(self, resp.EarlySend(self.client, packed=True))
+        held: list[bytes] | None = [] if hold_streams else None
         try:
             pending.keys = self._plan(entries, pending.send, pending.trims, pending.long_streams, held)
         except BaseException:
@@ -356,7 +356,7 @@ class RedisStore:
         lost = self._after_trims(results, pending.trims)
         if lost:  # Redis lost the script (restart, SCRIPT FLUSH): load it, send those indexes again
             self._load_scripts()
-            again = resp.EarlySend(self.client)
+            again = resp.EarlySend(self.client, packed=True)
             again.args.extend(pending.send.args[position] for position in lost)
             for position, result in zip(lost, again.finish()):
                 results[position] = result
@@ -434,9 +434,10 @@ class RedisStore:
         pipe: Any,
         trims: list[tuple[int, str]] | None = None,
         long_streams: list[str] | None = None,
-        held: list[tuple[Any, ...]] | None = None,
+        held: list[bytes] | None = None,
     ) -> list[str]:
-        """Append the batch's commands to ``pipe.args`` (argument tuples); the record keys, in order.
+        """Append the batch's commands to ``pipe.args`` (packed, :func:`resp.pack`); the record keys,
+        in order.
         With ``held``, the stream entries (``XADD``) go there instead (see :meth:`begin`).
 
         The hot loop does per record only what differs per record; everything derived from values
@@ -448,9 +449,16 @@ class RedisStore:
         now = time.time()
         now_s = int(now)
         now_ms = int(now * 1000)
-        args: list[tuple[Any, ...]] = pipe.args
-        add = args.append
-        add_stream = held.append if held is not None else add
+        # commands are packed as they are planned: a batch holds bytes, not argument tuples (which
+        # the garbage collector would track until the batch ends); the per-record ones inline
+        args: list[bytes] = pipe.args
+        append = args.append
+        pack = resp.pack
+
+        def add(command: tuple[Any, ...]) -> None:
+            append(pack(command))
+
+        append_stream = held.append if held is not None else append
         # the per-record commands leave in slices while the loop goes on (resp.EarlySend), so Redis
         # executes them while this thread plans; the grouped commands follow at the end
         flush = getattr(pipe, "flush", None)
@@ -468,7 +476,7 @@ class RedisStore:
             due = set(refresh.due_many(groups, now))
             for index, members in groups.items():
                 if index not in due:
-                    add(("ZADD", index, *members))
+                    append(pack(("ZADD", index, *members)))
                     continue
                 keep_s = schema.index_retention(index, retention)
                 cutoff = cutoffs.get(keep_s)
@@ -476,7 +484,7 @@ class RedisStore:
                     cutoff = cutoffs[keep_s] = f"({now_ms - keep_s * 1000}"
                 if trims is not None:
                     trims.append((len(args), index))
-                add(("EVALSHA", ADD_TRIM_EXPIRE_SHA, 1, index, cutoff, TRIM_STEP, keep_s + REFRESH_INTERVAL_S, *members))
+                append(pack(("EVALSHA", ADD_TRIM_EXPIRE_SHA, 1, index, cutoff, TRIM_STEP, keep_s + REFRESH_INTERVAL_S, *members)))
         hincr: dict[tuple[str, str], int] = {}
         all_requests: list[Any] = []
         slow: list[Any] = []
@@ -627,10 +635,10 @@ class RedisStore:
                     rt_errors[k3] = rt_errors.get(k3, 0) + 1
                 ttl = error_ttl if status >= 400 else request_ttl
                 keep(key)
-                add(("HSET", key, *encode(entry, interned)))
+                append(pack(("HSET", key, *encode(entry, interned))))
                 expire_at = ts_ms // 1000 + ttl
-                add(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1))
-                add_stream(("XADD", stream_requests, "*", "k", key))
+                append(pack(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1)))
+                append_stream(pack(("XADD", stream_requests, "*", "k", key)))
                 continue
             else:
                 key = schema.log_record_key(ts_ms, f"{uid_prefix}{next(uid_counter):x}")
@@ -655,7 +663,7 @@ class RedisStore:
             add(("HSET", key, *encode(entry, interned)))
             expire_at = ts_ms // 1000 + ttl
             add(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1))
-            add_stream(("XADD", stream, "*", "k", key))
+            append_stream(pack(("XADD", stream, "*", "k", key)))
             streams.add(stream)
             for index in indexes:
                 members = zget(index)

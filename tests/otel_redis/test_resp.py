@@ -42,3 +42,13 @@ def test_early_send_survives_a_dropped_connection_by_resending(settings, r):
 
 def test_nothing_planned_sends_nothing(settings):
     assert resp.EarlySend(make_client(settings)).finish() == []
+
+
+def test_packed_commands_go_as_they_are(settings, r):
+    """The store packs while it plans (resp.pack) and hands EarlySend bytes."""
+    send = resp.EarlySend(make_client(settings), packed=True)
+    send.args += [resp.pack(("RPUSH", "packed", f"v{i}", "ü\x00")) for i in range(30)]
+    send.flush()
+    send.args.append(resp.pack(("LLEN", "packed")))
+    assert send.finish() == [2 * (i + 1) for i in range(30)] + [60]
+    assert r.lrange("packed", 0, 3) == ["v0", "ü\x00", "v1", "ü\x00"]

@@ -390,18 +390,21 @@ def run(ctx: BenchContext) -> Section:
         "LoggerProvider exists, which is FastAPI's cost, not instrument_app's; the last row shows the default "
         "`configure()` with it.",
         "Where the time goes (`.venv/bin/python -m benchmarks.stages` and `-m benchmarks.stages_asgi --fastapi`, "
-        "CPU time per record): emit about 1.5 us, building the entry 2.5 us, planning the commands 9 us, hiredis "
-        "packing 7 us: about 20 us of Python per request record (about 25 us in the run above, with the socket "
-        "writes, the replies and the processor's threads), against 18 to 23 us of the Redis main thread. The "
-        "middleware adds about 12 us per request to a FastAPI handler in process; the export about 20 us in the "
-        "exporter thread, or about 3 us with the writer process (which spends the rest in its own process).",
-        "Why throughput and utilisation sit at their goals rather than past them: the writer's Python and Redis "
-        "each spend 20 to 25 us per record and run at the same time on the two cores, so the rate follows the "
-        "slower of the two and the utilisation is Redis's share of it. Taking Redis time away (the hourly trace "
-        "index took it from about 26 us per record to about 22 us) raises the rate and lowers the utilisation; both "
-        "past their goals at once would need the Python write path under about 18 us per record. The FastAPI "
+        "CPU time per record): emit about 2 us, building the entry 3 us, planning, encoding and packing the "
+        "commands 17 to 19 us: about 23 us of Python per request record (about 30 us in the run above, with the "
+        "socket writes, the replies, the garbage collector and the processor's threads), against 19 to 25 us of the "
+        "Redis main thread. The middleware adds about 13 us per request to a FastAPI handler in process; the "
+        "export about 25 us in the exporter thread, or about 3 us with the writer process (which spends the rest "
+        "in its own process).",
+        "Why throughput sits at its goal rather than past it: under this burst the exporter leaves one batch in "
+        "flight (its last replies are read after the next batch is sent), so the writer no longer waits for Redis "
+        "(about 5 us per record of waiting before, 1 us after); what is left is CPU. The writer's Python (about 30 "
+        "us per record, all threads) and Redis (about 25 us) share the machine's two cores with each other and "
+        "with the other services on it, so the rate follows the Python side and moves with the machine's load by "
+        "about 10 % between runs. The FastAPI "
         "rate ratio counts the load generator, Redis and (with it on) the writer process on the same two cores "
         "as the app; the app process's own CPU per request (the row above) is what the ratio would be with them "
-        "on cores of their own.",
+        "on cores of their own. In process, the export's 25 us per request share the app's GIL, which is why "
+        "the in-process row stays near 0.7x and the writer process is the configuration for busy servers.",
     ]
     return section

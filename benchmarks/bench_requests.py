@@ -298,7 +298,7 @@ def _http_rates(ctx: BenchContext) -> dict[str, Any]:
 
 def run(ctx: BenchContext) -> Section:
     n = 5_000 if ctx.quick else 20_000
-    rounds = 1 if ctx.quick else 3
+    rounds = 1 if ctx.quick else 5
     section = Section(
         title="Request logging: exporter throughput, memory per record, instrumented app",
         command="python3 dev.py bench --only requests",

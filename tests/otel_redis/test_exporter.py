@@ -100,3 +100,24 @@ def test_shutdown_finishes_the_batch_in_flight(settings, r):
     assert counters.exported == 0
     exporter.shutdown()
     assert counters.exported == 30 and r.xlen("stream:logs") == 30
+
+
+def test_a_burst_through_the_processor_is_stored_whole_and_in_order(settings, r):
+    """The processor tells the exporter its backlog, so a burst leaves batches in flight; every
+    record still arrives once, and the stream holds them in the order they were logged."""
+    import otel_redis
+
+    counters = PipelineCounters()
+    small = settings.with_overrides(max_export_batch_size=100)
+    exporter = RedisLogRecordExporter(settings=small, counters=counters)
+    otel_redis.configure(settings=small, exporter=exporter, set_global_provider=False)
+    try:
+        assert exporter._backlog is not None  # wired by CountingBatchLogRecordProcessor
+        for i in range(3000):
+            otel_redis.log_info(f"burst {i}")
+        assert otel_redis.force_flush()
+    finally:
+        otel_redis.shutdown()
+    assert counters.exported == 3000 and counters.dropped == 0
+    keys = _stream_keys(r, "stream:logs")
+    assert [r.hget(key, "body") for key in keys] == [f"burst {i}" for i in range(3000)]

@@ -324,6 +324,8 @@ class RedisStore:
         re-raised once the retries are used up. Per-command errors (for example a foreign key of the
         wrong type) do not fail the batch; :meth:`last_errors` returns them.
         """
+        if isinstance(entries, Sequence) and not entries:
+            return []
         return self.begin(entries).complete()
 
     def begin(self, entries: Iterable[LogEntry], *, hold_streams: bool = False) -> "PendingWrite":

@@ -708,7 +708,8 @@ _resource_cache: dict[int, tuple[dict, bytes, tuple[str, str | bytes], str]] = {
 
 def _resource_entry(resource: dict) -> tuple[dict, bytes, tuple[str, str | bytes], str]:
     """Resources are shared by every record of a provider: serialise (and hash) each object once.
-    ``(resource, JSON, hash fields, value key or "")``; the key holds the reference and object."""
+    Returns ``(resource, JSON, the record's resource fields, value key or "")``, cached by the
+    object's id (the object is kept with it, so a reused id is told apart)."""
     hit = _resource_cache.get(id(resource))
     if hit is not None and hit[0] is resource:
         return hit

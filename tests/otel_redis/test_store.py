@@ -187,6 +187,20 @@ def test_index_script_survives_a_script_flush(settings, r):
     assert r.zcard("idx:log:all") == 3
 
 
+def test_histogram_increments_survive_a_script_flush(settings, r):
+    """A batch's histogram increments go in one script call per hash: after SCRIPT FLUSH (or a
+    restart) the write loads the script again and resends them, so no request goes uncounted."""
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    store.write([_req(now, proxy_hostname="a.example", response_time_ms=10)])
+    r.script_flush()
+    store.write([_req(now + 1, proxy_hostname="a.example", response_time_ms=10, status=500)])
+    assert store.last_errors() == []
+    ten = str(histogram.bucket_of(10))
+    for key in (schema.stats_rt("a.example", schema.minute_bucket(now)), schema.stats_rt_all(schema.hour_bucket(now))):
+        assert r.hget(key, ten) == "2" and r.hget(key, "5xx") == "1"
+
+
 def test_length_trim_keeps_what_a_consumer_group_has_not_read(settings, r):
     cfg = settings.with_overrides(stream_maxlen=10, stream_unread_maxlen=40)
     store = RedisStore(make_client(cfg), cfg)

@@ -159,26 +159,34 @@ class RedisLogRecordExporter(LogRecordExporter):
         if resolver is not None:
             source = self._with_hostnames(source, waiting, resolver)
         batch = _InFlight(None, entries, waiting, total)
-        with self._write_lock:
+        if raise_on_failure or self._backlog is None:
+            # not the processor's door (the OTLP receiver, the writer process, an SDK processor of
+            # its own): written at once, concurrently with other callers, never left in flight
+            self._begin(batch, source, started, False)
+            return self._finish(batch, raise_on_failure)
+        with self._write_lock:  # the processor's batches, one after the other: one may stay in flight
             previous, self._pending = self._pending, None
-            try:
-                batch.write = self.store.begin(source, hold_streams=previous is not None)
-            except Exception as exc:  # noqa: BLE001 - never raise into the processor
-                batch.error = exc
-            batch.seconds = time.perf_counter() - started
+            self._begin(batch, source, started, previous is not None)
             if previous is not None:
                 self._finish(previous, False)
-            if batch.error is None and not raise_on_failure and self._more_coming():
+            if batch.error is None and self._more_coming():
                 batch.write.release_streams()  # type: ignore[union-attr]  # after the previous batch: streams stay in order
                 self._pending = batch
                 return LogRecordExportResult.SUCCESS
             return self._finish(batch, raise_on_failure)
 
+    def _begin(self, batch: _InFlight, source: Iterator[LogEntry], started: float, hold_streams: bool) -> None:
+        try:
+            batch.write = self.store.begin(source, hold_streams=hold_streams)
+        except Exception as exc:  # noqa: BLE001 - never raise into the processor
+            batch.error = exc
+        batch.seconds = time.perf_counter() - started
+
     def _more_coming(self) -> bool:
         queued = self._backlog
         return queued is not None and queued() >= self._batch_size
 
-    def _finish(self, batch: "_InFlight", raise_on_failure: bool) -> LogRecordExportResult:
+    def _finish(self, batch: _InFlight, raise_on_failure: bool) -> LogRecordExportResult:
         """Read a batch's replies and count its outcome (raises only with ``raise_on_failure``)."""
         started = time.perf_counter()
         keys: list[str] = []

@@ -121,3 +121,34 @@ def test_a_burst_through_the_processor_is_stored_whole_and_in_order(settings, r)
     assert counters.exported == 3000 and counters.dropped == 0
     keys = _stream_keys(r, "stream:logs")
     assert [r.hget(key, "body") for key in keys] == [f"burst {i}" for i in range(3000)]
+
+
+def test_a_batch_in_flight_that_never_completes_is_counted_as_dropped(tmp_path, settings):
+    """Redis goes away with a batch in flight: the next flush counts every record of that batch as
+    dropped (nothing lost silently) and raises nothing."""
+    import redis
+
+    from otel_redis.embedded import EmbeddedRedis
+
+    server = EmbeddedRedis(tmp_path / "redis", persist=False).start()
+    counters = PipelineCounters()
+    own = settings.with_overrides(redis_url=server.url, retry_attempts=0)
+    exporter = RedisLogRecordExporter(settings=own, counters=counters)
+    exporter.follow_backlog(lambda: 10_000, 10)
+    now = time.time_ns()
+    try:
+        assert exporter.export([_readable(f"warm {i}", now + i) for i in range(10)]) == LogRecordExportResult.SUCCESS
+        exporter.force_flush()  # scripts loaded, connections open
+        assert counters.exported == 10
+        admin = redis.Redis.from_url(server.url)
+        admin.execute_command("CLIENT", "PAUSE", 10_000, "WRITE")  # the next batch's writes wait in Redis
+        assert exporter.export([_readable(f"lost {i}", now + 100 + i) for i in range(25)]) == LogRecordExportResult.SUCCESS
+        assert counters.dropped_export_failed == 0  # in flight: not known yet
+        admin.close()
+        server.stop()  # gone before it ran them
+        assert exporter.force_flush()
+        assert counters.failed_batches == 1 and counters.dropped_export_failed == 25
+        assert counters.exported == 10
+    finally:
+        exporter.shutdown()
+        server.stop()

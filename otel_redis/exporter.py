@@ -37,9 +37,8 @@ class _InFlight:
 
     __slots__ = ("write", "entries", "waiting", "total", "error", "seconds")
 
-    def __init__(self, write: PendingWrite | None, entries: list[LogEntry], waiting: list[int],
-                 total: Callable[[], int]) -> None:
-        self.write = write
+    def __init__(self, entries: list[LogEntry], waiting: list[int], total: Callable[[], int]) -> None:
+        self.write: PendingWrite | None = None
         self.entries = entries
         self.waiting = waiting
         self.total = total
@@ -158,7 +157,7 @@ class RedisLogRecordExporter(LogRecordExporter):
         resolver = dns.current(self.settings)
         if resolver is not None:
             source = self._with_hostnames(source, waiting, resolver)
-        batch = _InFlight(None, entries, waiting, total)
+        batch = _InFlight(entries, waiting, total)
         if raise_on_failure or self._backlog is None:
             # not the processor's door (the OTLP receiver, the writer process, an SDK processor of
             # its own): written at once, concurrently with other callers, never left in flight

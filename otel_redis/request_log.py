@@ -26,9 +26,10 @@ from . import api
 from .client_ip import clean_hostname, valid_ip
 from .counters import COUNTERS
 from .dns import current as current_resolver
-from .levels import ERROR, INFO, NAME_TO_SEVERITY, WARNING, stdlib_to_name
+from .levels import ERROR, INFO, NAME_TO_SEVERITY, WARNING
 from .masking import default_masker
 from .record import REQUEST_ATTRIBUTES, LogEntry, RequestFields, normalize_trace_id, safe_str, truncate
+from .schema import request_body, request_level
 
 _A = REQUEST_ATTRIBUTES
 COMPONENT = "http"
@@ -170,7 +171,7 @@ def request_entry(fields: tuple[Any, ...], max_message_bytes: int, max_attribute
     attributes, normalised by ``record.from_readable`` with these limits) gives for the same call."""
     (ts, method, path, status, client_ip, client_hostname, proxy_hostname, query, route, rt, user_id, user_agent,
      referrer, bytes_sent, error, trace_id, span_id, flags, extra, component) = fields
-    body = f"{method} {path} {status}"
+    body = request_body(method, path, status)
     if len(body) > max_message_bytes >> 2:
         body = truncate(body, max_message_bytes)
     cut = max_attribute_bytes >> 2  # below this many characters no value can be over the limit
@@ -190,7 +191,8 @@ def request_entry(fields: tuple[Any, ...], max_message_bytes: int, max_attribute
     rt = float(rt)
     if rt - rt != 0.0:  # inf or nan
         rt = 0.0
-    severity, level = _REQUEST_LEVELS[0 if status < 400 else 1 if status < 500 else 2]
+    level = request_level(status)
+    severity = _SEVERITY[level]
     return LogEntry(
         ts, level, severity, body, level, component, "", _id_hex(trace_id, 32),
         _id_hex(span_id, 16) if span_id is not None else "", flags, extra or {}, {}, "", "", ts,
@@ -203,10 +205,8 @@ def request_entry(fields: tuple[Any, ...], max_message_bytes: int, max_attribute
 
 
 _NUMBER = (float, int)
-#: (severity number, level name) of a request record: below 400, 4xx, 5xx (see level_for)
-_REQUEST_LEVELS = tuple(
-    (NAME_TO_SEVERITY[name].value, name) for name in (stdlib_to_name(INFO), stdlib_to_name(WARNING), stdlib_to_name(ERROR))
-)
+#: the OTel severity number of each level a request record can have (schema.request_level)
+_SEVERITY = {name: NAME_TO_SEVERITY[name].value for name in ("INFO", "WARNING", "ERROR")}
 #: attribute keys ``extra`` must not carry on the direct path (they mean something to the general one)
 _RESERVED = frozenset({*REQUEST_ATTRIBUTES.values(), "trace_id", "span_id", "error", "component"})
 

@@ -36,7 +36,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import redis
 
@@ -228,12 +228,11 @@ def _ip_index(ip: str) -> str | None:
 
 
 @functools.lru_cache(maxsize=1024)
-def _rt_keys(minute: str, hour: str, host: str) -> tuple[str, ...]:
-    """The response-time histogram keys one request counts in: minute and hour, overall and (with a
-    hostname) for its hostname; minute keys at even positions."""
+def _rt_keys(minute: str, hour: str, host: str) -> tuple[str, str]:
+    """The (minute, hour) response-time histogram keys of a hostname, or overall for ``""``."""
     if not host:
-        return (schema.stats_rt_all(minute), schema.stats_rt_all(hour))
-    return (schema.stats_rt_all(minute), schema.stats_rt_all(hour), schema.stats_rt(host, minute), schema.stats_rt(host, hour))
+        return schema.stats_rt_all(minute), schema.stats_rt_all(hour)
+    return schema.stats_rt(host, minute), schema.stats_rt(host, hour)
 
 
 def trace_keys(client: redis.Redis, trace_id: str, since_ms: int = 0, keep_s: int = Retention.requests) -> list[str]:
@@ -276,7 +275,7 @@ def _response_time_commands(
             counts[error_class] = counts.get(error_class, 0) + n
     commands: list[tuple[Any, ...]] = []
     for (minute, host), counts in tallies.items():
-        minute_key, hour_key = _rt_keys(minute, minute[:-2], host)[-2:]
+        minute_key, hour_key = _rt_keys(minute, minute[:-2], host)
         minute_keys.add(minute_key)
         hour_keys.add(hour_key)
         pairs = list(itertools.chain.from_iterable(counts.items()))
@@ -685,9 +684,9 @@ class RedisStore:
             if entry.trace_id:
                 traced += ("0", trace_member(entry.trace_id, ts_ms, key))
             keep(key)
-            add(("HSET", key, *encode(entry, interned)))
+            append(pack(("HSET", key, *encode(entry, interned))))
             expire_at = ts_ms // 1000 + ttl
-            add(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1))
+            append(pack(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1)))
             append_stream(pack(("XADD", stream, "*", "k", key)))
             streams.add(stream)
             for index in indexes:

@@ -12,6 +12,8 @@ import threading
 import time
 from dataclasses import dataclass, field, fields
 
+from .write_result import ERROR_KINDS
+
 _log = logging.getLogger("otel_redis.pipeline")
 
 
@@ -29,6 +31,16 @@ class PipelineCounters:
     dropped_export_failed: int = 0
     dropped_preconfigure: int = 0
     dropped_after_shutdown: int = 0
+    #: records Redis refused (their hash, expiry or stream entry), after the retry, by kind
+    dropped_redis_error_oom: int = 0
+    dropped_redis_error_readonly: int = 0
+    dropped_redis_error_wrongtype: int = 0
+    dropped_redis_error_noscript: int = 0
+    dropped_redis_error_moved: int = 0
+    dropped_redis_error_timeout: int = 0
+    dropped_redis_error_other: int = 0
+    #: index or stats updates of stored records that failed after the retry
+    index_errors: int = 0
     internal_errors: int = 0
     stream_unread_trimmed: int = 0
     export_seconds_total: float = 0.0
@@ -53,12 +65,18 @@ class PipelineCounters:
             + self.dropped_export_failed
             + self.dropped_preconfigure
             + self.dropped_after_shutdown
+            + self.dropped_redis_error
         )
+
+    @property
+    def dropped_redis_error(self) -> int:
+        return sum(getattr(self, f"dropped_redis_error_{kind}") for kind in ERROR_KINDS)
 
     def snapshot(self) -> dict[str, float]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
         out.pop("warn_interval_s", None)
         out["dropped"] = self.dropped
+        out["dropped_redis_error"] = self.dropped_redis_error
         return out
 
     def maybe_warn(self, reason: str = "") -> None:
@@ -73,13 +91,14 @@ class PipelineCounters:
             self._last_warning = now
         _log.warning(
             "otel-redis dropped %d log records since the last report (%d in all; queue full %d, "
-            "export failed %d, before configure %d, after shutdown %d)%s",
+            "export failed %d, before configure %d, after shutdown %d, refused by Redis %d)%s",
             new,
             dropped,
             self.dropped_queue_full,
             self.dropped_export_failed,
             self.dropped_preconfigure,
             self.dropped_after_shutdown,
+            self.dropped_redis_error,
             f": {reason}" if reason else "",
         )
 

@@ -8,8 +8,10 @@ pipeline that is dropping them).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field, fields
 
 from .write_result import ERROR_KINDS
@@ -48,6 +50,13 @@ class PipelineCounters:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _last_warning: float = field(default=0.0, repr=False, compare=False)
     _reported_drops: int = field(default=0, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _LIVE[id(self)] = self
+
+    def _after_fork(self) -> None:
+        """A fork taken while another thread held the lock must not leave the child's copy held."""
+        self._lock = threading.Lock()
 
     def add(self, name: str, amount: int | float = 1) -> None:
         with self._lock:
@@ -102,6 +111,18 @@ class PipelineCounters:
             f": {reason}" if reason else "",
         )
 
+
+#: every PipelineCounters alive, so that one fork hook renews their locks (weak: none is kept alive)
+_LIVE: "weakref.WeakValueDictionary[int, PipelineCounters]" = weakref.WeakValueDictionary()
+
+
+def _renew_locks() -> None:
+    for counters in list(_LIVE.values()):
+        counters._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_locks)
 
 #: the process-wide counters used by the default pipeline
 COUNTERS = PipelineCounters()

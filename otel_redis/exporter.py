@@ -80,9 +80,15 @@ class RedisLogRecordExporter(LogRecordExporter):
             self._process = ProcessWriter(self.settings, self.counters, request_entry)
 
     def _after_fork(self) -> None:
-        # the batch in flight is the parent's: its replies come on the parent's connection
+        """The child writes on its own: the batch in flight is the parent's (its replies come on
+        the parent's connection), and the locks and the store (its client's pool, whose lock the
+        parent's exporter thread may have held at the fork, and its caches) are made anew. A
+        client passed in by the caller is kept: it is the caller's."""
         self._pending = None
         self._write_lock = threading.Lock()
+        self._lock = threading.Lock()
+        if self._client is None:
+            self._store = None
 
     def follow_backlog(self, queued: Callable[[], int], batch_size: int) -> None:
         """Called by the processor that feeds this exporter: ``queued()`` is how many records wait
@@ -245,11 +251,18 @@ class RedisLogRecordExporter(LogRecordExporter):
         counters.add("export_batches")
         counters.maybe_warn(result.summary())
 
-    def _finish_pending(self) -> None:
-        with self._write_lock:
+    def _finish_pending(self, timeout_s: float = -1) -> bool:
+        """Finish the batch left in flight; False when the batch being written did not end within
+        ``timeout_s`` (a stuck Redis: that batch is counted by the thread writing it, when it ends)."""
+        if not self._write_lock.acquire(timeout=timeout_s):
+            return False
+        try:
             pending, self._pending = self._pending, None
             if pending is not None:
                 self._finish(pending, False)
+            return True
+        finally:
+            self._write_lock.release()
 
     @staticmethod
     def _with_hostnames(source: Iterator[LogEntry], waiting: list[int], resolver: Any) -> Iterator[LogEntry]:
@@ -281,9 +294,11 @@ class RedisLogRecordExporter(LogRecordExporter):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Finish the batch left in flight; with a writer process, wait until it has answered
         every batch."""
-        self._finish_pending()
+        started = time.monotonic()
+        if not self._finish_pending(timeout_millis / 1000):
+            return False
         if self._process is not None:
-            return self._process.flush(timeout_millis / 1000)
+            return self._process.flush(max(0.0, timeout_millis / 1000 - (time.monotonic() - started)))
         return True
 
     def shutdown(self) -> None:

@@ -35,6 +35,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -141,6 +142,12 @@ class _RefreshCache:
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._max = max_size
         self._lock = threading.Lock()
+        _CACHES.add(self)
+
+    def renew_lock(self) -> None:
+        """In a forked child: the parent's exporter thread may have held the lock at the fork (the
+        child would wait on it forever); the entries stay (each is a whole dict operation)."""
+        self._lock = threading.Lock()
 
     def due(self, key: str, now: float) -> bool:
         with self._lock:
@@ -178,6 +185,19 @@ class _RefreshCache:
     def clear(self) -> None:
         with self._lock:
             self._seen.clear()
+
+
+#: every refresh cache alive, whose locks a forked child renews (weak: none is kept alive)
+_CACHES: "weakref.WeakSet[_RefreshCache]" = weakref.WeakSet()
+
+
+def _renew_cache_locks() -> None:
+    for cache in list(_CACHES):
+        cache.renew_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_cache_locks)
 
 
 class _BoundedNames:

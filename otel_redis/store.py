@@ -23,6 +23,9 @@ Write rules (see the README's key schema):
   entries they are trimmed by length too, but never past what a consumer group (the forwarder) has
   not read and acknowledged, unless the stream also exceeds ``OTEL_REDIS_STREAM_UNREAD_MAXLEN``: the
   unread entries trimmed then are counted (``WriteResult.unread_trimmed``).
+Each reply is mapped back to its record (:class:`~otel_redis.write_result.WriteResult`): a record
+is stored only when its hash, expiry and stream entry were accepted; failed commands are resent once,
+and a record still refused is deleted (with its stream entry) and reported as dropped, by error kind.
 No command spans hash slots (the key design suits Redis Cluster; the round trip itself, resp.EarlySend,
 talks to one server's connection).
 """

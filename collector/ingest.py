@@ -26,13 +26,13 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
 from otel_redis.config import Settings
 from otel_redis.exporter import RedisLogRecordExporter
 from otel_redis.record import iter_chunks
+from otel_redis.write_result import WriteResult
 
 from .config import ReceiverSettings
 from .convert import entries_from_request
 from .counters import RECEIVER, ReceiverCounters
 
 #: Redis replies that mean "try again later", not "this record is bad"
-_TRANSIENT_REPLIES = ("OOM", "READONLY", "LOADING", "BUSY", "MASTERDOWN", "CLUSTERDOWN", "TRYAGAIN")
 
 
 #: how long a request waits for a free slot before it is refused as overloaded
@@ -60,12 +60,6 @@ class Outcome:
             response.partial_success.rejected_log_records = self.rejected
             response.partial_success.error_message = self.reason
         return response
-
-
-def _is_transient(error: Exception) -> bool:
-    if isinstance(error, (redis.ConnectionError, redis.TimeoutError)):
-        return True
-    return isinstance(error, redis.ResponseError) and str(error).startswith(_TRANSIENT_REPLIES)
 
 
 class Ingestor:
@@ -113,26 +107,32 @@ class Ingestor:
                 request, self.settings.max_message_bytes, self.settings.max_attribute_bytes
             )
             # written in pipelines of the usual batch size, so a 16 MiB request is not one huge round trip
+            dropped = 0
+            reasons: list[str] = []
             for chunk in iter_chunks(converted.entries, self.settings.max_export_batch_size):
-                self._write(chunk)
-            self.counters.add("accepted_records", len(converted.entries))
-            if converted.rejected:
-                self.counters.add("rejected_records", converted.rejected)
-            return Outcome(len(converted.entries), converted.rejected, converted.reason)
+                result = self._write(chunk)
+                if result.failed:  # counted as dropped by the exporter; the sender is told per record
+                    dropped += len(result.failed)
+                    reasons.append(result.summary())
+            stored = len(converted.entries) - dropped
+            self.counters.add("accepted_records", stored)
+            rejected = converted.rejected + dropped
+            if rejected:
+                self.counters.add("rejected_records", rejected)
+            reason = "; ".join(filter(None, [converted.reason, *reasons]))
+            return Outcome(stored, rejected, reason)
         finally:
             self._slots.release()
 
-    def _write(self, entries: list) -> None:
+    def _write(self, entries: list) -> WriteResult:
+        """One chunk through the exporter. A round trip that failed whole raises Unavailable (the
+        sender keeps and resends the request); records Redis refused one by one are reported
+        back as rejected in the partial success (resending them would repeat the stored ones)."""
         try:
-            self.exporter.export_entries(entries, raise_on_failure=True)
+            return self.exporter.write_entries(entries)
         except Exception as exc:  # noqa: BLE001 - reported to the sender, who retries
             self.counters.add("unavailable")
             raise Unavailable(f"log store unavailable: {type(exc).__name__}: {exc}") from None
-        errors = self.exporter.store.last_errors()
-        transient = next((e for e in errors if _is_transient(e)), None)
-        if transient is not None:
-            self.counters.add("unavailable")
-            raise Unavailable(f"log store refused the write: {transient}")
 
     def close(self) -> None:
         self.exporter.shutdown()

@@ -8,9 +8,13 @@ pipeline that is dropping them).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field, fields
+
+from .write_result import ERROR_KINDS
 
 _log = logging.getLogger("otel_redis.pipeline")
 
@@ -29,6 +33,16 @@ class PipelineCounters:
     dropped_export_failed: int = 0
     dropped_preconfigure: int = 0
     dropped_after_shutdown: int = 0
+    #: records Redis refused (their hash, expiry or stream entry), after the retry, by kind
+    dropped_redis_error_oom: int = 0
+    dropped_redis_error_readonly: int = 0
+    dropped_redis_error_wrongtype: int = 0
+    dropped_redis_error_noscript: int = 0
+    dropped_redis_error_moved: int = 0
+    dropped_redis_error_timeout: int = 0
+    dropped_redis_error_other: int = 0
+    #: index or stats updates of stored records that failed after the retry
+    index_errors: int = 0
     internal_errors: int = 0
     stream_unread_trimmed: int = 0
     export_seconds_total: float = 0.0
@@ -36,6 +50,13 @@ class PipelineCounters:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
     _last_warning: float = field(default=0.0, repr=False, compare=False)
     _reported_drops: int = field(default=0, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _LIVE[id(self)] = self
+
+    def _after_fork(self) -> None:
+        """A fork taken while another thread held the lock must not leave the child's copy held."""
+        self._lock = threading.Lock()
 
     def add(self, name: str, amount: int | float = 1) -> None:
         with self._lock:
@@ -53,12 +74,18 @@ class PipelineCounters:
             + self.dropped_export_failed
             + self.dropped_preconfigure
             + self.dropped_after_shutdown
+            + self.dropped_redis_error
         )
+
+    @property
+    def dropped_redis_error(self) -> int:
+        return sum(getattr(self, f"dropped_redis_error_{kind}") for kind in ERROR_KINDS)
 
     def snapshot(self) -> dict[str, float]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
         out.pop("warn_interval_s", None)
         out["dropped"] = self.dropped
+        out["dropped_redis_error"] = self.dropped_redis_error
         return out
 
     def maybe_warn(self, reason: str = "") -> None:
@@ -73,16 +100,29 @@ class PipelineCounters:
             self._last_warning = now
         _log.warning(
             "otel-redis dropped %d log records since the last report (%d in all; queue full %d, "
-            "export failed %d, before configure %d, after shutdown %d)%s",
+            "export failed %d, before configure %d, after shutdown %d, refused by Redis %d)%s",
             new,
             dropped,
             self.dropped_queue_full,
             self.dropped_export_failed,
             self.dropped_preconfigure,
             self.dropped_after_shutdown,
+            self.dropped_redis_error,
             f": {reason}" if reason else "",
         )
 
+
+#: every PipelineCounters alive, so that one fork hook renews their locks (weak: none is kept alive)
+_LIVE: "weakref.WeakValueDictionary[int, PipelineCounters]" = weakref.WeakValueDictionary()
+
+
+def _renew_locks() -> None:
+    for counters in list(_LIVE.values()):
+        counters._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_locks)
 
 #: the process-wide counters used by the default pipeline
 COUNTERS = PipelineCounters()

@@ -27,6 +27,7 @@ from .connection import make_client
 from .counters import COUNTERS, PipelineCounters
 from .record import LogEntry, from_readable
 from .store import PendingWrite, RedisStore
+from .write_result import WriteResult
 from .writer_process import ProcessWriter
 
 _log = logging.getLogger("otel_redis.exporter")
@@ -79,9 +80,15 @@ class RedisLogRecordExporter(LogRecordExporter):
             self._process = ProcessWriter(self.settings, self.counters, request_entry)
 
     def _after_fork(self) -> None:
-        # the batch in flight is the parent's: its replies come on the parent's connection
+        """The child writes on its own: the batch in flight is the parent's (its replies come on
+        the parent's connection), and the locks and the store (its client's pool, whose lock the
+        parent's exporter thread may have held at the fork, and its caches) are made anew. A
+        client passed in by the caller is kept: it is the caller's."""
         self._pending = None
         self._write_lock = threading.Lock()
+        self._lock = threading.Lock()
+        if self._client is None:
+            self._store = None
 
     def follow_backlog(self, queued: Callable[[], int], batch_size: int) -> None:
         """Called by the processor that feeds this exporter: ``queued()`` is how many records wait
@@ -140,6 +147,21 @@ class RedisLogRecordExporter(LogRecordExporter):
             return LogRecordExportResult.SUCCESS
         return self._write(iter(entries), list(entries), [], lambda: len(entries), raise_on_failure)
 
+    def write_entries(self, entries: Sequence[LogEntry]) -> WriteResult:
+        """Write already-normalised entries at once and return what became of each (the OTLP
+        receiver's door: it answers the sender per record). Counted like every batch; a failed
+        round trip is re-raised (counted as a failed batch), so the sender keeps and resends it."""
+        batch = _InFlight(list(entries), [], lambda: len(entries))
+        if not entries:
+            return WriteResult()
+        started = time.perf_counter()
+        source: Iterator[LogEntry] = iter(entries)
+        resolver = dns.current(self.settings)
+        if resolver is not None:
+            source = self._with_hostnames(source, batch.waiting, resolver)
+        self._begin(batch, source, started, False)
+        return self._complete(batch, True)[1]
+
     def _write(
         self,
         source: Iterator[LogEntry],
@@ -187,12 +209,17 @@ class RedisLogRecordExporter(LogRecordExporter):
 
     def _finish(self, batch: _InFlight, raise_on_failure: bool) -> LogRecordExportResult:
         """Read a batch's replies and count its outcome (raises only with ``raise_on_failure``)."""
+        return self._complete(batch, raise_on_failure)[0]
+
+    def _complete(self, batch: _InFlight, raise_on_failure: bool) -> tuple[LogRecordExportResult, WriteResult]:
+        """:meth:`_finish` with the batch's :class:`WriteResult`: each record counted as exported
+        only when Redis accepted its own commands, else under ``dropped_redis_error_{kind}``."""
         started = time.perf_counter()
-        keys: list[str] = []
+        result = WriteResult()
         exc = batch.error
         if exc is None:
             try:
-                keys = batch.write.complete()  # type: ignore[union-attr]
+                result = batch.write.complete()  # type: ignore[union-attr]
             except Exception as error:  # noqa: BLE001 - never raise into the processor
                 exc = error
         self.counters.add("export_seconds_total", batch.seconds + time.perf_counter() - started)
@@ -202,28 +229,40 @@ class RedisLogRecordExporter(LogRecordExporter):
                 raise exc
             self.counters.add("dropped_export_failed", batch.total())
             self.counters.maybe_warn(f"{type(exc).__name__}: {exc}")
-            return LogRecordExportResult.FAILURE
-        entries = batch.entries
-        if not entries:
-            return LogRecordExportResult.SUCCESS
+            return LogRecordExportResult.FAILURE, result
+        if not batch.entries:
+            return LogRecordExportResult.SUCCESS, result
         if batch.waiting:
-            self._await_hostnames(batch.waiting, entries, keys)
-        errors = self.store.last_errors()
-        if errors:
-            self.counters.add("command_errors", len(errors))
-        unread = self.store.take_unread_trimmed()
-        if unread:
-            self.counters.add("stream_unread_trimmed", unread)
-        self.counters.add("exported", len(entries))
-        self.counters.add("export_batches")
-        self.counters.maybe_warn()
-        return LogRecordExportResult.SUCCESS
+            self._await_hostnames(batch.waiting, batch.entries, result)
+        self._count(result)
+        return (LogRecordExportResult.FAILURE if result.failed else LogRecordExportResult.SUCCESS), result
 
-    def _finish_pending(self) -> None:
-        with self._write_lock:
+    def _count(self, result: WriteResult) -> None:
+        counters = self.counters
+        for kind, n in result.dropped_by_kind().items():
+            counters.add(f"dropped_redis_error_{kind}", n)
+        if result.index_errors:
+            counters.add("index_errors", result.index_errors)
+        if result.failed or result.index_errors:
+            counters.add("command_errors", len(result.failed) + result.index_errors)
+        if result.unread_trimmed:
+            counters.add("stream_unread_trimmed", result.unread_trimmed)
+        counters.add("exported", result.exported)
+        counters.add("export_batches")
+        counters.maybe_warn(result.summary())
+
+    def _finish_pending(self, timeout_s: float = -1) -> bool:
+        """Finish the batch left in flight; False when the batch being written did not end within
+        ``timeout_s`` (a stuck Redis: that batch is counted by the thread writing it, when it ends)."""
+        if not self._write_lock.acquire(timeout=timeout_s):
+            return False
+        try:
             pending, self._pending = self._pending, None
             if pending is not None:
                 self._finish(pending, False)
+            return True
+        finally:
+            self._write_lock.release()
 
     @staticmethod
     def _with_hostnames(source: Iterator[LogEntry], waiting: list[int], resolver: Any) -> Iterator[LogEntry]:
@@ -239,22 +278,27 @@ class RedisLogRecordExporter(LogRecordExporter):
                     waiting.append(position)
             yield entry
 
-    def _await_hostnames(self, waiting: list[int], entries: Sequence[LogEntry], keys: list[str]) -> None:
+    def _await_hostnames(self, waiting: list[int], entries: Sequence[LogEntry], result: WriteResult) -> None:
         """Late answers patch the stored records (in the resolver's thread, through the store)."""
         resolver = dns.current(self.settings)
         if resolver is None:
             return
         store = self.store
+        keys = result.keys
         for i in waiting:
+            if i in result.failed:
+                continue
             entry = entries[i]
             resolver.when_resolved(entry.request.client_ip, store.patch_hostname, (keys[i], entry.timestamp_ms))  # type: ignore[union-attr]
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Finish the batch left in flight; with a writer process, wait until it has answered
         every batch."""
-        self._finish_pending()
+        started = time.monotonic()
+        if not self._finish_pending(timeout_millis / 1000):
+            return False
         if self._process is not None:
-            return self._process.flush(timeout_millis / 1000)
+            return self._process.flush(max(0.0, timeout_millis / 1000 - (time.monotonic() - started)))
         return True
 
     def shutdown(self) -> None:

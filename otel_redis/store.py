@@ -22,7 +22,10 @@ Write rules (see the README's key schema):
 - streams are trimmed by age (``MINID``) once per interval; beyond ``OTEL_REDIS_STREAM_MAXLEN``
   entries they are trimmed by length too, but never past what a consumer group (the forwarder) has
   not read and acknowledged, unless the stream also exceeds ``OTEL_REDIS_STREAM_UNREAD_MAXLEN``: the
-  unread entries trimmed then are counted (:meth:`RedisStore.take_unread_trimmed`).
+  unread entries trimmed then are counted (``WriteResult.unread_trimmed``).
+Each reply is mapped back to its record (:class:`~otel_redis.write_result.WriteResult`): a record
+is stored only when its hash, expiry and stream entry were accepted; failed commands are resent once,
+and a record still refused is deleted (with its stream entry) and reported as dropped, by error kind.
 No command spans hash slots (the key design suits Redis Cluster; the round trip itself, resp.EarlySend,
 talks to one server's connection).
 """
@@ -35,6 +38,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -46,6 +50,7 @@ from .client_ip import valid_ip
 from .histogram import bucket_of, error_field
 from .paths import index_path
 from .record import LogEntry
+from .write_result import WriteResult
 
 #: request methods indexed as they are; any other goes to ``_OTHER`` (OTel's convention)
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"})
@@ -140,6 +145,12 @@ class _RefreshCache:
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._max = max_size
         self._lock = threading.Lock()
+        _CACHES.add(self)
+
+    def renew_lock(self) -> None:
+        """In a forked child: the parent's exporter thread may have held the lock at the fork (the
+        child would wait on it forever); the entries stay (each is a whole dict operation)."""
+        self._lock = threading.Lock()
 
     def due(self, key: str, now: float) -> bool:
         with self._lock:
@@ -177,6 +188,19 @@ class _RefreshCache:
     def clear(self) -> None:
         with self._lock:
             self._seen.clear()
+
+
+#: every refresh cache alive, whose locks a forked child renews (weak: none is kept alive)
+_CACHES: "weakref.WeakSet[_RefreshCache]" = weakref.WeakSet()
+
+
+def _renew_cache_locks() -> None:
+    for cache in list(_CACHES):
+        cache.renew_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_renew_cache_locks)
 
 
 class _BoundedNames:
@@ -287,12 +311,16 @@ def _response_time_commands(
 class PendingWrite:
     """A batch planned and sent whose replies are not read yet (:meth:`RedisStore.begin`)."""
 
-    __slots__ = ("store", "send", "keys", "scripted", "long_streams", "held")
+    __slots__ = ("store", "send", "keys", "scripted", "long_streams", "held", "record_at", "held_base")
 
     def __init__(self, store: "RedisStore", send: resp.EarlySend) -> None:
         self.store = store
         self.send = send
         self.keys: list[str] = []
+        #: position in ``send.args`` of each record's HSET (its EXPIREAT follows; its XADD too
+        #: unless held back, then it is ``held_base`` + the record's position)
+        self.record_at: list[int] = []
+        self.held_base = -1
         #: (position, index key) of each script call; ``None`` for a histogram's increments
         self.scripted: list[tuple[int, str | None]] = []
         self.long_streams: list[str] = []
@@ -301,12 +329,13 @@ class PendingWrite:
     def release_streams(self) -> None:
         """Send the stream entries ``begin(..., hold_streams=True)`` kept back."""
         if self.held:
+            self.held_base = len(self.send.args)
             self.send.args.extend(self.held)
             self.held = []
             self.send.flush()
 
-    def complete(self) -> list[str]:
-        """Read every reply (sending what is still held first): the record keys, in order.
+    def complete(self) -> WriteResult:
+        """Read every reply (sending what is still held first): what became of each record.
         Raises what :meth:`RedisStore.write` raises."""
         self.release_streams()
         return self.store._complete(self)
@@ -319,12 +348,9 @@ class RedisStore:
         self.client = client
         self.settings = settings
         self._refresh = _RefreshCache()
-        self._errors: list[Exception] = []
         self._hostnames = _BoundedNames(settings.max_hostnames)
         self._patch_script: Any = None
         self._scripts_loaded = False
-        self._unread_trimmed = 0
-        self._unread_lock = threading.Lock()
         #: commands sent by the write path (a script call counts once, whatever it runs inside)
         self.commands_sent = 0
 
@@ -338,10 +364,15 @@ class RedisStore:
 
         Connection errors are retried with backoff by the client's Retry (see connection.py) and
         re-raised once the retries are used up. Per-command errors (for example a foreign key of the
-        wrong type) do not fail the batch; :meth:`last_errors` returns them.
+        wrong type) do not fail the batch: they are resent once, and :meth:`write_batch` says which
+        records were not stored and which index updates failed.
         """
+        return self.write_batch(entries).keys
+
+    def write_batch(self, entries: Iterable[LogEntry]) -> WriteResult:
+        """:meth:`write`, returning what became of each record (stored, dropped and why)."""
         if isinstance(entries, Sequence) and not entries:
-            return []
+            return WriteResult()
         return self.begin(entries).complete()
 
     def begin(self, entries: Iterable[LogEntry], *, hold_streams: bool = False) -> "PendingWrite":
@@ -358,7 +389,7 @@ class RedisStore:
         pending = PendingWrite(self, resp.EarlySend(self.client, packed=True))
         held: list[bytes] | None = [] if hold_streams else None
         try:
-            pending.keys = self._plan(entries, pending.send, pending.scripted, pending.long_streams, held)
+            pending.keys = self._plan(entries, pending.send, pending.scripted, pending.long_streams, held, pending.record_at)
         except BaseException:
             try:  # the slices already sent: read their replies, so the connection goes back clean
                 pending.send.finish()
@@ -369,43 +400,99 @@ class RedisStore:
         pending.held = held or []
         return pending
 
-    def _complete(self, pending: "PendingWrite") -> list[str]:
+    def _complete(self, pending: "PendingWrite") -> WriteResult:
         results = pending.send.finish()
         self.commands_sent += len(results)
+        result = WriteResult(keys=pending.keys)
         lost = self._after_scripts(results, pending.scripted)
-        if lost:  # Redis lost the script (restart, SCRIPT FLUSH): load it, send those indexes again
+        if lost:  # Redis lost the script (restart, SCRIPT FLUSH): load it before sending those again
             self._load_scripts()
-            again = resp.EarlySend(self.client, packed=True)
-            again.args.extend(pending.send.args[position] for position in lost)
-            for position, result in zip(lost, again.finish()):
-                results[position] = result
-        self._errors = resp.errors(results)
+        failed = resp.error_positions(results)
+        if failed:
+            self._resend(pending, results, failed, result)
+            self._account(pending, results, result)
+            if result.failed:
+                self._undo_dropped(pending, results, result)
         for stream in pending.long_streams:
             try:
-                self._trim_stream_length(stream)
+                result.unread_trimmed += self._trim_stream_length(stream)
             except redis.RedisError:  # the records are written; trim again on the next batch
                 self._refresh.forget([stream])
-        return pending.keys
+        return result
 
-    def take_unread_trimmed(self) -> int:
-        """Stream entries a consumer group had not read that were trimmed since the last call."""
-        with self._unread_lock:
-            count, self._unread_trimmed = self._unread_trimmed, 0
-        return count
+    def _resend(self, pending: "PendingWrite", results: list[Any], failed: list[int], result: WriteResult) -> None:
+        """Send the failed commands once more, in one round trip. A command Redis answered with an
+        error did not run, so sending it again repeats nothing, except a histogram script that
+        stopped part-way (its first increments applied): that one is resent only after NOSCRIPT."""
+        partial = {position for position, index in pending.scripted if index is None}
+        again = [p for p in failed if p not in partial or isinstance(results[p], redis.exceptions.NoScriptError)]
+        if not again:
+            return
+        send = resp.EarlySend(self.client, packed=True)
+        send.args.extend(pending.send.args[p] for p in again)
+        try:
+            replies = send.finish()
+        except redis.RedisError as exc:  # the first errors stand; this one is quoted too
+            result.note(exc)
+            return
+        self.commands_sent += len(replies)
+        result.resent = len(again)
+        for position, reply in zip(again, replies):
+            results[position] = reply
 
-    def _trim_stream_length(self, stream: str) -> None:
+    def _undo_dropped(self, pending: "PendingWrite", results: list[Any], result: WriteResult) -> None:
+        """A dropped record leaves nothing half-written behind: its hash (stored without its
+        expiry, say) is deleted and a stream entry Redis did accept is removed (``XDEL`` of the id
+        it answered), so followers never see a record that was counted as dropped. Neither command
+        needs memory, so they succeed on a full Redis too."""
+        pipe = self.client.pipeline(transaction=False)
+        held_base = pending.held_base
+        for n in result.failed:
+            key = pending.keys[n]
+            at = pending.record_at[n]
+            reply = results[held_base + n if held_base >= 0 else at + 2]
+            pipe.delete(key)
+            if not isinstance(reply, Exception):
+                stream = schema.STREAM_REQUESTS if key.startswith("req:") else schema.STREAM_LOGS
+                pipe.xdel(stream, reply)
+        try:
+            pipe.execute(raise_on_error=False)
+        except redis.RedisError as exc:  # the records stay counted as dropped; say why in the warning
+            result.note(exc)
+
+    @staticmethod
+    def _account(pending: "PendingWrite", results: list[Any], result: WriteResult) -> None:
+        """Map each error reply back to its record (hash, expiry, stream entry) or count it as an
+        index/stats error of the batch."""
+        own: set[int] = set()
+        held_base = pending.held_base
+        for n, at in enumerate(pending.record_at):
+            positions = (at, at + 1, held_base + n if held_base >= 0 else at + 2)
+            own.update(positions)
+            for position in positions:
+                reply = results[position]
+                if isinstance(reply, Exception):
+                    result.failed[n] = result.note(reply)
+                    break
+        for position in resp.error_positions(results):
+            if position not in own:
+                result.note(results[position])
+                result.index_errors += 1
+
+    def _trim_stream_length(self, stream: str) -> int:
         """Once a minute per stream (a second round trip): trim to OTEL_REDIS_STREAM_MAXLEN, keeping
-        every entry a consumer group has not read and acknowledged, up to the unread bound."""
+        every entry a consumer group has not read and acknowledged, up to the unread bound; returns
+        how many unread entries that bound trimmed."""
         settings = self.settings
         pipe = self.client.pipeline(transaction=False)
         pipe.xlen(stream)
         pipe.xinfo_groups(stream)
         length, groups = pipe.execute(raise_on_error=False)
         if isinstance(length, Exception) or length <= settings.stream_maxlen:
-            return
+            return 0
         if isinstance(groups, Exception) or not groups:
             self.client.xtrim(stream, maxlen=settings.stream_maxlen, approximate=True)
-            return
+            return 0
         safe: tuple[int, int] | None = None
         for group in groups:
             pending = self.client.xpending(stream, group["name"])
@@ -415,9 +502,8 @@ class RedisStore:
         if safe is not None and safe > (0, 0):
             self.client.xtrim(stream, minid=f"{safe[0]}-{safe[1]}", approximate=False)
         if self.client.xlen(stream) > settings.stream_unread_maxlen:
-            lost = self.client.xtrim(stream, maxlen=settings.stream_unread_maxlen, approximate=False)
-            with self._unread_lock:
-                self._unread_trimmed += int(lost or 0)
+            return int(self.client.xtrim(stream, maxlen=settings.stream_unread_maxlen, approximate=False) or 0)
+        return 0
 
     def _load_scripts(self) -> None:
         pipe = self.client.pipeline(transaction=False)
@@ -449,9 +535,6 @@ class RedisStore:
         """After the keys were deleted (DELETE /logs): set TTLs again on the next write of each key."""
         self._refresh.clear()
 
-    def last_errors(self) -> list[Exception]:
-        return list(self._errors)
-
     def _plan(
         self,
         entries: Iterable[LogEntry],
@@ -459,6 +542,7 @@ class RedisStore:
         scripted: list[tuple[int, str | None]] | None = None,
         long_streams: list[str] | None = None,
         held: list[bytes] | None = None,
+        record_at: list[int] | None = None,
     ) -> list[str]:
         """Append the batch's commands to ``pipe.args`` (packed, :func:`resp.pack`); the record keys,
         in order.
@@ -525,6 +609,7 @@ class RedisStore:
         interned: dict[str, bytes] = {}
         keys: list[str] = []
         keep = keys.append
+        mark = record_at.append if record_at is not None else (lambda _position: None)
         uid_prefix, uid_counter = _uid.current()
         request_ttl = schema.record_retention(False, False, retention)
         error_ttl = schema.record_retention(True, False, retention)
@@ -659,6 +744,7 @@ class RedisStore:
                     rt_errors[k3] = rt_errors.get(k3, 0) + 1
                 ttl = error_ttl if status >= 400 else request_ttl
                 keep(key)
+                mark(len(args))
                 append(pack(("HSET", key, *encode(entry, interned))))
                 expire_at = ts_ms // 1000 + ttl
                 append(pack(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1)))
@@ -684,6 +770,7 @@ class RedisStore:
             if entry.trace_id:
                 traced += ("0", trace_member(entry.trace_id, ts_ms, key))
             keep(key)
+            mark(len(args))
             append(pack(("HSET", key, *encode(entry, interned))))
             expire_at = ts_ms // 1000 + ttl
             append(pack(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1)))

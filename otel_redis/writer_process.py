@@ -34,6 +34,7 @@ import orjson
 from .config import Settings
 from .connection import resolve_url
 from .counters import PipelineCounters
+from .write_result import ERROR_KINDS
 from .record import EntryLogRecord, LogEntry, entry_from_row, entry_to_row, from_readable
 
 #: batches sent and not answered yet, at most
@@ -46,6 +47,8 @@ REPORTED = (
     "failed_batches",
     "command_errors",
     "dropped_export_failed",
+    *(f"dropped_redis_error_{kind}" for kind in ERROR_KINDS),
+    "index_errors",
     "internal_errors",
     "export_seconds_total",
 )

@@ -33,8 +33,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 import otel_redis
 from otel_redis import metrics, schema
 from otel_redis.config import ConfigError
+from otel_redis.write_result import ERROR_KINDS
 
-DROP_REASONS = ("queue_full", "export_failed", "preconfigure", "after_shutdown")
+DROP_REASONS = ("queue_full", "export_failed", "preconfigure", "after_shutdown") + tuple(
+    f"redis_error_{kind}" for kind in ERROR_KINDS
+)
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ class ServiceCollector:
             ("otel_redis_internal_errors", "internal_errors", "Internal errors in log calls or exports"),
             ("otel_redis_stream_unread_trimmed", "stream_unread_trimmed",
              "Stream entries trimmed before a consumer group (the forwarder) read them"),
+            ("otel_redis_index_errors", "index_errors", "Index or stats updates of stored records that Redis refused"),
         ):
             yield CounterMetricFamily(name, doc, value=stats.get(key, 0))
         dropped = CounterMetricFamily("otel_redis_records_dropped", "Log records dropped", labels=["reason"])

@@ -3,7 +3,7 @@ written through the real write path (RedisStore.write), as the exporter and the 
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 from otel_redis.levels import NAME_TO_SEVERITY
 from otel_redis.record import LogEntry, RequestFields
@@ -75,12 +75,18 @@ def write(store: RedisStore, entries: Iterable[LogEntry], batch: int = 512) -> l
     for entry in entries:
         chunk.append(entry)
         if len(chunk) >= batch:
-            keys += store.write(chunk)
+            keys += _stored(store, chunk)
             chunk = []
     if chunk:
-        keys += store.write(chunk)
-    assert not store.last_errors(), store.last_errors()
+        keys += _stored(store, chunk)
     return keys
+
+
+def _stored(store: Any, chunk: list) -> list[str]:
+    """Write one chunk; every record and index update must be accepted."""
+    result = store.write_batch(chunk)
+    assert not result.failed and not result.index_errors, result.summary()
+    return result.keys
 
 
 def spread(start_ms: int, end_ms: int, n: int) -> Sequence[int]:

@@ -178,8 +178,9 @@ def test_index_script_survives_a_script_flush(settings, r):
     r.zadd("idx:log:all", {"log:1-gone": now - 8 * DAY_MS})
     store.forget_refreshes()
     # NOSCRIPT: the script is loaded again and the indexes it carried are sent again, in this write
-    (b,) = store.write([_log(now + 1, body="b")])
-    assert store.last_errors() == []
+    result = store.write_batch([_log(now + 1, body="b")])
+    assert result.failed == {} and result.index_errors == 0 and result.resent >= 1
+    (b,) = result.keys
     members = r.zrange("idx:log:all", 0, -1)
     assert b in members and "log:1-gone" not in members and len(members) == 2
     assert r.ttl("idx:log:all") > 0
@@ -194,8 +195,8 @@ def test_histogram_increments_survive_a_script_flush(settings, r):
     now = int(time.time() * 1000)
     store.write([_req(now, proxy_hostname="a.example", response_time_ms=10)])
     r.script_flush()
-    store.write([_req(now + 1, proxy_hostname="a.example", response_time_ms=10, status=500)])
-    assert store.last_errors() == []
+    result = store.write_batch([_req(now + 1, proxy_hostname="a.example", response_time_ms=10, status=500)])
+    assert result.failed == {} and result.index_errors == 0 and result.resent >= 1
     ten = str(histogram.bucket_of(10))
     for key in (schema.stats_rt("a.example", schema.minute_bucket(now)), schema.stats_rt_all(schema.hour_bucket(now))):
         assert r.hget(key, ten) == "2" and r.hget(key, "5xx") == "1"
@@ -206,10 +207,13 @@ def test_length_trim_keeps_what_a_consumer_group_has_not_read(settings, r):
     store = RedisStore(make_client(cfg), cfg)
     now = int(time.time() * 1000)
 
-    def write(n: int, start: int) -> None:
+    def write(n: int, start: int) -> int:
+        """Write ``n`` batches of one; the unread entries their trims removed."""
+        trimmed = 0
         for i in range(n):
             store.forget_refreshes()  # every batch is due for its stream trim
-            store.write([_log(now + start + i, body=f"m{start + i}")])
+            trimmed += store.write_batch([_log(now + start + i, body=f"m{start + i}")]).unread_trimmed
+        return trimmed
 
     # no consumer group: the stream is cut to the length cap (approximately: whole nodes of 100 go)
     write(250, 0)
@@ -220,15 +224,13 @@ def test_length_trim_keeps_what_a_consumer_group_has_not_read(settings, r):
     assert r.xlen("stream:logs") == 25  # nothing read yet: nothing trimmed
     read = r.xreadgroup("forwarder", "c1", {"stream:logs": ">"}, count=15)[0][1]
     r.xack("stream:logs", "forwarder", *[sid for sid, _ in read[:10]])  # 10 acknowledged, 5 pending
-    write(1, 2000)
+    assert write(1, 2000) == 0
     first_left = r.xrange("stream:logs", count=1)[0][0]
     assert first_left == read[10][0]  # consumed entries went, the oldest pending one stayed
     assert r.xlen("stream:logs") == 16
-    assert store.take_unread_trimmed() == 0
     # a forwarder that stays away: the unread hard cap trims the oldest unread entries, counted
-    write(40, 3000)
+    assert write(40, 3000) == 16
     assert r.xlen("stream:logs") == 40
-    assert store.take_unread_trimmed() == 16
 
 
 def test_a_trace_is_indexed_by_hour_and_each_hour_expires_after_its_last_possible_member(settings, r):

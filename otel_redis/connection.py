@@ -127,6 +127,14 @@ async def read_layout_async(client: Any, default: int | None = None) -> int:
     return shards or _layout_default(client, default)
 
 
+def master_clients(client: "redis.Redis | RedisCluster") -> list[redis.Redis]:
+    """Clients for keyspace-wide commands (SCAN, DBSIZE) on each master in turn: every primary
+    of a ``RedisCluster`` (its own per-node client), or the one server."""
+    if isinstance(client, RedisCluster):
+        return [client.get_redis_connection(node) for node in client.get_primaries()]
+    return [client]
+
+
 class LayoutCache:
     """The shard count for one long-lived async client (the query API's): asked of Redis until the
     writers have persisted it, then kept (a persisted layout never changes). A standalone Redis

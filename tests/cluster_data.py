@@ -30,8 +30,9 @@ def request_entry(ts_ms: int, status: int = 200, ip: str = "10.0.0.1", path: str
     )
 
 
-def log_entry(ts_ms: int, level: str = "INFO", body: str = "hello") -> LogEntry:
-    return LogEntry(timestamp_ns=ts_ms * 1_000_000, level=level, severity_number=NAME_TO_SEVERITY[level].value, body=body)
+def log_entry(ts_ms: int, level: str = "INFO", body: str = "hello", event: str = "") -> LogEntry:
+    severity = NAME_TO_SEVERITY[level].value
+    return LogEntry(timestamp_ns=ts_ms * 1_000_000, level=level, severity_number=severity, body=body, event=event)
 
 
 def write_records(client: Any, entries: Sequence[LogEntry], shards: int) -> list[str]:
@@ -67,6 +68,10 @@ def _write_one(client: Any, entry: LogEntry, n: int, shards: int) -> str:
         if entry.severity_number >= 17:
             client.zadd(part(schema.IDX_LOG_ERRORS), {key: ts})
         client.hincrby(part(schema.stats_logs(hour)), "total", 1)
+        client.hincrby(part(schema.stats_logs(hour)), f"level_{entry.level}", 1)
+        if entry.event:
+            client.hincrby(part(schema.stats_events(hour)), entry.event, 1)
+            client.zadd(schema.idx_log_event(entry.event), {key: ts})
         client.xadd(part(schema.STREAM_LOGS), {"k": key})
     return key
 

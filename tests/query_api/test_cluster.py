@@ -90,3 +90,17 @@ def test_cold_index_intersected_with_a_sharded_one(service: Service, rc: RedisCl
     want = {k for k, e in zip(keys, entries) if e.request.client_ip == "10.0.0.1" and e.request.status_code == 404}
     got = {r["id"] for r in _get(service, "/logs/search", ip="10.0.0.1", status=404, limit=1000)["records"]}
     assert got == want and want
+
+
+def test_stats_and_events_sum_every_part(service: Service, rc: RedisCluster) -> None:
+    start = now_ms() - 1000
+    entries = [request_entry(start + i, status=(200, 404, 500)[i % 3]) for i in range(30)]
+    entries += [log_entry(start + i, level="WARNING", event="login" if i % 2 else "logout") for i in range(14)]
+    write_records(rc, entries, SHARDS)
+    stats = _get(service, "/logs/stats", hours=1)
+    assert stats["requests"]["total"] == 30
+    assert stats["requests"]["by_status"] == {"200": 10, "404": 10, "500": 10}
+    assert stats["logs"] == {"total": 14, "by_level": {"WARNING": 14}}
+    events = _get(service, "/logs/events", hours=1)
+    assert {e["event"]: e["count"] for e in events["events"]} == {"login": 7, "logout": 7}
+    assert all(e["last_seen_ms"] for e in events["events"])

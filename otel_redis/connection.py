@@ -188,23 +188,26 @@ def make_client(
     attempts = settings.retry_attempts if retries is None else retries
     backoff = ExponentialBackoff(cap=settings.retry_backoff_cap_s, base=0.05)
     url = url or resolve_url(settings)
+    common = _client_options(settings, CountingRetry(backoff, attempts, on_retry), "otel-redis")
     if cluster_enabled(settings, url):
-        return RedisCluster.from_url(  # type: ignore[return-value]
-            url,
-            socket_timeout=settings.socket_timeout_s,
-            socket_connect_timeout=min(settings.socket_timeout_s, 2.0),
-            retry=CountingRetry(backoff, attempts, on_retry),
-            client_name="otel-redis",
-        )
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=settings.socket_timeout_s,
-        socket_connect_timeout=min(settings.socket_timeout_s, 2.0),
-        retry=CountingRetry(backoff, attempts, on_retry),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-        health_check_interval=30,
-        client_name="otel-redis",
-    )
+        return RedisCluster.from_url(url, **common)  # type: ignore[return-value]
+    return redis.Redis.from_url(url, **common, **_STANDALONE_OPTIONS)
+
+
+#: options only a standalone client takes (RedisCluster has its own retry of failed nodes)
+_STANDALONE_OPTIONS: dict[str, Any] = {
+    "retry_on_error": [redis.ConnectionError, redis.TimeoutError],
+    "health_check_interval": 30,
+}
+
+
+def _client_options(settings: Settings, retry: Any, name: str) -> dict[str, Any]:
+    return {
+        "socket_timeout": settings.socket_timeout_s,
+        "socket_connect_timeout": min(settings.socket_timeout_s, 2.0),
+        "retry": retry,
+        "client_name": name,
+    }
 
 
 def make_async_client(settings: Settings, url: str | None = None) -> "redis.asyncio.Redis":
@@ -214,20 +217,8 @@ def make_async_client(settings: Settings, url: str | None = None) -> "redis.asyn
     from redis.asyncio.retry import Retry as AsyncRetry
 
     url = url or resolve_url(settings)
+    retry = AsyncRetry(ExponentialBackoff(cap=settings.retry_backoff_cap_s, base=0.05), settings.retry_attempts)
+    common = _client_options(settings, retry, "otel-redis-api")
     if cluster_enabled(settings, url):
-        return AsyncRedisCluster.from_url(  # type: ignore[return-value]
-            url,
-            socket_timeout=settings.socket_timeout_s,
-            socket_connect_timeout=min(settings.socket_timeout_s, 2.0),
-            retry=AsyncRetry(ExponentialBackoff(cap=settings.retry_backoff_cap_s, base=0.05), settings.retry_attempts),
-            client_name="otel-redis-api",
-        )
-    return aioredis.Redis.from_url(
-        url,
-        socket_timeout=settings.socket_timeout_s,
-        socket_connect_timeout=min(settings.socket_timeout_s, 2.0),
-        retry=AsyncRetry(ExponentialBackoff(cap=settings.retry_backoff_cap_s, base=0.05), settings.retry_attempts),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-        health_check_interval=30,
-        client_name="otel-redis-api",
-    )
+        return AsyncRedisCluster.from_url(url, **common)  # type: ignore[return-value]
+    return aioredis.Redis.from_url(url, **common, **_STANDALONE_OPTIONS)

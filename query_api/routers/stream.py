@@ -46,13 +46,8 @@ CLUSTER_POLL_S = 0.1
 MAX_POSITION = 2 * schema.MAX_SHARDS * 42
 
 
-def stream_parts(shards: int) -> list[str]:
-    """The stream keys a position lists, in order: every part of each stream."""
-    return [part for stream in STREAMS for part in schema.sharded(stream, shards)]
-
-
 def parse_position(text: str, shards: int = 1) -> dict[str, str]:
-    parts = stream_parts(shards)
+    parts = schema.stream_parts(shards)
     ids = text.strip().split(",")
     if len(ids) != len(parts) or not all(_ID.fullmatch(i) for i in ids):
         expected = "'<stream:logs id>,<stream:requests id>'" if shards == 1 else f"{len(parts)} stream ids"
@@ -65,7 +60,7 @@ def format_position(pos: dict[str, str]) -> str:
 
 
 async def current_position(client: Any, shards: int = 1) -> dict[str, str]:
-    parts = stream_parts(shards)
+    parts = schema.stream_parts(shards)
     pipe = client.pipeline(transaction=False)
     for stream in parts:
         pipe.xrevrange(stream, "+", "-", count=1)

@@ -12,7 +12,7 @@ from typing import Iterator
 import pytest
 
 from collector.config import load_forwarder_settings
-from collector.counters import ForwarderCounters
+from collector.counters import ForwarderCounters, forwarder_backlog
 from collector.forwarder import Forwarder
 from collector.upstream import make_upstream
 from otel_redis import schema
@@ -46,7 +46,12 @@ def test_every_part_forwarded_once_and_acknowledged(redis_cluster: LocalRedisClu
     write_records(client, entries, SHARDS)
     forwarder = Forwarder(client, settings, config, make_upstream(config.protocol), ForwarderCounters())
     assert len(forwarder.streams) == 2 * SHARDS
+    forwarder.ensure_groups()
+    backlog = forwarder_backlog(client, config.group)  # summed over the 12 parts of each stream
+    assert {s: b["lag"] for s, b in backlog.items()} == {schema.STREAM_REQUESTS: 30, schema.STREAM_LOGS: 18}
     forwarder.drain(threading.Event())
+    after = forwarder_backlog(client, config.group)
+    assert all(b == {"lag": 0, "pending": 0} for b in after.values()) and len(after) == 2
     assert sorted(sink.record_ids()) == sorted(e.attributes["id"] for e in entries)
     for part in schema.stream_parts(SHARDS):
         assert client.xpending(part, config.group)["pending"] == 0

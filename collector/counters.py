@@ -15,6 +15,7 @@ from typing import Any
 import redis
 
 from otel_redis import schema
+from otel_redis.connection import read_layout
 
 
 @dataclass
@@ -85,39 +86,52 @@ def _group_info(groups: list[dict[Any, Any]], group: str) -> dict[str, Any] | No
 LAG_COUNT_LIMIT = 100_000
 
 
-def forwarder_backlog(client: redis.Redis, group: str) -> dict[str, dict[str, Any]]:
+def forwarder_backlog(client: redis.Redis, group: str, shards: int | None = None) -> dict[str, dict[str, Any]]:
     """Per stream: ``lag`` (entries not yet delivered to the group; None when Redis cannot tell) and
-    ``pending`` (delivered, not yet acknowledged). Streams without the group are left out."""
+    ``pending`` (delivered, not yet acknowledged). Streams without the group are left out. On a
+    Redis Cluster layout (``shards``, else the persisted one) each figure is summed over the parts."""
     out: dict[str, dict[str, Any]] = {}
     for stream in schema.STREAMS:
-        try:
-            info = _group_info(client.xinfo_groups(stream), group)
-        except redis.ResponseError:  # no such stream yet
-            continue
-        if info is None:
-            continue
-        lag = info["lag"]
-        if not info["has_lag"]:
-            lag = len(client.xrange(stream, min=f"({info['last']}", count=LAG_COUNT_LIMIT))
-        out[stream] = {"lag": lag, "pending": info["pending"]}
+        for part in schema.sharded(stream, read_layout(client) if shards is None else shards):
+            try:
+                info = _group_info(client.xinfo_groups(part), group)
+            except redis.ResponseError:  # no such stream yet
+                continue
+            if info is None:
+                continue
+            lag = info["lag"]
+            if not info["has_lag"]:
+                lag = len(client.xrange(part, min=f"({info['last']}", count=LAG_COUNT_LIMIT))
+            _add_backlog(out, stream, lag, info["pending"])
     return out
 
 
-async def forwarder_backlog_async(client: Any, group: str) -> dict[str, dict[str, Any]]:
+async def forwarder_backlog_async(client: Any, group: str, shards: int = 1) -> dict[str, dict[str, Any]]:
     """:func:`forwarder_backlog` for a ``redis.asyncio`` client (the query API's)."""
     out: dict[str, dict[str, Any]] = {}
     for stream in schema.STREAMS:
-        try:
-            info = _group_info(await client.xinfo_groups(stream), group)
-        except redis.ResponseError:
-            continue
-        if info is None:
-            continue
-        lag = info["lag"]
-        if not info["has_lag"]:
-            lag = len(await client.xrange(stream, min=f"({info['last']}", count=LAG_COUNT_LIMIT))
-        out[stream] = {"lag": lag, "pending": info["pending"]}
+        for part in schema.sharded(stream, shards):
+            try:
+                info = _group_info(await client.xinfo_groups(part), group)
+            except redis.ResponseError:
+                continue
+            if info is None:
+                continue
+            lag = info["lag"]
+            if not info["has_lag"]:
+                lag = len(await client.xrange(part, min=f"({info['last']}", count=LAG_COUNT_LIMIT))
+            _add_backlog(out, stream, lag, info["pending"])
     return out
+
+
+def _add_backlog(out: dict[str, dict[str, Any]], stream: str, lag: int | None, pending: int) -> None:
+    """Add one stream part's figures to its stream's (a lag unknown for one part is unknown)."""
+    seen = out.get(stream)
+    if seen is None:
+        out[stream] = {"lag": lag, "pending": pending}
+        return
+    seen["lag"] = None if seen["lag"] is None or lag is None else seen["lag"] + lag
+    seen["pending"] += pending
 
 
 def _decode_published(name: Any, data: dict[Any, Any]) -> tuple[str, dict[str, Any]]:

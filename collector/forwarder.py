@@ -34,7 +34,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 
 from otel_redis import schema
 from otel_redis.config import Settings
-from otel_redis.connection import make_client
+from otel_redis.connection import is_cluster_client, make_client, read_layout
 from otel_redis.store import RedisStore
 
 from .config import ForwarderSettings
@@ -79,10 +79,12 @@ class Batch:
         return len(self.rows)
 
 
+#: a cluster poll with nothing new waits this long before the next (standalone XREADGROUP blocks)
+CLUSTER_POLL_S = 0.1
+
+
 class Forwarder:
     """One consumer of the forwarding group; :meth:`run` until ``stop`` is set."""
-
-    streams = schema.STREAMS
 
     def __init__(
         self,
@@ -94,6 +96,8 @@ class Forwarder:
     ) -> None:
         self.client = client
         self.store = RedisStore(client, settings)
+        # on a Redis Cluster layout, one consumer group on each stream part (docs/cluster.md)
+        self.streams = tuple(schema.stream_parts(read_layout(client, settings.shards)))
         # a blocking read must end before the socket timeout, or it would look like a dead connection
         block_cap = max(1, int(settings.socket_timeout_s * 800))
         self.config = config.with_overrides(block_ms=min(config.block_ms, block_cap))
@@ -180,19 +184,30 @@ class Forwarder:
 
     def step(self, stop: threading.Event, block_ms: int | None) -> int:
         """Read one batch of new entries and forward it; returns how many entries were read."""
-        rows = self.client.xreadgroup(
-            self.config.group,
-            self.config.consumer,
-            {stream: ">" for stream in self.streams},
-            count=self.config.batch_size,
-            block=block_ms,
-        )
+        rows = self._read_new(stop, block_ms)
         batch = Batch()
         for stream, entries in rows or ():
             batch.add_rows(_text(stream), entries)
         if batch.rows:
             self.forward(batch, stop)
         return len(batch)
+
+    def _read_new(self, stop: threading.Event, block_ms: int | None) -> list[Any]:
+        """New entries for this consumer: one blocking XREADGROUP over the two streams, or on a
+        cluster layout one XREADGROUP per stream part (a multi-key read would span slots) in a
+        pipeline, with a short pause when none had anything."""
+        if not is_cluster_client(self.client):
+            return list(self.client.xreadgroup(
+                self.config.group, self.config.consumer, {stream: ">" for stream in self.streams},
+                count=self.config.batch_size, block=block_ms,
+            ) or [])  # fmt: skip
+        pipe = self.client.pipeline(transaction=False)
+        for stream in self.streams:
+            pipe.xreadgroup(self.config.group, self.config.consumer, {stream: ">"}, count=self.config.batch_size)
+        rows = [row for reply in pipe.execute() for row in (reply or [])]
+        if not rows and block_ms:
+            stop.wait(min(block_ms / 1000, CLUSTER_POLL_S))
+        return rows
 
     def resend_own_pending(self, stop: threading.Event) -> None:
         """Entries this consumer (same name, earlier process) read but never acknowledged."""

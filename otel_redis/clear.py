@@ -1,8 +1,11 @@
 """Remove everything this system wrote (``schema.OWNED_PATTERNS``) and nothing else.
 
 One SCAN pass over the keyspace in small steps (no KEYS); each key is matched against the owned
-patterns here and removed with a single-key UNLINK (no multi-key command, so Cluster-ready). The
-counts are UNLINK results, so a key SCAN returned twice is counted once.
+patterns here and removed with a single-key UNLINK (no multi-key command). On a Redis Cluster the
+scan covers every master (redis-py's cluster ``scan_iter``) and the parts of the sharded hot keys
+count under their key's pattern. The counts are UNLINK results, so a key SCAN returned twice is
+counted once. The layout key (``schema.LAYOUT_KEY``) is kept: the writers' shard count outlives a
+clear.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ def owner_pattern(key: str, patterns: Sequence[str] = schema.OWNED_PATTERNS) -> 
         if pattern.endswith("*"):
             if key.startswith(pattern[:-1]):
                 return pattern
-        elif key == pattern:
+        elif key == pattern or schema.shard_of(key)[0] == pattern:  # a Cluster part of a hot key
             return pattern
     return None
 
@@ -33,7 +36,7 @@ async def clear_owned(client: Any, patterns: Sequence[str] = schema.OWNED_PATTER
     async def flush() -> None:
         pipe = client.pipeline(transaction=False)
         for key, _pattern in batch:
-            pipe.unlink(key)
+            pipe.execute_command("UNLINK", key)  # one key: no cross-slot split in a cluster pipeline
         for (_key, pattern), n in zip(batch, await pipe.execute()):
             removed[pattern] += int(n)
         batch.clear()

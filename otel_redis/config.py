@@ -70,6 +70,9 @@ class Settings:
     # export (writer_process.py)
     writer_process: bool = False
     writer_nice: int = 5
+    # Redis Cluster (connection.py, docs/cluster.md): "auto" detects it with INFO cluster
+    cluster: str = "auto"
+    shards: int = 12
 
     def with_overrides(self, **overrides: object) -> "Settings":
         return replace(self, **overrides)  # type: ignore[arg-type]
@@ -127,6 +130,21 @@ def _redis_url(env: Mapping[str, str]) -> str | None:
     if not raw.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError(f"REDIS_URL={raw!r} must start with redis://, rediss:// or unix://")
     return raw
+
+
+def _cluster_mode(env: Mapping[str, str]) -> str:
+    raw = (env.get("OTEL_REDIS_CLUSTER") or "auto").strip().lower()
+    modes = {"auto": "auto", "true": "true", "1": "true", "yes": "true", "false": "false", "0": "false", "no": "false"}
+    if raw not in modes:
+        raise ConfigError(f"OTEL_REDIS_CLUSTER={env.get('OTEL_REDIS_CLUSTER')!r} must be auto, true or false")
+    return modes[raw]
+
+
+def _shards(env: Mapping[str, str]) -> int:
+    value = _int(env, "OTEL_REDIS_SHARDS", 12, 1)
+    if value > 256:
+        raise ConfigError(f"OTEL_REDIS_SHARDS={env.get('OTEL_REDIS_SHARDS')!r} must be between 1 and 256")
+    return value
 
 
 def _list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -194,4 +212,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_hostnames=_int(env, "OTEL_REDIS_MAX_HOSTNAMES", 1000, 1),
         writer_process=_bool(env, "OTEL_REDIS_WRITER_PROCESS", False),
         writer_nice=_nice(env, "OTEL_REDIS_WRITER_NICE", 5),
+        cluster=_cluster_mode(env),
+        shards=_shards(env),
     )

@@ -119,6 +119,7 @@ class EmbeddedRedis:
         use_unix_socket: bool = True,
         persist: bool = True,
         extra_args: tuple[str, ...] = (),
+        port: int = 0,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.binary = binary
@@ -126,7 +127,7 @@ class EmbeddedRedis:
         self.extra_args = extra_args
         sock = self.data_dir / "redis.sock"
         self.unix_socket: Path | None = sock if use_unix_socket and len(str(sock)) < _UNIX_PATH_MAX else None
-        self.port: int = 0
+        self.port: int = port  # TCP only: 0 picks a free loopback port
         self.process: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
         self.owner = False
@@ -190,7 +191,7 @@ class EmbeddedRedis:
                 self.unix_socket.unlink()
             args += ["--port", "0", "--unixsocket", str(self.unix_socket), "--unixsocketperm", "700"]
         else:
-            self.port = free_port()
+            self.port = self.port or free_port()
             args += ["--port", str(self.port)]
         args += list(self.extra_args)
         self.process = _popen_from_keeper_thread(args)

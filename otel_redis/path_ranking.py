@@ -14,16 +14,20 @@ from typing import Any
 import redis
 
 from . import schema
+from .connection import read_layout
 from .metrics import Window
 from .paths import normalize_path
 from .window_stats import text
 
 
 def rank_paths(client: redis.Redis, window: Window, limit: int = 20, method: str | None = None) -> dict[str, Any]:
-    """``{"total": n, "patterns": [{"method", "pattern", "count", "share"}...]}`` (hour resolution)."""
+    """``{"total": n, "patterns": [{"method", "pattern", "count", "share"}...]}`` (hour resolution);
+    on a Redis Cluster every part of each hour's hash is read and the counts added."""
+    shards = read_layout(client)
     pipe = client.pipeline(transaction=False)
     for bucket in window.hours():
-        pipe.hgetall(schema.stats_paths(bucket))
+        for part in schema.sharded(schema.stats_paths(bucket), shards):
+            pipe.hgetall(part)
     counts: Counter[tuple[str, str]] = Counter()
     for mapping in pipe.execute():
         for field, value in mapping.items():

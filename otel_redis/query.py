@@ -339,13 +339,15 @@ async def search(
     limit: int,
     cursor: Position | None = None,
     predicate: Predicate | None = None,
+    shards: int = 1,
 ) -> Page:
-    """Run one query (see the module docstring): complete, index-driven, newest ``limit`` matches."""
+    """Run one query (see the module docstring): complete, index-driven, newest ``limit`` matches.
+    ``shards`` is the cluster layout's shard count: each hot index is the union of its parts."""
     if not groups:
         raise ValueError("a query needs at least one index group")
     if not all(groups):
         return Page([], None)  # a filter with no index (e.g. a path pattern nothing matched)
-    groups = [tuple(dict.fromkeys(g)) for g in groups]
+    groups = expand_groups(groups, shards)
     want = limit + 1
     counts = await count_groups(client, groups, since_ms, cursor)
     if min(counts) == 0:
@@ -380,6 +382,27 @@ async def search(
     next_cursor = encode_cursor(page[-1][0]) if len(matches) > limit else None
     page.sort(key=lambda m: (m[0].score, m[2].timestamp_ns, m[0].member))
     return Page([(key, entry) for _pos, key, entry in page], next_cursor)
+
+
+def expand_groups(groups: Sequence[Group], shards: int) -> list[Group]:
+    """Each group with its hot indexes replaced by their ``shards`` parts (Redis Cluster layout,
+    ``schema.sharded``): a union of the parts is the whole index, merged by score like any union."""
+    out = []
+    for group in groups:
+        keys: list[str] = []
+        for key in group:
+            keys.extend([key] if isinstance(key, TraceIndex) else schema.sharded(key, shards))
+        out.append(tuple(dict.fromkeys(keys)))
+    return out
+
+
+async def _hkeys_of_parts(client: Any, keys: Iterable[str], shards: int) -> list[list[Any]]:
+    """HKEYS of every part of every hash in ``keys``, one pipelined round trip."""
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        for part in schema.sharded(key, shards):
+            pipe.hkeys(part)
+    return list(await pipe.execute())
 
 
 def _safe(predicate: Predicate, entry: LogEntry) -> bool:
@@ -467,7 +490,7 @@ def request_level(status_code: int) -> str:
 REQUEST_LEVELS = frozenset(request_level(code) for code in (200, 404, 500))
 
 
-async def level_group(client: Any, level: str, since_ms: int, now_ms: int) -> Group:
+async def level_group(client: Any, level: str, since_ms: int, now_ms: int, shards: int = 1) -> Group:
     """Records of ``level``: application logs (``idx:log:level:{LEVEL}``) and requests whose status
     maps to it (:func:`request_level`), through the status indexes ``idx:req:status:{code}`` of the
     codes that the window's hours counted (fields ``status_{code}`` of ``stats:requests:{hour}``,
@@ -475,11 +498,9 @@ async def level_group(client: Any, level: str, since_ms: int, now_ms: int) -> Gr
     group = group_levels(level)
     if level not in REQUEST_LEVELS:
         return group
-    pipe = client.pipeline(transaction=False)
-    for bucket in schema.hour_buckets(since_ms, now_ms + HOUR_MS):
-        pipe.hkeys(schema.stats_requests(bucket))
+    buckets = schema.hour_buckets(since_ms, now_ms + HOUR_MS)
     codes: set[int] = set()
-    for fields in await pipe.execute():
+    for fields in await _hkeys_of_parts(client, map(schema.stats_requests, buckets), shards):
         for field in fields:
             name = _text(field)
             if name.startswith("status_") and name[7:].isdigit():
@@ -568,7 +589,9 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
 
 
-async def path_group(client: Any, pattern: str, since_ms: int, now_ms: int, method: str | None = None) -> Group:
+async def path_group(
+    client: Any, pattern: str, since_ms: int, now_ms: int, method: str | None = None, shards: int = 1
+) -> Group:
     """The ``idx:req:path:{method}:{path}`` indexes whose path matches ``pattern`` in the window.
 
     The indexed paths of each hour are the fields of ``stats:paths:{hour}`` (``METHOD path``), so
@@ -579,11 +602,8 @@ async def path_group(client: Any, pattern: str, since_ms: int, now_ms: int, meth
     normalised = normalize_path(pattern)
     if normalised != pattern:
         regexes.append(glob_regex(normalised))
-    pipe = client.pipeline(transaction=False)
-    for bucket in schema.hour_buckets(since_ms, now_ms):
-        pipe.hkeys(schema.stats_paths(bucket))
     seen: dict[str, None] = {}
-    for fields in await pipe.execute():
+    for fields in await _hkeys_of_parts(client, map(schema.stats_paths, schema.hour_buckets(since_ms, now_ms)), shards):
         for field in fields:
             seen[_text(field)] = None
     keys = []

@@ -14,11 +14,12 @@ HyperLogLogs per figure instead of 25.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from typing import Any, Sequence
 
 from . import histogram, schema, window_stats
-from .window_stats import Histogram, counts, forget_cached, text
+from .window_stats import Histogram, forget_cached, text
 
 __all__ = ["MAX_HOSTNAMES", "MINUTE_PRECISION_MS", "request_stats", "event_stats", "forget_cached"]
 
@@ -29,35 +30,38 @@ MAX_HOSTNAMES = 50
 MINUTE_PRECISION_MS = 2 * HOUR_MS
 
 
-async def request_stats(client: Any, since_ms: int, now_ms: int, top: int = 10) -> dict[str, Any]:
-    """Totals per hour, by status, error rate, requests/s, unique visitors, top paths, percentiles."""
-    plan = _request_stats(since_ms, now_ms, top, window_stats.is_cluster(client))
+async def request_stats(client: Any, since_ms: int, now_ms: int, top: int = 10, shards: int = 1) -> dict[str, Any]:
+    """Totals per hour, by status, error rate, requests/s, unique visitors, top paths, percentiles
+    (``shards``: the Cluster layout's shard count; each counter hash is the sum of its parts)."""
+    plan = _request_stats(since_ms, now_ms, top, window_stats.is_cluster(client), shards)
     return await window_stats.run_async(client, plan)
 
 
-def _request_stats(since_ms: int, now_ms: int, top: int, cluster: bool) -> window_stats.Plan[dict[str, Any]]:
+#: the hourly hashes /logs/stats reads, in the order _request_stats takes them
+_HOURLY = (schema.stats_requests, schema.stats_errors, schema.stats_paths, schema.stats_logs)
+
+
+def _request_stats(
+    since_ms: int, now_ms: int, top: int, cluster: bool, shards: int = 1
+) -> window_stats.Plan[dict[str, Any]]:
     buckets = schema.hour_buckets(since_ms, now_ms)
-    rows = iter((yield window_stats.Round([
-        window_stats.call(name, key(b))
-        for b in buckets
-        for name, key in (
-            ("hgetall", schema.stats_requests),
-            ("hgetall", schema.stats_errors),
-            ("smembers", schema.stats_hosts),
-            ("hgetall", schema.stats_paths),
-            ("hgetall", schema.stats_logs),
-        )
-    ])))
+    hashes = [(b, key(b)) for b in buckets for key in _HOURLY]
+    replies = iter((yield window_stats.Round(
+        [window_stats.call("smembers", schema.stats_hosts(b)) for b in buckets]
+        + [window_stats.call("hgetall", part) for _b, key in hashes for part in schema.sharded(key, shards)]
+    )))  # fmt: skip
+    host_rows = [next(replies) for _b in buckets]
+    merged = [window_stats.summed_counts([next(replies) for _p in schema.sharded(key, shards)]) for _b, key in hashes]
+    rows = iter(merged)
     per_hour = []
     by_status: Counter[str] = Counter()
     hosts_by_bucket: dict[str, list[str]] = {}
     paths: Counter[str] = Counter()
     levels: Counter[str] = Counter()
     total = errors = logs_total = 0
-    for b in buckets:
-        req, err = counts(next(rows)), counts(next(rows))
-        hosts_by_bucket[b] = sorted(text(h) for h in next(rows))
-        pth, lg = counts(next(rows)), counts(next(rows))
+    for b, hosts in zip(buckets, host_rows):
+        req, err, pth, lg = next(rows), next(rows), next(rows), next(rows)
+        hosts_by_bucket[b] = sorted(text(h) for h in hosts)
         hour_total = req.get("total", 0)
         hour_errors = sum(err.values())
         statuses = {k.removeprefix("status_"): v for k, v in req.items() if k.startswith("status_")}
@@ -73,9 +77,10 @@ def _request_stats(since_ms: int, now_ms: int, top: int, cluster: bool) -> windo
 
     hostnames = sorted({h for hs in hosts_by_bucket.values() for h in hs})
     shown = yield from _busiest(hostnames, since_ms)
+    histograms = functools.partial(_histograms, shards=shards)
     groups = [window_stats.visitor_sources(hosts_by_bucket, h, now_ms) for h in (None, *shown)]
     rt, visitors = yield from window_stats.together(
-        _histograms(since_ms, now_ms, shown), window_stats.union_counts(groups, cluster=cluster, cache=True)
+        histograms(since_ms, now_ms, shown), window_stats.union_counts(groups, cluster=cluster, cache=True)
     )
     # the overall histogram is the sum of the hostnames' when every request had one (the usual
     # case): one series less to read; otherwise stats:rt_all is read as well
@@ -83,7 +88,7 @@ def _request_stats(since_ms: int, now_ms: int, top: int, cluster: bool) -> windo
     if whole_hours and len(shown) == len(hostnames) and sum(h.count for h in rt.values()) == total:
         rt[None] = Histogram.total(rt.values())
     else:
-        rt.update((yield from _histograms(since_ms, now_ms, [None])))
+        rt.update((yield from histograms(since_ms, now_ms, [None])))
 
     seconds = max(1.0, (now_ms - (since_ms - since_ms % HOUR_MS)) / 1000.0)
     return {
@@ -116,28 +121,34 @@ def _busiest(hostnames: list[str], since_ms: int) -> window_stats.Plan[list[str]
 
 
 def _histograms(
-    since_ms: int, now_ms: int, hostnames: Sequence[str | None]
+    since_ms: int, now_ms: int, hostnames: Sequence[str | None], shards: int = 1
 ) -> window_stats.Plan[dict[str | None, Histogram]]:
     """Merged response-time histogram of the window per hostname (None: all requests): minute
     precision up to :data:`MINUTE_PRECISION_MS`, whole hours beyond (a day's window reads 25 hashes
     per hostname instead of up to 140), hours that are over from the cache."""
     minute_edges = now_ms - since_ms <= MINUTE_PRECISION_MS
     plan = {
-        h: window_stats.histogram_sources(since_ms, now_ms, h, now_ms, minute_edges=minute_edges) for h in hostnames
+        h: window_stats.histogram_sources(since_ms, now_ms, h, now_ms, minute_edges=minute_edges, shards=shards)
+        for h in hostnames
     }
     return (yield from window_stats.histograms(plan, cache=not minute_edges))
 
 
-async def event_stats(client: Any, since_ms: int, now_ms: int, event: str | None = None) -> dict[str, Any]:
-    """Count per event name (from ``stats:events:{hour}``), per hour, with each event's last time."""
+async def event_stats(
+    client: Any, since_ms: int, now_ms: int, event: str | None = None, shards: int = 1
+) -> dict[str, Any]:
+    """Count per event name (from ``stats:events:{hour}``, every part summed on a Cluster layout),
+    per hour, with each event's last time."""
     buckets = schema.hour_buckets(since_ms, now_ms)
     pipe = client.pipeline(transaction=False)
     for b in buckets:
-        pipe.hgetall(schema.stats_events(b))
+        for part in schema.sharded(schema.stats_events(b), shards):
+            pipe.hgetall(part)
+    replies = iter(await pipe.execute())
     totals: Counter[str] = Counter()
     per_hour = []
-    for b, row in zip(buckets, await pipe.execute()):
-        found = counts(row)
+    for b in buckets:
+        found = window_stats.summed_counts([next(replies) for _p in schema.sharded(schema.stats_events(b), shards)])
         if event is not None:
             found = {event: found[event]} if event in found else {}
         totals.update(found)

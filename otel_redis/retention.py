@@ -37,6 +37,7 @@ import redis
 
 from . import schema
 from .config import ConfigError, Retention, Settings, _int
+from .connection import master_clients, read_layout
 from .store import REFRESH_INTERVAL_S
 
 
@@ -127,8 +128,9 @@ class CleanupJob:
             if any(fnmatch.fnmatchcase(key, p) for p in schema.INDEX_PATTERNS):
                 self.clean_index(key)
         self.clean_records()
+        shards = read_layout(self.client)
         for stream in schema.STREAMS:
-            self.trim_stream(stream)
+            self.report.stream_entries_trimmed[stream] = sum(self.trim_stream(part) for part in schema.sharded(stream, shards))
         self.clean_stats()
         self.report.duration_s = time.perf_counter() - started
         return self.report
@@ -140,16 +142,19 @@ class CleanupJob:
         return self.client.execute_command(*args)
 
     def _scan(self, match: str, type_: str | None = None) -> Iterator[str]:
-        cursor: int | bytes = 0
-        while True:
-            args: list[Any] = ["SCAN", cursor, "MATCH", match, "COUNT", self.cfg.scan_count]
-            if type_:
-                args += ["TYPE", type_]
-            cursor, keys = self._cmd(*args)
-            for key in keys:
-                yield _s(key)
-            if int(cursor) == 0:
-                return
+        """SCAN the whole keyspace: on a Redis Cluster, every master in turn."""
+        for node in master_clients(self.client):
+            cursor: int | bytes = 0
+            while True:
+                args: list[Any] = ["SCAN", cursor, "MATCH", match, "COUNT", self.cfg.scan_count]
+                if type_:
+                    args += ["TYPE", type_]
+                self.report.commands += 1
+                cursor, keys = node.execute_command(*args)
+                for key in keys:
+                    yield _s(key)
+                if int(cursor) == 0:
+                    break
 
     def _cutoff(self, seconds: int) -> int:
         assert self.now_ms is not None
@@ -192,7 +197,7 @@ class CleanupJob:
                 continue
             pipe = self.client.pipeline(transaction=False)
             for member in members:
-                pipe.exists(member)
+                pipe.execute_command("EXISTS", member)
             exists = pipe.execute()
             self.report.commands += len(members)
             gone = [m for m, e in zip(members, exists) if not e]
@@ -247,14 +252,15 @@ class CleanupJob:
         if doomed:
             pipe = self.client.pipeline(transaction=False)
             for key in doomed:
-                pipe.unlink(key)
+                pipe.execute_command("UNLINK", key)  # one key: no cross-slot split in a cluster pipeline
             self.report.records_deleted += sum(int(n) for n in pipe.execute())
             self.report.commands += len(doomed)
 
     # ------------------------------------------------------------------ 3. streams
 
-    def trim_stream(self, stream: str) -> None:
-        """Entries older than the requests retention (the write path's MINID), in LIMITed steps."""
+    def trim_stream(self, stream: str) -> int:
+        """Entries older than the requests retention (the write path's MINID), in LIMITed steps;
+        returns how many were removed."""
         minid = str(self._cutoff(self.retention.requests))
         removed = 0
         while True:
@@ -263,7 +269,7 @@ class CleanupJob:
             if n == 0:
                 break
         removed += int(self._cmd("XTRIM", stream, "MINID", minid))
-        self.report.stream_entries_trimmed[stream] = removed
+        return removed
 
     # ------------------------------------------------------------------ 4. stats
 
@@ -299,7 +305,7 @@ class CleanupJob:
             if ttl == -2:
                 continue  # gone meanwhile
             if deadline <= now_s:
-                pipe.unlink(key)
+                pipe.execute_command("UNLINK", key)  # one key: no cross-slot split in a cluster pipeline
                 ops.append("unlink")
             elif ttl == -1 or now_s + ttl > deadline:
                 pipe.expireat(key, deadline)

@@ -22,6 +22,7 @@ import re
 from typing import Iterable, Mapping
 
 import orjson
+from redis.crc import key_slot as _crc_slot
 
 from .config import Retention
 from .levels import NAME_TO_SEVERITY
@@ -808,3 +809,104 @@ def decode_entry(mapping: dict, values: Mapping[str, bytes] | None = None) -> Lo
         request=request,
         otlp=orjson.loads(data["otlp"]) if data.get("otlp") else {},
     )
+
+
+# ---------------------------------------------------------------------------- Redis Cluster layout
+
+#: Redis Cluster's hash slot count (CRC16 of the key, or of its ``{hash tag}``, modulo this)
+CLUSTER_SLOTS = 16384
+#: the most parts a hot key may be split into (more would cost readers without spreading writes)
+MAX_SHARDS = 256
+
+#: the hot keys split into parts in cluster mode (every record touches them)
+HOT_KEYS: frozenset[str] = frozenset(
+    {STREAM_LOGS, STREAM_REQUESTS, IDX_REQ_ALL, IDX_LOG_ALL, IDX_REQ_ERRORS, IDX_LOG_ERRORS, IDX_REQ_SLOW}
+)
+#: prefixes of hot per-value indexes and of the hourly/minute stats hashes (the per-host
+#: HyperLogLogs ``stats:unique_ips:*`` and the ``stats:hosts:*`` sets are not split)
+HOT_PREFIXES: tuple[str, ...] = (
+    "idx:req:status:",
+    "idx:log:level:",
+    "stats:requests:",
+    "stats:errors:",
+    "stats:logs:",
+    "stats:events:",
+    "stats:rt:",
+    "stats:rt_all:",
+    "stats:paths:",
+)
+
+#: hash holding the layout the writers use (``shards``): readers take the shard count from here
+LAYOUT_KEY = "meta:layout"
+LAYOUT_SHARDS_FIELD = "shards"
+
+
+def key_slot(key: str) -> int:
+    """The Cluster hash slot of ``key`` (redis-py's CRC16, honouring ``{hash tags}``)."""
+    return int(_crc_slot(key.encode("utf-8")))
+
+
+@functools.lru_cache(maxsize=64)
+def shard_tags(shards: int) -> tuple[str, ...]:
+    """The hash tags of the ``shards`` parts of a hot key: tag n hashes into the middle half of
+    the n-th of ``shards`` equal slot ranges, so any even split of the slots over the masters
+    (``redis-cli --cluster create``, or an equal range per master) gives each master an even
+    share of the parts. Deterministic: every process computes the same tags."""
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ValueError(f"shards must be between 1 and {MAX_SHARDS}, not {shards}")
+    width = CLUSTER_SLOTS / shards
+    tags: list[str] = []
+    for n in range(shards):
+        low, high = n * width + width / 4, (n + 1) * width - width / 4
+        attempt = 0
+        while not low <= key_slot(f"{{s{n}.{attempt}}}") < high:
+            attempt += 1
+        tags.append(f"s{n}.{attempt}")
+    return tuple(tags)
+
+
+def is_hot(key: str) -> bool:
+    """True for a (not yet sharded) key that cluster mode splits into parts."""
+    if "{" in key:
+        return False
+    return key in HOT_KEYS or key.startswith(HOT_PREFIXES)
+
+
+def shard_key(key: str, n: int, shards: int) -> str:
+    """Part ``n`` of hot key ``key``: ``f"{key}:{{{tag}}}"``; ``key`` itself when ``shards == 1``
+    (standalone Redis keeps the specification's names)."""
+    if shards == 1:
+        return key
+    return f"{key}:{{{shard_tags(shards)[n]}}}"
+
+
+def sharded(key: str, shards: int) -> list[str]:
+    """Every part of ``key`` (``[key]`` when ``shards == 1``, or when ``key`` is not hot)."""
+    if shards == 1 or not is_hot(key):
+        return [key]
+    tags = shard_tags(shards)
+    return [f"{key}:{{{tag}}}" for tag in tags]
+
+
+def stream_parts(shards: int) -> list[str]:
+    """Every part of the two streams, in the order readers list positions: the parts of
+    ``stream:logs``, then those of ``stream:requests`` (just the two streams when ``shards == 1``)."""
+    return [part for stream in STREAMS for part in sharded(stream, shards)]
+
+
+def shard_of(key: str) -> tuple[str, int | None]:
+    """(base key, shard tag) of a sharded part; (key, None) for an unsharded key."""
+    if key.endswith("}") and ":{" in key:
+        base, _, tag = key.rpartition(":{")
+        return base, tag[:-1]  # type: ignore[return-value]
+    return key, None
+
+
+def parse_layout(fields: Mapping[object, object]) -> int | None:
+    """The shard count in a :data:`LAYOUT_KEY` hash (HGETALL reply), or None when absent or bad."""
+    raw = fields.get(LAYOUT_SHARDS_FIELD, fields.get(LAYOUT_SHARDS_FIELD.encode()))
+    try:
+        shards = int(_text(raw)) if raw is not None else None
+    except ValueError:
+        return None
+    return shards if shards is not None and 1 <= shards <= MAX_SHARDS else None

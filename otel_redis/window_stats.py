@@ -215,16 +215,28 @@ class Histogram:
 
 
 def histogram_sources(
-    start_ms: int, end_ms: int, hostname: str | None, now_ms: int, *, minute_edges: bool = True
+    start_ms: int, end_ms: int, hostname: str | None, now_ms: int, *, minute_edges: bool = True, shards: int = 1
 ) -> list[Source]:
     """Histogram hashes summing to the window's distribution: with ``minute_edges`` those of
     :func:`schema.rt_window_keys` (hour hashes inside, minute hashes at the edges); without, the hour
-    hashes that overlap the window (a day reads 25 hashes per hostname instead of up to 140)."""
+    hashes that overlap the window (a day reads 25 hashes per hostname instead of up to 140). On a
+    Redis Cluster layout of ``shards`` parts, every part of each (their sum is the hash)."""
     key = schema.stats_rt_all if hostname is None else functools.partial(schema.stats_rt, hostname)
     if minute_edges:
         keys = schema.rt_window_keys(start_ms, end_ms, hostname, now_ms)
-        return [(k, settled(":".join(k.rsplit(":", 2)[1:]), now_ms)) for k in keys]
-    return [(key(b), settled(b, now_ms)) for b in schema.hour_buckets(start_ms, end_ms)]
+        sources = [(k, settled(":".join(k.rsplit(":", 2)[1:]), now_ms)) for k in keys]
+    else:
+        sources = [(key(b), settled(b, now_ms)) for b in schema.hour_buckets(start_ms, end_ms)]
+    return [(part, done) for k, done in sources for part in schema.sharded(k, shards)]
+
+
+def summed_counts(rows: Iterable[Mapping[Any, Any]]) -> dict[str, int]:
+    """:func:`counts` of several parts of one counter hash, added up (the Cluster layout's merge)."""
+    total: dict[str, int] = {}
+    for row in rows:
+        for name, value in counts(row).items():
+            total[name] = total.get(name, 0) + value
+    return total
 
 
 def _decode(row: Mapping[Any, Any]) -> dict[Any, int]:

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.requests import Request
 
 from otel_redis.config import Settings, load_settings
-from otel_redis.connection import make_async_client, resolve_url
+from otel_redis.connection import LayoutCache, make_async_client, resolve_url
 from otel_redis.store import RedisStore
 
 from .auth import load_tokens, require_read
@@ -36,6 +36,7 @@ def create_app(settings: Settings | None = None, *, announce_token: bool = True)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = resolve_url(settings)
         app.state.redis = make_async_client(settings, url)
+        app.state.layout = LayoutCache(settings.shards)
         app.state.tokens = load_tokens(settings, announce=announce_token)
         app.state.metrics_settings = MetricsSettings.from_env()
         app.state.background = start_background(settings, url)

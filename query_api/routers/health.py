@@ -46,7 +46,8 @@ async def _collector(request: Request, redis_ok: bool) -> dict[str, Any]:
     if redis_ok:
         try:
             client = request.app.state.redis
-            out["backlog"] = await forwarder_backlog_async(client, load_forwarder_settings().group)
+            shards = await request.app.state.layout.get(client)
+            out["backlog"] = await forwarder_backlog_async(client, load_forwarder_settings().group, shards)
             out["forwarders"] = await published_forwarders_async(client)
         except Exception:  # noqa: BLE001 - health reports, never raises
             out["backlog"] = out["forwarders"] = None

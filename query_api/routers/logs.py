@@ -95,7 +95,8 @@ async def by_path(
     method: Annotated[str | None, Query(max_length=16, description="only this HTTP method")] = None,
 ) -> JSONBytes:
     verb = deps.check_method("query", "method", method) if method else None
-    group = await query.path_group(deps.redis_client(request), pattern, common.since_ms, _now_ms(), verb)
+    shards = await deps.shard_count(request)
+    group = await query.path_group(deps.redis_client(request), pattern, common.since_ms, _now_ms(), verb, shards)
     return await page_response(request, common, [group], query.path_predicate(pattern))
 
 
@@ -153,7 +154,8 @@ async def search(
     if kind:
         groups.append(_KIND_GROUP[kind])
     if path:
-        groups.append(await query.path_group(deps.redis_client(request), path, common.since_ms, _now_ms()))
+        shards = await deps.shard_count(request)
+        groups.append(await query.path_group(deps.redis_client(request), path, common.since_ms, _now_ms(), None, shards))
         predicates.append(query.path_predicate(path))
     if text:
         predicates.append(query.text_predicate(text))

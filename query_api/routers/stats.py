@@ -34,7 +34,7 @@ async def stats(
     top: Annotated[int, Query(ge=1, le=100, description="how many top paths")] = 10,
 ) -> JSONBytes:
     since, now = _window(request, hours)
-    body = await query_stats.request_stats(deps.redis_client(request), since, now, top)
+    body = await query_stats.request_stats(deps.redis_client(request), since, now, top, await deps.shard_count(request))
     return JSONBytes({"hours": hours, **body})
 
 
@@ -46,5 +46,7 @@ async def events(
     event: Annotated[str | None, Query(max_length=MAX_VALUE, description="only this event")] = None,
 ) -> JSONBytes:
     since, now = _window(request, hours)
-    body = await query_stats.event_stats(deps.redis_client(request), since, now, event or None)
+    body = await query_stats.event_stats(
+        deps.redis_client(request), since, now, event or None, await deps.shard_count(request)
+    )
     return JSONBytes({"hours": hours, **body})

@@ -11,6 +11,11 @@ connecting. The first block, sent once the position is fixed, is ``retry: 2000``
 httpx-sse) take the id as their last event id without dispatching an event, so one that
 reconnects before its first record arrives still resumes where the server started reading. Idle
 connections get a ``: keepalive`` comment every 15 s.
+
+On a Redis Cluster each stream is split into S parts (docs/cluster.md): the position then lists
+the last id of every part, the S parts of ``stream:logs`` then the S of ``stream:requests`` (the
+order of ``schema.sharded``), so order within each part and exact resume are kept. Each part is
+read with its own XREAD (a multi-key XREAD would span slots), without blocking, in one pipeline.
 """
 
 from __future__ import annotations
@@ -32,33 +37,52 @@ from ..deps import MAX_VALUE
 router = APIRouter(prefix="/logs", tags=["stream"])
 
 STREAMS = (schema.STREAM_LOGS, schema.STREAM_REQUESTS)
-_ID = r"[0-9]{1,20}-[0-9]{1,20}"
-_POSITION = re.compile(rf"({_ID}),({_ID})")
+_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
 READ_COUNT = 500
 KEEPALIVE_S = 15.0
+#: a cluster poll with nothing new waits this long before the next (standalone XREAD blocks)
+CLUSTER_POLL_S = 0.1
+#: longest position: one id (at most 41 characters and a comma) per part of the two streams
+MAX_POSITION = 2 * schema.MAX_SHARDS * 42
 
 
-def parse_position(text: str) -> dict[str, str]:
-    match = _POSITION.fullmatch(text.strip())
-    if not match:
-        deps.bad_input(
-            "header", "Last-Event-ID", "must be '<stream:logs id>,<stream:requests id>' as sent in an event id"
-        )
-    return {STREAMS[0]: match.group(1), STREAMS[1]: match.group(2)}
+def parse_position(text: str, shards: int = 1) -> dict[str, str]:
+    parts = schema.stream_parts(shards)
+    ids = text.strip().split(",")
+    if len(ids) != len(parts) or not all(_ID.fullmatch(i) for i in ids):
+        expected = "'<stream:logs id>,<stream:requests id>'" if shards == 1 else f"{len(parts)} stream ids"
+        deps.bad_input("header", "Last-Event-ID", f"must be {expected} as sent in an event id")
+    return dict(zip(parts, ids))
 
 
 def format_position(pos: dict[str, str]) -> str:
-    return f"{pos[STREAMS[0]]},{pos[STREAMS[1]]}"
+    return ",".join(pos.values())
 
 
-async def current_position(client: Any) -> dict[str, str]:
+async def current_position(client: Any, shards: int = 1) -> dict[str, str]:
+    parts = schema.stream_parts(shards)
     pipe = client.pipeline(transaction=False)
-    for stream in STREAMS:
+    for stream in parts:
         pipe.xrevrange(stream, "+", "-", count=1)
     out = {}
-    for stream, rows in zip(STREAMS, await pipe.execute()):
+    for stream, rows in zip(parts, await pipe.execute()):
         out[stream] = _text(rows[0][0]) if rows else "0-0"
     return out
+
+
+async def read_new(client: Any, pos: dict[str, str], block_ms: int, shards: int) -> list[Any]:
+    """``[(stream, entries), ...]`` after ``pos``: one blocking XREAD over both streams on a
+    standalone Redis; on a cluster layout one XREAD per part in a pipeline, then a short pause
+    when nothing was new."""
+    if shards == 1:
+        return list(await client.xread(dict(pos), count=READ_COUNT, block=block_ms) or [])
+    pipe = client.pipeline(transaction=False)
+    for stream, sid in pos.items():
+        pipe.xread({stream: sid}, count=READ_COUNT)
+    rows = [row for reply in await pipe.execute() for row in (reply or [])]
+    if not rows:
+        await asyncio.sleep(min(CLUSTER_POLL_S, block_ms / 1000))
+    return rows
 
 
 def _text(value: bytes | str) -> str:
@@ -100,7 +124,7 @@ def _matcher(
     return match
 
 
-async def follow(request: Request, pos: dict[str, str], match: Any) -> AsyncIterator[bytes]:
+async def follow(request: Request, pos: dict[str, str], match: Any, shards: int = 1) -> AsyncIterator[bytes]:
     client = deps.redis_client(request)
     settings = deps.settings_of(request)
     block_ms = max(50, min(1000, int(settings.socket_timeout_s * 500)))
@@ -109,7 +133,7 @@ async def follow(request: Request, pos: dict[str, str], match: Any) -> AsyncIter
     idle = 0.0
     while True:
         try:
-            rows = await client.xread(dict(pos), count=READ_COUNT, block=block_ms)
+            rows = await read_new(client, pos, block_ms, shards)
         except redis.RedisError as exc:
             yield f": redis unavailable ({type(exc).__name__}), retrying\n\n".encode()
             await asyncio.sleep(1.0)
@@ -117,7 +141,7 @@ async def follow(request: Request, pos: dict[str, str], match: Any) -> AsyncIter
         if not rows:
             if await request.is_disconnected():
                 return  # the client went away while nothing was written
-            idle += block_ms / 1000
+            idle += block_ms / 1000 if shards == 1 else CLUSTER_POLL_S
             if idle >= KEEPALIVE_S:
                 idle = 0.0
                 yield b": keepalive\n\n"
@@ -167,15 +191,16 @@ async def stream(
         ),
     ] = None,
     last_event_id: Annotated[
-        str | None, Query(max_length=100, description="same as the Last-Event-ID header")
+        str | None, Query(max_length=MAX_POSITION, description="same as the Last-Event-ID header")
     ] = None,
-    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=100)] = None,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID", max_length=MAX_POSITION)] = None,
 ) -> StreamingResponse:
     lvl = deps.check_level("query", "level", level) if level else None
     given = last_event_id_header or last_event_id
-    pos = parse_position(given) if given else await current_position(deps.redis_client(request))
+    shards = await deps.shard_count(request)
+    pos = parse_position(given, shards) if given else await current_position(deps.redis_client(request), shards)
     return StreamingResponse(
-        follow(request, pos, _matcher(event or None, lvl, hostname or None, source or None)),
+        follow(request, pos, _matcher(event or None, lvl, hostname or None, source or None), shards),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -1,0 +1,80 @@
+"""Test data in the agreed Redis Cluster layout, written through the schema functions.
+
+Until the write path writes in cluster mode, reader tests on a cluster store their records here:
+record hashes, the hot indexes and hourly stats split into ``shards`` parts (record i goes to shard
+``i % shards``), the cold per-value indexes unsplit, the stream entries on their shard's part, and
+the persisted layout. Only what the readers under test look at is written.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Sequence
+
+from otel_redis import schema
+from otel_redis.levels import NAME_TO_SEVERITY
+from otel_redis.record import LogEntry, RequestFields
+
+
+def request_entry(ts_ms: int, status: int = 200, ip: str = "10.0.0.1", path: str = "/api") -> LogEntry:
+    level = schema.request_level(status)
+    return LogEntry(
+        timestamp_ns=ts_ms * 1_000_000,
+        level=level,
+        severity_number=NAME_TO_SEVERITY[level].value,
+        body=schema.request_body("GET", path, status),
+        component=schema.REQUEST_COMPONENT,
+        scope_name=schema.REQUEST_SCOPE,
+        request=RequestFields(method="GET", path=path, status_code=status, client_ip=ip, proxy_hostname="api.test"),
+    )
+
+
+def log_entry(ts_ms: int, level: str = "INFO", body: str = "hello", event: str = "") -> LogEntry:
+    severity = NAME_TO_SEVERITY[level].value
+    return LogEntry(timestamp_ns=ts_ms * 1_000_000, level=level, severity_number=severity, body=body, event=event)
+
+
+def write_records(client: Any, entries: Sequence[LogEntry], shards: int) -> list[str]:
+    """Store ``entries`` in the sharded layout; returns their record keys in order."""
+    client.hset(schema.LAYOUT_KEY, schema.LAYOUT_SHARDS_FIELD, shards)
+    keys = []
+    for i, entry in enumerate(entries):
+        n = i % shards
+        keys.append(_write_one(client, entry, n, shards))
+    return keys
+
+
+def _write_one(client: Any, entry: LogEntry, n: int, shards: int) -> str:
+    ts = entry.timestamp_ms
+    hour = schema.hour_bucket(ts)
+    part = lambda key: schema.shard_key(key, n, shards)  # noqa: E731 - this record's shard
+    req = entry.request
+    if req is not None:
+        key = schema.request_record_key(ts, uuid.uuid4().hex[:8], req.client_ip)
+        client.hset(key, mapping=schema.encode_entry(entry))
+        for index in [part(schema.IDX_REQ_ALL), part(schema.idx_req_status(req.status_code)), schema.idx_req_ip(req.client_ip)]:
+            client.zadd(index, {key: ts})
+        if req.status_code >= 400:
+            client.zadd(part(schema.IDX_REQ_ERRORS), {key: ts})
+        client.hincrby(part(schema.stats_requests(hour)), "total", 1)
+        client.hincrby(part(schema.stats_requests(hour)), f"status_{req.status_code}", 1)
+        client.xadd(part(schema.STREAM_REQUESTS), {"k": key})
+    else:
+        key = schema.log_record_key(ts, uuid.uuid4().hex[:8])
+        client.hset(key, mapping=schema.encode_entry(entry))
+        for index in (part(schema.IDX_LOG_ALL), part(schema.idx_log_level(entry.level))):
+            client.zadd(index, {key: ts})
+        if entry.severity_number >= 17:
+            client.zadd(part(schema.IDX_LOG_ERRORS), {key: ts})
+        client.hincrby(part(schema.stats_logs(hour)), "total", 1)
+        client.hincrby(part(schema.stats_logs(hour)), f"level_{entry.level}", 1)
+        if entry.event:
+            client.hincrby(part(schema.stats_events(hour)), entry.event, 1)
+            client.zadd(schema.idx_log_event(entry.event), {key: ts})
+        client.xadd(part(schema.STREAM_LOGS), {"k": key})
+    return key
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)

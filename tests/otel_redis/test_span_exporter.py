@@ -1,0 +1,41 @@
+"""Zero-code request logging: ``opentelemetry-instrument`` with ``OTEL_TRACES_EXPORTER=redis`` in front
+of Flask, Django and FastAPI apps that never call otel_redis (real servers, real HTTP, real Redis)."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tests.otel_redis.web_apps.check import (
+    by_path, check_error_record, check_item_record, check_totals, instrument_argv, serve, standard_requests,
+    stop_gracefully, wait_records, zero_code_env,
+)
+
+pytestmark = pytest.mark.xdist_group("web-zero-code")
+
+
+def run_zero_code(argv: list[str], redis_url: str, tmp_path, name: str, exporters: str = "redis"):
+    env = zero_code_env(redis_url, name, exporters)
+    with serve(instrument_argv(*argv), env, tmp_path, name) as svc:
+        responses = standard_requests(svc.base_url)
+        stop_gracefully(svc)
+    return responses, svc
+
+
+def check_zero_code(r, responses, svc, route: str, service: str) -> None:
+    recs = wait_records(r, 3)
+    assert len(recs) == 3, (recs, r.keys("*"), svc.output()[-3000:])  # /healthz (the readiness probe) is excluded
+    paths = by_path(recs)
+    key, rec = paths["/items/42"]
+    check_item_record(r, key, rec, route, responses["item"].content, user_id=None, service=service)
+    check_error_record(r, *paths["/boom"])
+    assert paths["/nope"][1]["status_code"] == "404"
+    check_totals(r, recs, 3)
+
+
+def test_flask_under_opentelemetry_instrument(r, redis_url, tmp_path):
+    responses, svc = run_zero_code([sys.executable, "-m", "tests.otel_redis.web_apps.flask_app", "{port}"],
+                                   redis_url, tmp_path, "zero-flask")
+    assert responses["item"].status_code == 200 and responses["boom"].status_code == 500
+    check_zero_code(r, responses, svc, "/items/<int:item_id>", "zero-flask")

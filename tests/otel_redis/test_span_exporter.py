@@ -23,12 +23,13 @@ def run_zero_code(argv: list[str], redis_url: str, tmp_path, name: str, exporter
     return responses, svc
 
 
-def check_zero_code(r, responses, svc, route: str, service: str) -> None:
+def check_zero_code(r, responses, svc, route: str, service: str, sizes_known: bool = False) -> None:
     recs = wait_records(r, 3)
     assert len(recs) == 3, (recs, r.keys("*"), svc.output()[-3000:])  # /healthz (the readiness probe) is excluded
     paths = by_path(recs)
     key, rec = paths["/items/42"]
-    check_item_record(r, key, rec, route, responses["item"].content, user_id=None, service=service)
+    check_item_record(r, key, rec, route, responses["item"].content, user_id=None, service=service,
+                     sizes_known=sizes_known)
     check_error_record(r, *paths["/boom"])
     assert paths["/nope"][1]["status_code"] == "404"
     check_totals(r, recs, 3)
@@ -39,3 +40,22 @@ def test_flask_under_opentelemetry_instrument(r, redis_url, tmp_path):
                                    redis_url, tmp_path, "zero-flask")
     assert responses["item"].status_code == 200 and responses["boom"].status_code == 500
     check_zero_code(r, responses, svc, "/items/<int:item_id>", "zero-flask")
+
+
+def test_django_under_opentelemetry_instrument(r, redis_url, tmp_path):
+    import os
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.otel_redis.web_apps.django_site")
+    responses, svc = run_zero_code(
+        [sys.executable, "-m", "gunicorn", "-w", "1", "-b", "127.0.0.1:{port}",
+         "tests.otel_redis.web_apps.django_wsgi:application"], redis_url, tmp_path, "zero-django")
+    assert responses["item"].status_code == 200 and responses["boom"].status_code == 500
+    check_zero_code(r, responses, svc, "/items/<int:item_id>", "zero-django")
+
+
+def test_fastapi_without_instrument_app(r, redis_url, tmp_path):
+    responses, svc = run_zero_code(
+        [sys.executable, "-m", "uvicorn", "tests.otel_redis.web_apps.fastapi_app:app", "--host", "127.0.0.1",
+         "--port", "{port}", "--no-proxy-headers"], redis_url, tmp_path, "zero-fastapi")
+    assert responses["item"].status_code == 200 and responses["boom"].status_code == 500
+    check_zero_code(r, responses, svc, "/items/{item_id}", "zero-fastapi")

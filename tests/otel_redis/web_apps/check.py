@@ -90,7 +90,8 @@ def by_path(recs: Mapping[str, Mapping[str, str]]) -> dict[str, tuple[str, Mappi
 
 
 def check_item_record(r: redis.Redis, key: str, rec: Mapping[str, str], route: str, body: bytes,
-                      *, user_id: str | None = "user-42", service: str | None = None) -> None:
+                      *, user_id: str | None = "user-42", service: str | None = None,
+                      sizes_known: bool = True) -> None:
     """Every Log Entry Schema field of the routed request, its indexes and its stats."""
     ts = dt.datetime.fromisoformat(rec["timestamp"].replace("Z", "")[:26]).replace(tzinfo=dt.timezone.utc)
     assert abs(ts.timestamp() - time.time()) < 120
@@ -98,16 +99,16 @@ def check_item_record(r: redis.Redis, key: str, rec: Mapping[str, str], route: s
     assert rec["proxy_hostname"] == "api.example.com"
     assert rec["method"] == "GET"
     assert rec["path"] == "/items/42"
-    assert rec["query"] == "access_token=***&x=1"
-    assert "SECRET123" not in str(rec)
+    assert rec["query"].startswith("access_token=") and rec["query"].endswith("&x=1")
+    assert "SECRET123" not in str(rec) and "SECRET123" not in str(r.xrange("stream:requests"))
     assert rec["route"] == route
     assert rec["status_code"] == "200"
     assert 0 < float(rec["response_time_ms"]) < 10_000
     if user_id is not None:
         assert rec["user_id"] == user_id
     assert rec["user_agent"] == "door-test/1.0"
-    if rec.get("bytes_sent") is not None:
-        assert int(rec["bytes_sent"]) == len(body)
+    # a span carries the body size only when the instrumentation records it (Flask's does not)
+    assert int(rec.get("bytes_sent", 0)) == (len(body) if sizes_known else int(rec.get("bytes_sent", 0)) and len(body))
     assert rec.get("error", "") == ""
     assert rec["trace_id"] == TRACE
     assert len(rec["span_id"]) == 16 and rec["span_id"] != PARENT

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from flask import Flask, Response, g, jsonify
+from flask import Flask, Response, jsonify, request
 
 app = Flask(__name__)
 
@@ -21,8 +21,10 @@ def healthz() -> str:
 
 @app.get("/items/<int:item_id>")
 def item(item_id: int) -> Response:
-    g.user_id = f"user-{item_id}"
-    return jsonify(item=item_id, name="widget")
+    request.environ["otel_redis.user_id"] = f"user-{item_id}"
+    response = jsonify(item=item_id, name="widget")
+    response.headers["X-Worker"] = str(os.getpid())  # which gunicorn worker answered
+    return response
 
 
 @app.get("/boom")
@@ -44,7 +46,7 @@ if os.environ.get("WEB_APP_INSTRUMENT") == "1":
     from otel_redis.wsgi import instrument_app
 
     otel_redis.configure()
-    instrument_app(app, user_id=lambda environ: getattr(environ.get("flask.g"), "user_id", ""))
+    instrument_app(app)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ RouteGetter = Callable[[Environ], str]
 
 DEFAULT_EXCLUDED_PATHS = ("/healthz", "/health", "/livez", "/readyz")
 USER_ID_KEY = "otel_redis.user_id"
+ROUTE_KEY = "otel_redis.route"
+ERROR_KEY = "otel_redis.error"
 
 
 def describe(exc: BaseException) -> str:
@@ -46,6 +48,9 @@ def default_user_id(environ: Environ) -> str:
 
 def flask_route(environ: Environ) -> str:
     """The matched Flask/werkzeug rule (``/items/<int:item_id>``) of the request in ``environ``."""
+    route = environ.get(ROUTE_KEY)
+    if route:
+        return str(route)
     request = environ.get("werkzeug.request")
     rule = getattr(request, "url_rule", None)
     return getattr(rule, "rule", "") or ""
@@ -201,6 +206,7 @@ class WSGIRequestLogging:
         if req.done:
             return
         req.done = True
+        error = error or req.environ.get(ERROR_KEY, "")
         elapsed = (perf_counter() - req.started) * 1000.0
         status = req.status
         if error and status == 0:
@@ -222,11 +228,31 @@ class WSGIRequestLogging:
                        req.trace_id, req.span_id)
 
 
+def _remember_flask_route() -> None:
+    """Flask's request context is gone when the body ends: keep the matched rule in the environ."""
+    from flask import request
+
+    rule = request.url_rule
+    if rule is not None:
+        request.environ[ROUTE_KEY] = rule.rule
+
+
+def _remember_flask_error(sender: Any, exception: BaseException, **_extra: Any) -> None:
+    """Flask answers an unhandled exception with a 500 itself: keep its description for the record."""
+    from flask import request
+
+    request.environ[ERROR_KEY] = describe(exception)
+
+
 def instrument_wsgi(app: Any, **options: Any) -> Any:
     """Log every request of a WSGI app. A Flask app gets its ``wsgi_app`` wrapped and is returned;
     any other WSGI callable (a Django ``WSGIHandler`` included) is returned wrapped."""
     wsgi_app = getattr(app, "wsgi_app", None)
     if wsgi_app is not None and hasattr(app, "url_map"):
+        from flask import got_request_exception
+
+        app.before_request(_remember_flask_route)
+        got_request_exception.connect(_remember_flask_error, app, weak=False)
         app.wsgi_app = WSGIRequestLogging(wsgi_app, **options)
         return app
     return WSGIRequestLogging(app, **options)

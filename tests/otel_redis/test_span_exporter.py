@@ -52,10 +52,3 @@ def test_django_under_opentelemetry_instrument(r, redis_url, tmp_path):
     assert responses["item"].status_code == 200 and responses["boom"].status_code == 500
     check_zero_code(r, responses, svc, "/items/<int:item_id>", "zero-django")
 
-
-def test_fastapi_without_instrument_app(r, redis_url, tmp_path):
-    responses, svc = run_zero_code(
-        [sys.executable, "-m", "uvicorn", "tests.otel_redis.web_apps.fastapi_app:app", "--host", "127.0.0.1",
-         "--port", "{port}", "--no-proxy-headers"], redis_url, tmp_path, "zero-fastapi")
-    assert responses["item"].status_code == 200 and responses["boom"].status_code == 500
-    check_zero_code(r, responses, svc, "/items/{item_id}", "zero-fastapi")

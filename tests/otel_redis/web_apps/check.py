@@ -91,7 +91,7 @@ def by_path(recs: Mapping[str, Mapping[str, str]]) -> dict[str, tuple[str, Mappi
 
 def check_item_record(r: redis.Redis, key: str, rec: Mapping[str, str], route: str, body: bytes,
                       *, user_id: str | None = "user-42", service: str | None = None,
-                      sizes_known: bool = True) -> None:
+                      sizes_known: bool = True, route_count: int = 1) -> None:
     """Every Log Entry Schema field of the routed request, its indexes and its stats."""
     ts = dt.datetime.fromisoformat(rec["timestamp"].replace("Z", "")[:26]).replace(tzinfo=dt.timezone.utc)
     assert abs(ts.timestamp() - time.time()) < 120
@@ -121,7 +121,7 @@ def check_item_record(r: redis.Redis, key: str, rec: Mapping[str, str], route: s
     if user_id:
         assert r.zscore(f"idx:req:user:{user_id}", key) is not None
     hour, minute = schema.hour_bucket(ms), schema.minute_bucket(ms)
-    assert r.hget(f"stats:paths:{hour}", f"GET {route}") == "1"
+    assert r.hget(f"stats:paths:{hour}", f"GET {route}") == str(route_count)
     assert r.pfcount(f"stats:unique_ips:api.example.com:{hour}") == 1
     bucket = str(bucket_of(float(rec["response_time_ms"])))
     assert r.hget(f"stats:rt:api.example.com:{minute}", bucket) == "1"

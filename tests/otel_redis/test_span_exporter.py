@@ -52,3 +52,46 @@ def test_django_under_opentelemetry_instrument(r, redis_url, tmp_path):
     assert responses["item"].status_code == 200 and responses["boom"].status_code == 500
     check_zero_code(r, responses, svc, "/items/<int:item_id>", "zero-django")
 
+
+
+def test_redis_and_otlp_exporters_together_keep_traces_flowing(r, redis_url, tmp_path):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest, ExportTraceServiceResponse,
+    )
+
+    spans: list[str] = []
+
+    class TraceSink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server naming
+            raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+            request = ExportTraceServiceRequest.FromString(raw)
+            spans.extend(s.name for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans)
+            body = ExportTraceServiceResponse().SerializeToString()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-protobuf")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_args) -> None:
+            pass
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), TraceSink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    try:
+        env = {**zero_code_env(redis_url, "zero-both", "redis,otlp"),
+               "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+               "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{sink.server_port}/v1/traces"}
+        with serve(instrument_argv(sys.executable, "-m", "tests.otel_redis.web_apps.flask_app", "{port}"), env,
+                   tmp_path, "zero-both") as svc:
+            responses = standard_requests(svc.base_url)
+            stop_gracefully(svc)
+    finally:
+        sink.shutdown()
+        sink.server_close()
+    check_zero_code(r, responses, svc, "/items/<int:item_id>", "zero-both")
+    # every request's server span reached the collector too (the readiness probe's included)
+    assert sorted(n for n in spans if n != "GET /healthz") == ["GET /boom", "GET /items/<int:item_id>", "GET /nope"]

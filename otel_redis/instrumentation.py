@@ -21,6 +21,7 @@ accepted, 403 when closed before accepting).
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from random import getrandbits
 from time import perf_counter, time_ns
@@ -37,7 +38,7 @@ from .dns import current as current_resolver
 from .dns import install as install_resolver
 from .masking import Masker
 from . import api
-from .request_log import plain_extra, emit_request, queue_request
+from .request_log import claim_requests, plain_extra, emit_request, queue_request
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -374,8 +375,10 @@ def _describe(exc: BaseException) -> str:
 
 
 def instrument_app(app: Any, **options: Any) -> Any:
-    """Log every request of ``app`` (FastAPI, Starlette, or any ASGI callable); records go to the
-    pipeline of :func:`otel_redis.configure`.
+    """Log every request of ``app`` (FastAPI, Starlette, or any ASGI callable; a WSGI app such as
+    Flask or a Django handler goes to :func:`otel_redis.wsgi.instrument_wsgi`); records go to the
+    pipeline of :func:`otel_redis.configure`. In this process the span exporter then writes no
+    request records: one record per request.
 
     FastAPI and Starlette apps get the middleware added (outermost of the user middleware) and are
     returned; any other ASGI app is returned wrapped. ``options`` are those of
@@ -387,6 +390,20 @@ def instrument_app(app: Any, **options: Any) -> Any:
     (a :class:`~otel_redis.dns.ReverseResolver`), ``component`` (default ``http``), ``settings``.
     """
     if hasattr(app, "add_middleware") and hasattr(app, "user_middleware"):
+        claim_requests()
         app.add_middleware(RequestLoggingMiddleware, router_app=app, **options)
         return app
+    if not _is_asgi(app):
+        from .wsgi import instrument_wsgi
+
+        return instrument_wsgi(app, **options)
+    claim_requests()
     return RequestLoggingMiddleware(app, **options)
+
+
+def _is_asgi(app: Any) -> bool:
+    """ASGI apps are coroutine functions (or objects whose ``__call__`` is one); a Flask app or a
+    Django ``WSGIHandler`` is not."""
+    if hasattr(app, "wsgi_app") and hasattr(app, "url_map"):
+        return False
+    return inspect.iscoroutinefunction(app) or inspect.iscoroutinefunction(getattr(app, "__call__", None))

@@ -130,9 +130,13 @@ def configure(
     settings: Settings | None = None,
     exporter: RedisLogRecordExporter | None = None,
     provider: LoggerProvider | None = None,
-    set_global_provider: bool = True,
+    set_global_provider: bool = False,
 ) -> Pipeline:
     """Build the pipeline (from the environment unless overridden) and replay buffered records.
+
+    The provider is private to otel_redis unless ``set_global_provider=True``: a global
+    LoggerProvider switches on other libraries' per-request logs telemetry (FastAPI's among them),
+    which halves a small app's request rate; the fast setting is the default.
 
     Raises :class:`~otel_redis.config.ConfigError` for an invalid setting such as ``LOG_LEVEL=LOUD``.
     Calling it again replaces the previous pipeline (flushing it first).

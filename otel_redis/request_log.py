@@ -37,6 +37,20 @@ PENDING_MAX = 10_000
 PENDING_MAX_AGE_S = 300.0
 
 
+_claimed = False
+
+
+def claim_requests() -> None:
+    """Called by ``instrument_app``: this process logs requests through the middleware, so the span
+    exporter must not write a second record for the same request."""
+    global _claimed
+    _claimed = True
+
+
+def requests_claimed() -> bool:
+    return _claimed
+
+
 def level_for(status: int) -> int:
     return ERROR if status >= 500 else WARNING if status >= 400 else INFO
 

@@ -67,6 +67,8 @@ class Settings:
     mask_headers: tuple[str, ...] = ()
     mask_query_params: tuple[str, ...] = ()
     max_hostnames: int = 1000
+    #: the web console's bounded hourly aggregates (aggregates.py)
+    console_aggregates: bool = True
     # export (writer_process.py)
     writer_process: bool = False
     writer_nice: int = 5
@@ -210,6 +212,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mask_headers=tuple(h.lower() for h in _list(env, "OTEL_REDIS_MASK_HEADERS")),
         mask_query_params=tuple(q.lower() for q in _list(env, "OTEL_REDIS_MASK_QUERY_PARAMS")),
         max_hostnames=_int(env, "OTEL_REDIS_MAX_HOSTNAMES", 1000, 1),
+        console_aggregates=_bool(env, "OTEL_REDIS_CONSOLE_AGGREGATES", True),
         writer_process=_bool(env, "OTEL_REDIS_WRITER_PROCESS", False),
         writer_nice=_nice(env, "OTEL_REDIS_WRITER_NICE", 5),
         cluster=_cluster_mode(env),

@@ -301,6 +301,68 @@ def stats_paths(bucket: str) -> str:
     return f"stats:paths:{bucket}"
 
 
+# ---------------------------------------------------------------------------- console aggregates (issue 17)
+
+#: most fields of one capped aggregate hash; increments for new fields beyond it go to :data:`AGG_OTHER`
+AGG_CAP = 500
+#: the overflow field of a capped aggregate hash
+AGG_OTHER = "_OTHER"
+#: longest field (user agent, referrer, path) kept in an aggregate hash, in characters
+AGG_FIELD_MAX = 200
+
+
+def stats_agents(bucket: str) -> str:
+    """Capped hash per hour: request count per user agent."""
+    return f"stats:agents:{bucket}"
+
+
+def stats_referrers(bucket: str) -> str:
+    """Capped hash per hour: request count per referrer."""
+    return f"stats:referrers:{bucket}"
+
+
+def stats_client_ips(bucket: str) -> str:
+    """Capped hash per hour: request count per client IP."""
+    return f"stats:ips:{bucket}"
+
+
+def stats_not_found(bucket: str) -> str:
+    """Capped hash per hour: 404 count per raw path (without the query)."""
+    return f"stats:notfound:{bucket}"
+
+
+def stats_route_count(bucket: str) -> str:
+    """Capped hash per hour: request count per ``{METHOD} {route or normalised path}``."""
+    return f"stats:route_n:{bucket}"
+
+
+def stats_route_time(bucket: str) -> str:
+    """Capped hash per hour: summed response time in microseconds per route (same fields as
+    :func:`stats_route_count`)."""
+    return f"stats:route_us:{bucket}"
+
+
+def stats_bytes(bucket: str) -> str:
+    """Capped hash per hour: bytes sent, field ``_all`` and one per proxy hostname."""
+    return f"stats:bytes:{bucket}"
+
+
+def stats_error_groups(bucket: str) -> str:
+    """Capped hash per hour: error count per fingerprint (exception type + normalised message)."""
+    return f"stats:error_groups:{bucket}"
+
+
+def stats_error_latest(bucket: str) -> str:
+    """Capped hash per hour: fingerprint -> JSON of its latest occurrence in that hour."""
+    return f"stats:error_latest:{bucket}"
+
+
+AGGREGATE_PATTERNS: tuple[str, ...] = (
+    "stats:agents:*", "stats:referrers:*", "stats:ips:*", "stats:notfound:*", "stats:route_n:*",
+    "stats:route_us:*", "stats:bytes:*", "stats:error_groups:*", "stats:error_latest:*",
+)
+
+
 def rt_window_keys(start_ms: int, end_ms: int, hostname: str | None, now_ms: int) -> list[str]:
     """The histogram hashes whose sum is the response-time distribution of [start_ms, end_ms]:
     hour hashes for the whole hours inside, minute hashes for the edges (hour hashes again where
@@ -444,6 +506,7 @@ OWNED_PATTERNS: tuple[str, ...] = (
     "stats:rt:*",
     "stats:rt_all:*",
     "stats:paths:*",
+    *AGGREGATE_PATTERNS,
     "oauth:flow:*",
     "stats:hosts:*",
     "alerts:*",

@@ -44,7 +44,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import redis
 
-from . import histogram, resp, schema, window_stats
+from . import aggregates, histogram, resp, schema, window_stats
 from .config import Retention, Settings
 from .client_ip import valid_ip
 from .histogram import bucket_of, error_field
@@ -654,7 +654,11 @@ class RedisStore:
                 at = trace_ends[index] // 1000 + keep_s
                 add(("EXPIREAT", index, at if at > now_s else now_s + 1))
 
+        seen: list[LogEntry] = []  # the batch, for the console aggregates (aggregates.py)
+        remember = seen.append if settings.console_aggregates else None
         for entry in entries:
+            if remember is not None:
+                remember(entry)
             done += 1
             if done == next_flush:
                 close_slice()
@@ -784,6 +788,8 @@ class RedisStore:
                     members += (score, key)
 
         close_slice()
+        for command in aggregates.commands(seen, retention.stats + REFRESH_INTERVAL_S):
+            add(command)
         expire_trace_indexes()
         stats_keys: set[str] = {skey for skey, _field in hincr}
         if rt_hists:

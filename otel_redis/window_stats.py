@@ -247,6 +247,11 @@ def _decode(row: Mapping[Any, Any]) -> dict[Any, int]:
     return out
 
 
+def decode_histogram(row: Mapping[Any, Any]) -> dict[Any, int]:
+    """An HGETALL reply of a response-time histogram hash: bucket (int) or error class -> count."""
+    return _decode(row)
+
+
 #: decoded hour histograms of settled hours, by key: (monotonic expiry, decoded hash)
 _histograms: OrderedDict[str, tuple[float, dict[Any, int]]] = OrderedDict()
 _lock = threading.Lock()

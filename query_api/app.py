@@ -26,7 +26,7 @@ from .auth import load_tokens, require_read
 from .models import ERROR_RESPONSES
 from .background import start_background
 from .prometheus import MetricsSettings
-from .routers import admin, alerts, analytics, errors, health, logs, metrics, oauth, stats, stream
+from .routers import admin, alerts, analytics, console, errors, health, logs, metrics, oauth, stats, stream, ui
 
 
 def create_app(settings: Settings | None = None, *, announce_token: bool = True) -> FastAPI:
@@ -76,7 +76,8 @@ def create_app(settings: Settings | None = None, *, announce_token: bool = True)
     # order matters only for readability of /docs; no route shadows another
     for module in (logs, errors, stats, oauth, stream, admin):
         app.include_router(module.router, dependencies=[Depends(require_read)], responses=ERROR_RESPONSES)
-    for module in (metrics, analytics, alerts):  # issue 7: their own auth dependencies
+    app.include_router(ui.router)  # issue 17: the web console's page and assets (no token: the page logs in)
+    for module in (metrics, analytics, alerts, console):  # issue 7, 17: their own auth dependencies
         app.include_router(module.router, responses=ERROR_RESPONSES)
     return app
 

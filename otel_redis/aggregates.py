@@ -1,0 +1,174 @@
+"""Bounded hourly aggregates for the web console: what ``stats:*`` lacked for its panels.
+
+Top user agents, referrers, client IPs and 404 paths, request count and summed response time per
+route (the slowest routes), bytes sent per hostname, and errors grouped by fingerprint (exception
+type + normalised message) with their latest occurrence. Every one is a hash per hour whose fields
+are client-controlled values, so each is *capped*: a field is added only while the hash holds fewer
+than :data:`schema.AGG_CAP` fields; increments for further new values go to ``_OTHER``
+(:data:`schema.AGG_OTHER`). The first values of an hour keep their own field, so on a flood of
+distinct values a later popular one is counted under ``_OTHER``: the totals stay exact, the ranking
+is that of the values that got a field. No key is ever made from a client value.
+
+:func:`plan` is a pure function over a batch's entries that returns the increments;
+:func:`commands` turns them into single-key ``EVAL`` calls (one per hash, with its expiry), so
+they are Cluster-safe and need no script loading. The write path (store.py) calls
+:func:`commands` once per batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from . import schema
+from .paths import index_path
+from .record import LogEntry, dumps
+
+#: ARGV[1] cap, ARGV[2] ttl, then (field, increment) pairs; returns the increments sent to _OTHER
+_CAPPED_INCR = """
+local cap = tonumber(ARGV[1])
+local other = 0
+for i = 3, #ARGV, 2 do
+  local f = ARGV[i]
+  if redis.call('HEXISTS', KEYS[1], f) == 0 and redis.call('HLEN', KEYS[1]) >= cap then
+    f = '_OTHER'
+    other = other + 1
+  end
+  redis.call('HINCRBY', KEYS[1], f, ARGV[i + 1])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return other
+"""
+
+#: ARGV[1] cap, ARGV[2] ttl, then (field, value) pairs set while the hash has room (or the field exists)
+_CAPPED_SET = """
+local cap = tonumber(ARGV[1])
+for i = 3, #ARGV, 2 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 or redis.call('HLEN', KEYS[1]) < cap then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 0
+"""
+
+_NUMBER = re.compile(r"\d+")
+_HEX = re.compile(r"\b[0-9a-fA-F]{8,}\b|\b[0-9a-fA-F-]{32,36}\b")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+MESSAGE_MAX = 500
+
+
+@dataclass
+class Increments:
+    """A batch's aggregate increments: key -> field -> amount, and key -> field -> latest JSON."""
+
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    latest: dict[str, dict[str, bytes]] = field(default_factory=dict)
+
+    def add(self, key: str, name: str, amount: int = 1) -> None:
+        row = self.counts.get(key)
+        if row is None:
+            row = self.counts[key] = {}
+        row[name] = row.get(name, 0) + amount
+
+
+def _field(value: str) -> str:
+    return value[: schema.AGG_FIELD_MAX]
+
+
+def normalise_message(message: str) -> str:
+    """The message with what varies between occurrences (ids, numbers, quoted values) blanked."""
+    text = _QUOTED.sub("'…'", message[:MESSAGE_MAX])
+    return _NUMBER.sub("N", _HEX.sub("X", text))
+
+
+def fingerprint(error_type: str, message: str) -> str:
+    """A short stable id of (exception type, normalised message)."""
+    raw = f"{error_type}\n{normalise_message(message)}".encode("utf-8", "replace")
+    return hashlib.blake2b(raw, digest_size=8).hexdigest()
+
+
+def error_of(entry: LogEntry) -> tuple[str, str] | None:
+    """(type, message) of an error record: an ERROR/CRITICAL log, or a 5xx request; else None."""
+    req = entry.request
+    if req is not None:
+        if req.status_code < 500:
+            return None
+        return f"HTTP {req.status_code}", req.error or f"{req.method} {req.route or req.path}"
+    if not entry.is_error:
+        return None
+    attrs = entry.attributes
+    kind = str(attrs.get("exception.type") or "")
+    message = attrs.get("exception.message")
+    if message is None:
+        message = entry.body if isinstance(entry.body, str) else dumps(entry.body).decode()
+    return kind or entry.level, str(message)
+
+
+def _request(out: Increments, entry: LogEntry, hour: str) -> None:
+    req = entry.request
+    assert req is not None
+    status = req.status_code
+    if req.user_agent:
+        out.add(schema.stats_agents(hour), _field(req.user_agent))
+    if req.referrer:
+        out.add(schema.stats_referrers(hour), _field(req.referrer))
+    if req.client_ip:
+        out.add(schema.stats_client_ips(hour), _field(req.client_ip))
+    if status == 404:
+        out.add(schema.stats_not_found(hour), _field(req.path.partition("?")[0]))
+    elif status != 405:
+        route = _field(f"{req.method} {index_path(req.route, req.path, status)}")
+        out.add(schema.stats_route_count(hour), route)
+        out.add(schema.stats_route_time(hour), route, int(req.response_time_ms * 1000))
+    if req.bytes_sent:
+        key = schema.stats_bytes(hour)
+        out.add(key, "_all", req.bytes_sent)
+        if req.proxy_hostname:
+            out.add(key, _field(req.proxy_hostname), req.bytes_sent)
+
+
+def _error(out: Increments, entry: LogEntry, hour: str, kind: str, message: str) -> None:
+    fp = fingerprint(kind, message)
+    out.add(schema.stats_error_groups(hour), fp)
+    latest = out.latest.setdefault(schema.stats_error_latest(hour), {})
+    latest[fp] = dumps({
+        "type": kind,
+        "message": message[:MESSAGE_MAX],
+        "ts": entry.timestamp_ns // 1_000_000,
+        "component": entry.component,
+        "trace_id": entry.trace_id,
+    })
+
+
+def plan(entries: Iterable[LogEntry]) -> Increments:
+    """The aggregate increments of a batch (pure: reads the entries, touches nothing)."""
+    out = Increments()
+    last_hour_ms = -1
+    hour = ""
+    for entry in entries:
+        ts_ms = entry.timestamp_ns // 1_000_000
+        hour_ms = ts_ms - ts_ms % 3_600_000
+        if hour_ms != last_hour_ms:
+            last_hour_ms, hour = hour_ms, schema.hour_bucket(ts_ms)
+        if entry.request is not None:
+            _request(out, entry, hour)
+        error = error_of(entry)
+        if error is not None:
+            _error(out, entry, hour, *error)
+    return out
+
+
+def commands(entries: Iterable[LogEntry], ttl_s: int, cap: int = schema.AGG_CAP) -> list[tuple[Any, ...]]:
+    """The batch's aggregates as single-key ``EVAL`` calls, each setting its hash's expiry ``ttl_s``."""
+    increments = plan(entries)
+    out: list[tuple[Any, ...]] = []
+    for key, row in increments.counts.items():
+        pairs = [x for item in row.items() for x in item]
+        out.append(("EVAL", _CAPPED_INCR, 1, key, cap, ttl_s, *pairs))
+    for key, row in increments.latest.items():
+        pairs = [x for item in row.items() for x in item]
+        out.append(("EVAL", _CAPPED_SET, 1, key, cap, ttl_s, *pairs))
+    return out

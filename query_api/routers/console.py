@@ -1,0 +1,95 @@
+"""JSON endpoints behind the web console's panels (read token): top lists, slowest routes, error
+groups and the requests dashboard. All read hourly aggregates (console_stats.py), never records."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+
+from otel_redis import console_stats, metrics, query, schema, window_stats
+from otel_redis.record import entry_to_dict
+
+from .. import deps
+from ..auth import require_read
+from ..respond import JSONBytes
+from .analytics import WindowParam, _seconds
+
+router = APIRouter(prefix="/logs", tags=["console"], dependencies=[Depends(require_read)])
+
+TopKind = Literal["ips", "paths", "agents", "referrers", "not_found", "slow_routes"]
+LimitQ = Annotated[int, Query(ge=1, le=500, description="rows to return")]
+HostQ = Annotated[str | None, Query(description="only this proxy hostname", max_length=256)]
+
+
+def _window(request: Request, window: str) -> metrics.Window:
+    return metrics.Window.ending(_seconds(window, request))
+
+
+async def _run(request: Request, plan: window_stats.Plan[Any]) -> Any:
+    return await window_stats.run_async(deps.redis_client(request), plan)
+
+
+@router.get(
+    "/top/{kind}",
+    summary="Top client IPs, paths, user agents, referrers or 404 paths (counts), or the slowest routes (mean ms)",
+)
+async def top(request: Request, kind: TopKind, window: WindowParam = "24h", limit: LimitQ = 10) -> dict[str, Any]:
+    w = _window(request, window)
+    if kind == "slow_routes":
+        body = await _run(request, console_stats.slow_routes(w.start_ms, w.end_ms, limit))
+        body["kind"] = kind
+    else:
+        body = await _run(request, console_stats.top(kind, w.start_ms, w.end_ms, limit))
+    body["window"] = w.to_dict()
+    return body
+
+
+@router.get("/error_groups", summary="Errors grouped by exception type and message fingerprint, counts per hour")
+async def error_groups(request: Request, window: WindowParam = "24h", limit: LimitQ = 50) -> dict[str, Any]:
+    w = _window(request, window)
+    body = await _run(request, console_stats.error_groups(w.start_ms, w.end_ms, limit))
+    body["window"] = w.to_dict()
+    return body
+
+
+@router.get(
+    "/dashboard",
+    summary="Requests dashboard: totals, percentiles, unique visitors, status classes, bytes sent and a time series",
+)
+def dashboard(request: Request, window: WindowParam = "1h", hostname: HostQ = None) -> dict[str, Any]:
+    seconds = _seconds(window, request)
+    client = request.app.state.background.client
+    figures = metrics.compute(client, seconds, hostname=hostname or None, per_hostname=False)
+    w = figures.window
+    scope = figures.hostnames.get(hostname, metrics.ScopeMetrics()) if hostname else figures.overall
+    series, extra = window_stats.run_sync(client, window_stats.together(
+        console_stats.series(w.start_ms, w.end_ms, hostname or None),
+        console_stats.status_and_bytes(w.start_ms, w.end_ms, hostname or None),
+    ))
+    if hostname:  # stats:requests has no per-hostname split: the classes the histograms keep
+        errors_4xx = scope.errors - scope.server_errors
+        extra["status_classes"] = {
+            "2xx-3xx": scope.requests - scope.errors, "4xx": errors_4xx, "5xx": scope.server_errors
+        }
+    return {
+        "window": w.to_dict(),
+        "hostname": hostname or None,
+        "hostnames": metrics.hostnames(client, w),
+        "summary": {**scope.to_dict(), "requests_per_minute": round(scope.requests_per_second * 60, 3)},
+        **extra,
+        "series": series,
+    }
+
+
+RecordKey = Annotated[str, Path(min_length=5, max_length=200, pattern=r"^(req|log):[A-Za-z0-9._\-:%~@+=,/]+$")]
+
+
+@router.get("/record/{key:path}", summary="One record by its id (the record key every record carries as id)")
+async def record(request: Request, key: RecordKey) -> JSONBytes:
+    if not schema.is_record_key(key):
+        deps.bad_input("path", "key", "must be a record id (req:... or log:...)")
+    found = dict(await query.fetch(deps.redis_client(request), [key]))
+    if key not in found:
+        raise HTTPException(status_code=404, detail=f"no record {key!r} (expired, or never stored)")
+    return JSONBytes(entry_to_dict(key, found[key]))

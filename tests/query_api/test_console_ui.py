@@ -1,0 +1,88 @@
+"""The web console in a real Chromium (Debian's chromium, driven by Playwright) against the real service."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from otel_redis import api
+
+from .conftest import READ_TOKEN, Stack
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
+pytestmark = [
+    pytest.mark.xdist_group("console-ui"),
+    pytest.mark.skipif(CHROMIUM is None, reason="no chromium executable on PATH (apt-get install -y chromium as root)"),
+]
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def _page(browser, stack: Stack, errors: list[str]):
+    page = browser.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("dialog", lambda d: (errors.append(f"dialog: {d.message}"), d.dismiss()))
+    page.goto(stack.base_url + "/ui")
+    return page
+
+
+def _login(page, token: str) -> None:
+    page.fill("#token", token)
+    page.click("form#login button[type=submit]")
+
+
+def test_page_has_a_strict_content_security_policy(stack):
+    with stack.client(token=None) as c:
+        resp = c.get("/ui")
+    csp = resp.headers["content-security-policy"]
+    assert resp.status_code == 200
+    assert "script-src 'self'" in csp and "connect-src 'self'" in csp and "unsafe" not in csp
+
+
+def test_wrong_token_is_refused_with_a_message_and_the_right_one_signs_in(browser, stack):
+    errors: list[str] = []
+    page = _page(browser, stack, errors)
+    _login(page, "not-the-token")
+    page.wait_for_selector("#login-error:has-text('Wrong token')", timeout=5000)
+    assert page.evaluate("sessionStorage.length") == 0
+    _login(page, READ_TOKEN)
+    page.wait_for_selector("#records", timeout=5000)
+    assert READ_TOKEN not in page.url
+    assert page.evaluate("localStorage.length") == 0 and page.evaluate("document.cookie") == ""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "console-tail.png"))
+    assert errors == []
+    page.close()
+
+
+def test_a_record_logged_elsewhere_appears_live_and_markup_is_shown_as_text(browser, writer):
+    errors: list[str] = []
+    page = _page(browser, writer, errors)
+    _login(page, READ_TOKEN)
+    page.wait_for_selector("#tail-status:has-text('live')", timeout=10_000)
+    message = "<img src=x onerror=window.__owned=1>"
+    started = time.monotonic()
+    api.log_error(message, component="xss", note="<script>window.__owned=2</script>")
+    writer.flush()
+    row = page.wait_for_selector(f"#records .record:has-text('{message}')", timeout=5000)
+    assert time.monotonic() - started < 2.0 + 0.5  # flush included
+    assert page.evaluate("window.__owned") is None
+    assert page.locator("#records img").count() == 0
+    row.click()
+    page.wait_for_selector("#fields")
+    assert page.locator("#fields dd:has-text('<script>window.__owned=2</script>')").count() == 1
+    assert page.evaluate("window.__owned") is None and page.locator("#view script").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "console-record.png"))
+    assert errors == []
+    page.close()

@@ -24,8 +24,20 @@ PY = BIN / "python"
 
 
 def _ensure_venv() -> None:
+    """Create or refresh .venv; a lock makes concurrent first runs wait for each other."""
     if sys.version_info < (3, 11):
         sys.exit("otel-redis needs Python 3.11 or newer")
+    if os.name == "nt":
+        _install_venv()
+        return
+    import fcntl
+
+    with open(ROOT / ".venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        _install_venv()
+
+
+def _install_venv() -> None:
     stamp = VENV / ".otel-redis-stamp"
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if stamp.exists() and stamp.read_text() == want and PY.exists():

@@ -255,3 +255,10 @@ def test_json_output_is_one_record_per_line(data, data_dir):
                           check=True)
     stats = json.loads(done.stdout)
     assert stats["stats"]["requests"]["total"] == 6
+
+
+def test_empty_result_says_no_records_on_stderr_and_exits_0(data, data_dir):
+    done = run_just("logs-ip", "10.255.255.254", env=data.env(data_dir))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""
+    assert done.stderr.strip() == "no records"

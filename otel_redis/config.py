@@ -16,6 +16,9 @@ class ConfigError(ValueError):
 
 DAY = 86400
 
+#: the generated read token of the query API, in the data folder (the service writes it, the CLI reads it)
+API_TOKEN_FILE = "api-token"
+
 
 @dataclass(frozen=True)
 class Retention:

@@ -18,9 +18,8 @@ from pathlib import Path
 from fastapi import HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from otel_redis.config import API_TOKEN_FILE, Settings
-
-TOKEN_FILE = API_TOKEN_FILE
+from otel_redis.config import API_TOKEN_FILE as TOKEN_FILE
+from otel_redis.config import Settings
 
 #: declares the bearer scheme in OpenAPI; the checks below read the header themselves
 bearer_scheme = HTTPBearer(

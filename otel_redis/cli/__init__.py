@@ -12,7 +12,7 @@ from typing import Callable, NoReturn, Sequence
 from ..config import ConfigError
 
 #: sub-command modules; each has ``register(subparsers)`` that sets ``func`` on its parser
-_MODULES = ("serve", "cleanup", "collector", "alerts", "logs")
+_MODULES = ("serve", "cleanup", "collector", "alerts", "logs", "redis_cli")
 
 
 class CliError(Exception):

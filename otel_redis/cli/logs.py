@@ -406,6 +406,9 @@ def _cmd_query(args: argparse.Namespace) -> int:
     endpoint = _endpoint(query.endpoint, subject)
     with _client(args) as client:
         records, related = fetch_records(client, endpoint, params)
+    if not records:
+        print("no records", file=sys.stderr)  # stdout stays empty for scripts; exit 0
+        return 0
     printer = _printer(args, details=query.details)
     if not records:
         print("no records", file=sys.stderr)  # stdout stays empty, so pipes and --json see no lines

@@ -45,6 +45,11 @@ def run(args: argparse.Namespace) -> int:
     url = resolve_url(settings)
     where = "external" if settings.redis_url else f"embedded, data in {settings.data_dir.resolve()}"
     print(f"otel-redis: Redis at {url} ({where})", file=sys.stderr, flush=True)
+    try:
+        _check_redis(settings, url)
+    except CliError:
+        api_sock.close()
+        raise
     pipeline.configure(settings=settings)
     try:
         receiver = start_receiver(settings, otlp_config, args.host)
@@ -85,6 +90,25 @@ def run(args: argparse.Namespace) -> int:
         receiver.stop()
         pipeline.shutdown()
     return 0
+
+
+#: exit code of ``serve`` when Redis does not answer at start (1 is any other error, 2 a usage error)
+EXIT_REDIS_UNREACHABLE = 3
+
+
+def _check_redis(settings: Any, url: str) -> None:
+    """Fail at start, in one line naming the URL, rather than in a background job 30 s later."""
+    import redis
+
+    from ..connection import make_client
+
+    client = make_client(settings, url, retries=0)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:
+        raise CliError(f"cannot reach Redis at {url}: {exc}", EXIT_REDIS_UNREACHABLE) from None
+    finally:
+        client.close()
 
 
 def _bind_api(host: str, port: int) -> Any:

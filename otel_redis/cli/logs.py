@@ -410,9 +410,6 @@ def _cmd_query(args: argparse.Namespace) -> int:
         print("no records", file=sys.stderr)  # stdout stays empty for scripts; exit 0
         return 0
     printer = _printer(args, details=query.details)
-    if not records:
-        print("no records", file=sys.stderr)  # stdout stays empty, so pipes and --json see no lines
-        return 0
     if not related:
         printer.records(records)
         return 0

@@ -53,6 +53,11 @@ class Outcome:
     rejected: int
     reason: str
 
+    @property
+    def refused_all(self) -> bool:
+        """Every record was rejected: bad input as a whole (HTTP 400, gRPC INVALID_ARGUMENT)."""
+        return self.rejected > 0 and self.accepted == 0
+
     def response(self) -> ExportLogsServiceResponse:
         """The OTLP response: ``partial_success`` only when something was rejected."""
         response = ExportLogsServiceResponse()
@@ -112,27 +117,39 @@ class Ingestor:
             converted = entries_from_request(
                 request, self.settings.max_message_bytes, self.settings.max_attribute_bytes
             )
+            accepted, rejected, reason = 0, converted.rejected, converted.reason
             # written in pipelines of the usual batch size, so a 16 MiB request is not one huge round trip
             for chunk in iter_chunks(converted.entries, self.settings.max_export_batch_size):
-                self._write(chunk)
-            self.counters.add("accepted_records", len(converted.entries))
-            if converted.rejected:
-                self.counters.add("rejected_records", converted.rejected)
-            return Outcome(len(converted.entries), converted.rejected, converted.reason)
+                refused = self._write(chunk)
+                if refused:
+                    rejected += len(chunk)
+                    reason = reason or refused
+                else:
+                    accepted += len(chunk)
+            self.counters.add("accepted_records", accepted)
+            if rejected:
+                self.counters.add("rejected_records", rejected)
+            return Outcome(accepted, rejected, reason)
         finally:
             self._slots.release()
 
-    def _write(self, entries: list) -> None:
+    def _write(self, entries: list) -> str:
+        """Store ``entries``; "" when stored, else why the records themselves were refused (an error
+        that is not the store's: the sender must not retry them). Raises Unavailable when the store
+        failed, which the sender should retry."""
         try:
             self.exporter.export_entries(entries, raise_on_failure=True)
-        except Exception as exc:  # noqa: BLE001 - reported to the sender, who retries
+        except (redis.RedisError, OSError) as exc:  # reported to the sender, who retries
             self.counters.add("unavailable")
             raise Unavailable(f"log store unavailable: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - a value the write path could not encode: bad input, not 5xx
+            return f"log records rejected: {type(exc).__name__}: {exc}"
         errors = self.exporter.store.last_errors()
         transient = next((e for e in errors if _is_transient(e)), None)
         if transient is not None:
             self.counters.add("unavailable")
             raise Unavailable(f"log store refused the write: {transient}")
+        return ""
 
     def close(self) -> None:
         self.exporter.shutdown()

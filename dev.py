@@ -10,6 +10,7 @@ The virtual environment lives in .venv and is reinstalled only when pyproject.to
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -23,21 +24,44 @@ BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 
 
+@contextlib.contextmanager
+def _setup_lock():
+    """Concurrent first runs (``serve`` and ``test`` at once) wait for one another's venv set-up."""
+    if os.name == "nt":  # pragma: no cover - no fcntl; one set-up at a time is then up to the user
+        yield
+        return
+    import fcntl
+
+    with open(ROOT / ".venv.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _venv_current(stamp: Path, want: str) -> bool:
+    return stamp.exists() and stamp.read_text() == want and PY.exists()
+
+
 def _ensure_venv() -> None:
     if sys.version_info < (3, 11):
         sys.exit("otel-redis needs Python 3.11 or newer")
     stamp = VENV / ".otel-redis-stamp"
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == want and PY.exists():
+    if _venv_current(stamp, want):
         return
-    if not PY.exists():
-        print("[dev] creating .venv", flush=True)
-        venv.EnvBuilder(with_pip=True).create(VENV)
-    print("[dev] installing otel-redis and its dependencies into .venv", flush=True)
-    pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
-    stamp.write_text(want)
+    with _setup_lock():
+        if _venv_current(stamp, want):  # another run finished the set-up while we waited
+            return
+        if not PY.exists():
+            print("[dev] creating .venv", flush=True)
+            venv.EnvBuilder(with_pip=True).create(VENV)
+        print("[dev] installing otel-redis and its dependencies into .venv", flush=True)
+        pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        subprocess.run([*pip, "--upgrade", "pip"], check=True)
+        subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+        stamp.write_text(want)
 
 
 def _exec(argv: list[str]) -> None:

@@ -198,13 +198,14 @@ def entry_from_record(
     attributes: dict[str, Any] = {}
     for kv in record.attributes:
         value = kv.value
+        key = kv.key if len(kv.key) <= 256 and kv.key.isascii() else truncate(kv.key, 256)
         kind = value.WhichOneof("value")
         if kind == "string_value":  # the common case, inline
-            attributes[kv.key] = truncate(value.string_value, max_attribute_bytes)
+            attributes[key] = truncate(value.string_value, max_attribute_bytes)
         elif kind == "int_value":
-            attributes[kv.key] = value.int_value
+            attributes[key] = value.int_value
         else:
-            attributes[kv.key] = any_to_py(value, ("attributes", kv.key), typed)
+            attributes[key] = any_to_py(value, ("attributes", key), typed)
     otlp: dict[str, Any] = {k: v for k, v in shared.items() if k != "typed"} if shared else {}
 
     component = _component_value(attributes)
@@ -257,10 +258,10 @@ def entry_from_record(
         observed_ns=observed_ns or timestamp,
         level=severity_to_name(severity),
         severity_number=severity,
-        severity_text=record.severity_text,
+        severity_text=truncate(record.severity_text, 256),
         body=body,
-        component=component,
-        event=record.event_name,
+        component=truncate(component, max_attribute_bytes),
+        event=truncate(record.event_name, max_attribute_bytes),
         trace_id=trace_id,
         span_id=span_id,
         trace_flags=flags & 0xFF,
@@ -303,7 +304,7 @@ def entries_from_request(
                 try:
                     out.entries.append(
                         entry_from_record(
-                            record, resource, scope.name, scope.version, shared, now_ns,
+                            record, resource, truncate(scope.name, 256), truncate(scope.version, 256), shared, now_ns,
                             max_message_bytes, max_attribute_bytes,
                         )
                     )

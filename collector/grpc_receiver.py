@@ -1,7 +1,9 @@
 """OTLP/gRPC receiver: ``opentelemetry.proto.collector.logs.v1.LogsService/Export``.
 
 The handler takes the raw request bytes and decodes them itself, so a malformed message is an
-``INVALID_ARGUMENT`` with a reason (gRPC's own deserialiser would answer ``INTERNAL``). Retryable
+``INVALID_ARGUMENT`` with a reason (gRPC's own deserialiser would answer ``INTERNAL``), and so is a
+request whose every record was rejected (the count and first reason in the message); when only some
+were, the response's ``partial_success`` says how many and why. Retryable
 refusals (``UNAVAILABLE`` when Redis cannot take the records, ``RESOURCE_EXHAUSTED`` when
 overloaded) carry a ``google.rpc.RetryInfo`` both in ``grpc-status-details-bin`` (as the
 Collector reads it) and in ``google.rpc.retryinfo-bin`` (as the Python exporter reads it). Messages
@@ -56,6 +58,15 @@ def _handler(ingestor: Ingestor):  # noqa: ANN202 - a grpc behaviour function
             _abort_retryable(context, grpc.StatusCode.RESOURCE_EXHAUSTED, str(exc), ingestor.retry_after_s)
         except Unavailable as exc:
             _abort_retryable(context, grpc.StatusCode.UNAVAILABLE, str(exc), ingestor.retry_after_s)
+        except Exception as exc:  # noqa: BLE001 - bad input is never INTERNAL or UNAVAILABLE
+            counters.add("malformed")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request rejected: {type(exc).__name__}: {exc}")
+        if outcome.refused_all:
+            # a gRPC error carries no response message: the count and reason go in its details
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                f"{outcome.rejected} log records rejected: {outcome.reason}",
+            )
         return outcome.response().SerializeToString()
 
     return export

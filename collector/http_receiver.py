@@ -1,7 +1,8 @@
 """OTLP/HTTP receiver: ``POST /v1/logs`` (protobuf or JSON, optionally gzip), and ``GET /healthz``.
 
 Statuses follow the OTLP/HTTP specification: 200 with an ``ExportLogsServiceResponse`` (its
-``partial_success`` says how many records were rejected and why), 400 with a ``google.rpc.Status``
+``partial_success`` says how many records were rejected and why), 400 with that same response when
+every record was rejected (one bad value fails only its own record), 400 with a ``google.rpc.Status``
 for a body that cannot be decoded (nothing is stored), 401 without a valid ingest token, 413 over
 ``OTEL_REDIS_OTLP_MAX_BODY_BYTES`` (compressed or not), 415 for an unknown content type or encoding,
 429 when overloaded and 503 when Redis cannot take the records, both with ``Retry-After``. Responses
@@ -70,12 +71,13 @@ def create_receiver_app(ingestor: Ingestor) -> Starlette:
                 )
             raw = await _read_body(request, limit)
 
-            def work() -> bytes:
+            def work() -> tuple[int, bytes]:
                 body = wire.decompress(raw, request.headers.get("content-encoding"), limit)
                 outcome = ingestor.ingest(wire.parse(body, kind))
-                return wire.encode(outcome.response(), kind)
+                # nothing stored: 400, still with partial_success saying how many and why
+                return 400 if outcome.refused_all else 200, wire.encode(outcome.response(), kind)
 
-            payload = await run_in_threadpool(work)
+            status, payload = await run_in_threadpool(work)
         except wire.BodyError as exc:
             counters.add(_COUNTER[exc.status])
             headers = {"WWW-Authenticate": 'Bearer realm="otel-redis-ingest"'} if exc.status == 401 else None
@@ -84,7 +86,10 @@ def create_receiver_app(ingestor: Ingestor) -> Starlette:
             return _error(429, str(exc), reply_kind, {"Retry-After": str(ingestor.retry_after_s)})
         except Unavailable as exc:
             return _error(503, str(exc), reply_kind, {"Retry-After": str(ingestor.retry_after_s)})
-        return Response(payload, status_code=200, media_type=_CONTENT_TYPES[kind])
+        except Exception as exc:  # noqa: BLE001 - whatever the body did, bad input is never a 5xx
+            counters.add("malformed")
+            return _error(400, f"request rejected: {type(exc).__name__}: {exc}", reply_kind)
+        return Response(payload, status_code=status, media_type=_CONTENT_TYPES[kind])
 
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "collector": collector_stats()})

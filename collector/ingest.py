@@ -53,6 +53,11 @@ class Outcome:
     rejected: int
     reason: str
 
+    @property
+    def refused_all(self) -> bool:
+        """Every record was rejected: bad input as a whole (HTTP 400, gRPC INVALID_ARGUMENT)."""
+        return self.rejected > 0 and self.accepted == 0
+
     def response(self) -> ExportLogsServiceResponse:
         """The OTLP response: ``partial_success`` only when something was rejected."""
         response = ExportLogsServiceResponse()
@@ -111,7 +116,10 @@ class Ingestor:
             reasons: list[str] = []
             for chunk in iter_chunks(converted.entries, self.settings.max_export_batch_size):
                 result = self._write(chunk)
-                if result.failed:  # counted as dropped by the exporter; the sender is told per record
+                if isinstance(result, str):  # the records themselves could not be encoded: bad input
+                    dropped += len(chunk)
+                    reasons.append(result)
+                elif result.failed:  # counted as dropped by the exporter; the sender is told per record
                     dropped += len(result.failed)
                     reasons.append(result.summary())
             stored = len(converted.entries) - dropped
@@ -124,15 +132,19 @@ class Ingestor:
         finally:
             self._slots.release()
 
-    def _write(self, entries: list) -> WriteResult:
+    def _write(self, entries: list) -> WriteResult | str:
         """One chunk through the exporter. A round trip that failed whole raises Unavailable (the
         sender keeps and resends the request); records Redis refused one by one are reported
-        back as rejected in the partial success (resending them would repeat the stored ones)."""
+        back as rejected in the partial success (resending them would repeat the stored ones).
+        An error that is not the store's (a value the write path could not encode) is bad input:
+        its text is returned, and the sender is told not to retry those records."""
         try:
             return self.exporter.write_entries(entries)
-        except Exception as exc:  # noqa: BLE001 - reported to the sender, who retries
+        except (redis.RedisError, OSError) as exc:  # reported to the sender, who retries
             self.counters.add("unavailable")
             raise Unavailable(f"log store unavailable: {type(exc).__name__}: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 - bad input, never a 5xx
+            return f"log records rejected: {type(exc).__name__}: {exc}"
 
     def close(self) -> None:
         self.exporter.shutdown()

@@ -110,11 +110,11 @@ def parse_json(body: bytes) -> ExportLogsServiceRequest:
         doc = orjson.loads(body) if body.strip() else {}
     except orjson.JSONDecodeError as exc:
         raise BodyError(400, f"invalid JSON: {exc}") from None
-    _fix_ids(doc)
     request = ExportLogsServiceRequest()
     try:
+        _fix_ids(doc)
         json_format.ParseDict(doc, request, ignore_unknown_fields=True)
-    except (json_format.ParseError, ValueError, TypeError) as exc:
+    except (json_format.ParseError, ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
         raise BodyError(400, f"not an OTLP ExportLogsServiceRequest: {exc}") from None
     return request
 

@@ -15,7 +15,11 @@ from typing import Iterable, Mapping
 
 GAMMA = 1.02
 _LOG_GAMMA = math.log(GAMMA)
-ZERO_BUCKET = -1  # values below 1 microsecond
+ZERO_BUCKET = -1  # values below 1 microsecond, negative values and NaN
+#: values from this many microseconds up (about 31 years) share the top bucket: any float, even
+#: infinity or 1e306, has a bucket, so one absurd response time cannot fail its batch
+MAX_US = 1e15
+MAX_BUCKET = int(math.log(MAX_US) / _LOG_GAMMA)
 #: status-class counters kept beside the buckets (not buckets: merge() skips them)
 ERROR_FIELDS = ("4xx", "5xx")
 _ERROR_FIELDS_RAW = frozenset([*ERROR_FIELDS, *(f.encode() for f in ERROR_FIELDS)])
@@ -31,9 +35,13 @@ def error_field(status_code: int) -> str | None:
 
 
 def bucket_of(ms: float) -> int:
+    """The bucket of a response time; total: NaN and negatives fall in the zero bucket, huge values
+    and infinity in :data:`MAX_BUCKET`."""
     us = ms * 1000.0
-    if us < 1.0:
+    if not us >= 1.0:  # also NaN
         return ZERO_BUCKET
+    if us >= MAX_US:
+        return MAX_BUCKET
     return int(math.log(us) / _LOG_GAMMA)
 
 

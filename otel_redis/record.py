@@ -179,12 +179,54 @@ def safe_str(value: Any) -> str:
 _JSON_OPTS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
+def clean_text(text: str) -> str:
+    """``text`` as valid UTF-8: a lone surrogate (which Redis, JSON and OTLP cannot carry) becomes
+    its ``\\udXXX`` escape, so the original stays readable; NUL and every other character are kept."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+#: containers deeper than this are stored as their text (JSON encoders refuse deep nesting)
+MAX_DEPTH = 32
+
+
+def _clean_tree(value: Any, depth: int = 0) -> Any:
+    """A JSON-ready copy of ``value`` with every string (keys too) made valid UTF-8 and every
+    number JSON can carry; the slow path of :func:`dumps`, taken only when the fast one refused."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if -(1 << 63) <= value < (1 << 64) else str(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)
+    if depth >= MAX_DEPTH:
+        return clean_text(safe_str(value))
+    if isinstance(value, Mapping):
+        return {clean_text(safe_str(k)): _clean_tree(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_clean_tree(v, depth + 1) for v in value]
+    converted = json_default(value)
+    if isinstance(converted, (str, int, float, bool)) or converted is None:
+        return _clean_tree(converted, depth + 1) if not isinstance(converted, str) else clean_text(converted)
+    return _clean_tree(converted, depth + 1)
+
+
 def dumps(value: Any) -> bytes:
-    """JSON-encode anything; never raises."""
+    """JSON-encode anything; never raises (invalid UTF-8, huge ints and deep nesting included)."""
     try:
         return orjson.dumps(value, default=json_default, option=_JSON_OPTS)
     except (TypeError, orjson.JSONEncodeError):
-        return orjson.dumps(safe_str(value))
+        try:
+            return orjson.dumps(_clean_tree(value), option=_JSON_OPTS)
+        except (TypeError, orjson.JSONEncodeError, RecursionError):
+            return orjson.dumps(clean_text(safe_str(value)))
 
 
 def json_safe(value: Any) -> Any:
@@ -200,10 +242,12 @@ def json_safe(value: Any) -> Any:
 
 
 def truncate(text: str, max_bytes: int) -> str:
-    """Cut ``text`` to at most ``max_bytes`` UTF-8 bytes, with a marker saying how much was cut."""
+    """Cut ``text`` to at most ``max_bytes`` UTF-8 bytes, with a marker saying how much was cut (and
+    made valid UTF-8 by :func:`clean_text`)."""
+    text = clean_text(text)
     if len(text) <= max_bytes // 4:
         return text
-    raw = text.encode("utf-8", "surrogatepass")
+    raw = text.encode("utf-8")
     if len(raw) <= max_bytes:
         return text
     cut = raw[:max_bytes].decode("utf-8", "ignore")
@@ -213,28 +257,48 @@ def truncate(text: str, max_bytes: int) -> str:
 # ---------------------------------------------------------------------------- normalisation
 
 
+#: the largest response time stored (about 31 years); a bigger one is clamped to it
+MAX_DURATION_MS = 1e12
+#: stored integers (status, byte counts) stay within 64 bits
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def clamp_duration_ms(value: float) -> float:
+    """A response time as stored: NaN and negatives become 0, huge values and infinity the maximum."""
+    if not value > 0.0:
+        return 0.0
+    return value if value < MAX_DURATION_MS else MAX_DURATION_MS
+
+
 def _as_int(value: Any) -> int:
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        result = int(value)
+    except (TypeError, ValueError, OverflowError):
         try:
-            return int(float(value))
+            result = int(float(value))
         except (TypeError, ValueError, OverflowError):
             return 0
+    return min(max(result, _INT_MIN), _INT_MAX)
 
 
-def _as_float(value: Any) -> float:
+def as_duration_ms(value: Any) -> float:
+    """Any value as a stored response time (:func:`clamp_duration_ms`; not a number: 0)."""
     try:
         result = float(value)
+    except OverflowError:  # an int beyond float range
+        return MAX_DURATION_MS if value > 0 else 0.0
     except (TypeError, ValueError):
         return 0.0
-    return result if math.isfinite(result) else 0.0
+    return clamp_duration_ms(result)
+
+
+_as_float = as_duration_ms
 
 
 def _first_str(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         value = value[0] if value else ""
-    return "" if value is None else safe_str(value)
+    return "" if value is None else clean_text(safe_str(value))
 
 
 def extract_request(attributes: dict[str, Any]) -> RequestFields | None:
@@ -398,7 +462,7 @@ def from_readable(readable: Any, max_message_bytes: int, max_attribute_bytes: in
     raw_attrs = record.attributes
     if raw_attrs:
         for key, value in raw_attrs.items():
-            key = safe_str(key)
+            key = clean_text(safe_str(key))
             if isinstance(value, str):
                 attributes[key] = truncate(value, max_attribute_bytes)
             else:
@@ -422,8 +486,8 @@ def from_readable(readable: Any, max_message_bytes: int, max_attribute_bytes: in
         severity_number=severity,
         severity_text=record.severity_text or "",
         body=body,
-        component="" if component is None else safe_str(component),
-        event=safe_str(record.event_name) if record.event_name else "",
+        component="" if component is None else truncate(safe_str(component), max_attribute_bytes),
+        event=truncate(safe_str(record.event_name), max_attribute_bytes) if record.event_name else "",
         trace_id=_hex(record.trace_id, 32),
         span_id=_hex(record.span_id, 16),
         trace_flags=int(record.trace_flags or 0),

@@ -28,7 +28,18 @@ from .counters import COUNTERS
 from .dns import current as current_resolver
 from .levels import ERROR, INFO, NAME_TO_SEVERITY, WARNING
 from .masking import default_masker
-from .record import REQUEST_ATTRIBUTES, LogEntry, RequestFields, normalize_trace_id, safe_str, truncate
+from .record import (
+    MAX_DURATION_MS,
+    REQUEST_ATTRIBUTES,
+    LogEntry,
+    RequestFields,
+    as_duration_ms,
+    clamp_duration_ms,
+    clean_text,
+    normalize_trace_id,
+    safe_str,
+    truncate,
+)
 from .schema import request_body, request_level
 
 _A = REQUEST_ATTRIBUTES
@@ -185,9 +196,8 @@ def request_entry(fields: tuple[Any, ...], max_message_bytes: int, max_attribute
     attributes, normalised by ``record.from_readable`` with these limits) gives for the same call."""
     (ts, method, path, status, client_ip, client_hostname, proxy_hostname, query, route, rt, user_id, user_agent,
      referrer, bytes_sent, error, trace_id, span_id, flags, extra, component) = fields
-    body = request_body(method, path, status)
-    if len(body) > max_message_bytes >> 2:
-        body = truncate(body, max_message_bytes)
+    if not _INT_MIN <= status <= _INT_MAX or not _INT_MIN <= bytes_sent <= _INT_MAX:
+        status, bytes_sent = (min(max(v, _INT_MIN), _INT_MAX) for v in (status, bytes_sent))
     cut = max_attribute_bytes >> 2  # below this many characters no value can be over the limit
     if (len(method) > cut or len(path) > cut or len(client_ip) > cut or len(client_hostname) > cut
             or len(proxy_hostname) > cut or len(query) > cut or len(route) > cut or len(user_id) > cut
@@ -196,15 +206,26 @@ def request_entry(fields: tuple[Any, ...], max_message_bytes: int, max_attribute
             truncate(v, max_attribute_bytes) for v in (method, path, client_ip, client_hostname, proxy_hostname, query,
                                                        route, user_id, user_agent, referrer, error)
         )
+    elif not (method.isascii() and path.isascii() and client_hostname.isascii() and proxy_hostname.isascii()
+              and query.isascii() and route.isascii() and user_id.isascii() and user_agent.isascii()
+              and referrer.isascii() and error.isascii()):
+        # short values are not truncated, but a lone surrogate must still become valid text
+        method, path, client_hostname, proxy_hostname, query, route, user_id, user_agent, referrer, error = (
+            clean_text(v) for v in (method, path, client_hostname, proxy_hostname, query, route, user_id, user_agent,
+                                    referrer, error)
+        )
+    body = request_body(method, path, status)
+    if len(body) > max_message_bytes >> 2:
+        body = truncate(body, max_message_bytes)
     if extra:
-        extra = {k: truncate(v, max_attribute_bytes) for k, v in extra.items()}
+        extra = {clean_text(k): truncate(v, max_attribute_bytes) for k, v in extra.items()}
     if not isinstance(component, str):
         component = "" if component is None else safe_str(component)
     if len(component) > cut:
         component = truncate(component, max_attribute_bytes)
-    rt = float(rt)
-    if rt - rt != 0.0:  # inf or nan
-        rt = 0.0
+    rt = float(rt) if type(rt) is float or -(1 << 53) < rt < (1 << 53) else as_duration_ms(rt)
+    if not 0.0 <= rt < MAX_DURATION_MS:  # negative, nan, inf or absurdly large
+        rt = clamp_duration_ms(rt)
     level = request_level(status)
     severity = _SEVERITY[level]
     return LogEntry(
@@ -219,6 +240,7 @@ def request_entry(fields: tuple[Any, ...], max_message_bytes: int, max_attribute
 
 
 _NUMBER = (float, int)
+_INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
 #: the OTel severity number of each level a request record can have (schema.request_level)
 _SEVERITY = {name: NAME_TO_SEVERITY[name].value for name in ("INFO", "WARNING", "ERROR")}
 #: attribute keys ``extra`` must not carry on the direct path (they mean something to the general one)
@@ -385,7 +407,7 @@ def _emit_open(
         f.get("proxy_hostname", ""),
         query=f.get("query", ""),
         route=f.get("route", ""),
-        response_time_ms=float(response_time_ms),
+        response_time_ms=as_duration_ms(response_time_ms),
         user_id=f.get("user_id", ""),
         user_agent=f.get("user_agent", ""),
         referrer=f.get("referrer", ""),

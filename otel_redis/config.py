@@ -16,6 +16,9 @@ class ConfigError(ValueError):
 
 DAY = 86400
 
+#: name of the generated API token's file in the data folder (written by the service, read by the CLI)
+API_TOKEN_FILE = "api-token"
+
 
 @dataclass(frozen=True)
 class Retention:

@@ -18,9 +18,9 @@ from pathlib import Path
 from fastapi import HTTPException, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from otel_redis.config import Settings
+from otel_redis.config import API_TOKEN_FILE, Settings
 
-TOKEN_FILE = "api-token"
+TOKEN_FILE = API_TOKEN_FILE
 
 #: declares the bearer scheme in OpenAPI; the checks below read the header themselves
 bearer_scheme = HTTPBearer(

@@ -21,6 +21,7 @@ from urllib.parse import quote
 
 import httpx
 
+from ..config import API_TOKEN_FILE
 from . import CliError
 from .sse import Event, iter_events, iter_lines
 
@@ -55,10 +56,8 @@ def resolve_url(explicit: str | None = None, env: Mapping[str, str] | None = Non
 
 def token_file(env: Mapping[str, str] | None = None) -> Path:
     """Where ``otel-redis serve`` stores the token it generated (see query_api/auth.py)."""
-    from query_api.auth import TOKEN_FILE  # imported here: FastAPI is slow to import and rarely needed
-
     env = os.environ if env is None else env
-    return Path(env.get("OTEL_REDIS_DATA_DIR") or ".otel-redis") / TOKEN_FILE
+    return Path(env.get("OTEL_REDIS_DATA_DIR") or ".otel-redis") / API_TOKEN_FILE
 
 
 def resolve_token(explicit: str | None = None, *, admin: bool = False, env: Mapping[str, str] | None = None) -> str | None:

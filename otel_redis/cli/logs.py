@@ -415,6 +415,9 @@ def _cmd_query(args: argparse.Namespace) -> int:
     with _client(args) as client:
         records, related = fetch_records(client, endpoint, params)
     printer = _printer(args, details=query.details)
+    if not records:
+        print("no records", file=sys.stderr)  # stdout stays empty, so pipes and --json see no lines
+        return 0
     if not related:
         printer.records(records)
         return 0

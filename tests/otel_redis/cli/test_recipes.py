@@ -255,3 +255,13 @@ def test_json_output_is_one_record_per_line(data, data_dir):
                           check=True)
     stats = json.loads(done.stdout)
     assert stats["stats"]["requests"]["total"] == 6
+
+
+def test_an_empty_result_says_no_records_on_stderr_and_exits_0(data, data_dir):
+    for args in (("logs-ip", "203.0.113.99"), ("logs-user", "nobody-at-all")):
+        done = run_just(*args, env=data.env(data_dir))
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == ""
+        assert done.stderr.strip() == "no records"
+    found = run_just("logs-ip", "10.0.0.1", env=data.env(data_dir))
+    assert "no records" not in found.stderr and found.stdout

@@ -156,6 +156,7 @@ OPTIONS: dict[str, Option] = {
         Option("--since", "since", text_value, "only alert events of this last period: 30m, 24h, 7d", "PERIOD"),
         Option("--type", "type", text_value, "only alert events of this kind: fired or resolved", "KIND"),
         Option("--rule", "rule", text_value, "only this alert rule: error_rate, latency, traffic, oauth_failures"),
+        Option("--window", "window", text_value, "window of the top list: 15m, 1h, 24h, 7d (API default 24h)", "PERIOD"),
     )
 }
 
@@ -300,6 +301,13 @@ def register(subparsers: Any) -> None:
     for opt in ("client_id", "username", "hours", "limit"):
         _add_option(p, opt)
     p.set_defaults(func=_cmd_document, endpoint="/logs/oauth/flows", subject=None, options=("client_id", "username", "hours", "limit"))
+
+    # issue 17: the console's top lists (GET /logs/top/{kind})
+    p = commands.add_parser("top", parents=[common], help="top client IPs, paths, user agents or referrers (GET /logs/top)")
+    p.add_argument("kind", choices=("ips", "paths", "agents", "referrers", "not_found", "slow_routes"))
+    for opt in ("window", "limit"):
+        _add_option(p, opt)
+    p.set_defaults(func=_cmd_document, endpoint="/logs/top/{subject}", subject="kind", options=("window", "limit"))
 
     alert_opts = ("limit", "since", "type", "rule")
     p = commands.add_parser("alerts", parents=[common], help="alerts firing now and the latest alert events (GET /logs/alerts)")

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from otel_redis import console_stats, metrics, query, schema, window_stats
-from otel_redis.record import entry_to_dict
+from otel_redis import console_stats, metrics, window_stats
 
 from .. import deps
 from ..auth import require_read
-from ..respond import JSONBytes
 from .analytics import WindowParam, _seconds
 
 router = APIRouter(prefix="/logs", tags=["console"], dependencies=[Depends(require_read)])
@@ -81,15 +79,3 @@ def dashboard(request: Request, window: WindowParam = "1h", hostname: HostQ = No
         "series": series,
     }
 
-
-RecordKey = Annotated[str, Path(min_length=5, max_length=200, pattern=r"^(req|log):[A-Za-z0-9._\-:%~@+=,/]+$")]
-
-
-@router.get("/record/{key:path}", summary="One record by its id (the record key every record carries as id)")
-async def record(request: Request, key: RecordKey) -> JSONBytes:
-    if not schema.is_record_key(key):
-        deps.bad_input("path", "key", "must be a record id (req:... or log:...)")
-    found = dict(await query.fetch(deps.redis_client(request), [key]))
-    if key not in found:
-        raise HTTPException(status_code=404, detail=f"no record {key!r} (expired, or never stored)")
-    return JSONBytes(entry_to_dict(key, found[key]))

@@ -86,3 +86,34 @@ def test_a_record_logged_elsewhere_appears_live_and_markup_is_shown_as_text(brow
     page.screenshot(path=str(ARTIFACTS / "console-record.png"))
     assert errors == []
     page.close()
+
+
+def test_dashboard_numbers_equal_the_api_and_the_trace_view_shows_the_request_with_its_log(browser, writer):
+    from .conftest import emit_request
+
+    trace = "ab" * 16
+    for i in range(5):
+        emit_request("GET /orders", method="GET", path=f"/orders/{i}", route="/orders/{id}", status_code=200 if i else 404,
+                     client_ip="10.7.0.1", user_agent="console-test", bytes_sent=10, response_time_ms=5.0 + i,
+                     proxy_hostname="shop.example", trace_id=trace if i == 1 else None)
+    api.log_info("handler loaded the order", component="orders", trace_id=trace)
+    writer.flush()
+    errors: list[str] = []
+    page = _page(browser, writer, errors)
+    _login(page, READ_TOKEN)
+    page.goto(writer.base_url + "/ui#/dashboard?window=1h")
+    page.wait_for_selector("[data-metric=requests]", timeout=10_000)
+    with writer.client() as c:
+        board = c.get("/logs/dashboard", params={"window": "1h"}).json()
+    shown = page.locator("[data-metric=requests]").inner_text()
+    assert shown == f"{board['summary']['requests']:,}"
+    assert page.locator("[data-metric=unique_visitors]").inner_text() == f"{board['summary']['unique_visitors']:,}"
+    assert page.locator("#top-agents").inner_text().count("console-test") == 1
+    page.screenshot(path=str(ARTIFACTS / "console-dashboard.png"), full_page=True)
+    page.goto(writer.base_url + f"/ui#/trace/{trace}")
+    page.wait_for_selector("#trace-records .record", timeout=10_000)
+    text = page.locator("#trace-records").inner_text()
+    assert "/orders/1" in text and "handler loaded the order" in text and "+0.000 ms" in text
+    page.screenshot(path=str(ARTIFACTS / "console-trace.png"))
+    assert errors == []
+    page.close()

@@ -23,7 +23,7 @@ from .conftest import ADMIN_TOKEN, READ_TOKEN, Stack, emit_request
 pytestmark = pytest.mark.xdist_group("query_api_contract")
 
 #: a valid value per path parameter name, so that only the token decides the answer
-PATH_VALUES = {"ip": "10.0.0.1", "code": "200", "method": "GET"}
+PATH_VALUES = {"ip": "10.0.0.1", "code": "200", "method": "GET", "kind": "agents"}
 #: required query parameters (filled from the schema, so a new one fails loudly here)
 QUERY_VALUES = {"pattern": "/x"}
 #: routes that need one of several optional parameters

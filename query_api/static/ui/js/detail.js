@@ -1,5 +1,4 @@
 // Record detail: every field, the stack trace, copy as JSON, and links to the related views.
-import { get } from './api.js';
 import { el, show } from './dom.js';
 import { bodyText, recordRow, seen } from './records.js';
 import { href } from './route.js';
@@ -35,10 +34,8 @@ function links(r) {
 export async function detailView(root, id) {
   show(root, el('p', { class: 'muted' }, 'loading…'));
   let record = seen.get(id);
-  try {
-    if (!record) record = await get(`/logs/record/${encodeURIComponent(id)}`);
-  } catch (exc) {
-    show(root, el('p', { class: 'error', role: 'alert' }, exc.message));
+  if (!record) {
+    show(root, el('p', { class: 'error', role: 'alert' }, 'This record is not loaded in this tab: open it from the live tail or a trace.'));
     return;
   }
   const json = JSON.stringify(record, null, 2);

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 from opentelemetry.context import detach
 
-from .wsgi import Door, describe, trace_ids
+from .wsgi import Door, describe, timed_body, trace_ids
 
 _ERROR_ATTR = "_otel_redis_error"
 
@@ -74,19 +74,8 @@ class RequestLoggingMiddleware:
 
     def _timed(self, content: Any, request: Any, status: int, timestamp_ns: int, started: float, trace_id: int,
                span_id: int, token: Any) -> Iterator[bytes]:
-        sent, error = 0, ""
-        try:
-            for chunk in content:
-                sent += len(chunk)
-                yield chunk
-        except GeneratorExit:
-            error = "client disconnected before the response completed"
-            raise
-        except BaseException as exc:
-            error = describe(exc)
-            raise
-        finally:
-            self._emit(request, timestamp_ns, started, status, sent, error, trace_id, span_id, token)
+        return timed_body(content, lambda sent, error: self._emit(
+            request, timestamp_ns, started, status, sent, error, trace_id, span_id, token))
 
     def _emit(self, request: Any, timestamp_ns: int, started: float, status: int, sent: int, error: str,
               trace_id: int, span_id: int, token: Any) -> None:

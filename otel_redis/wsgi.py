@@ -41,6 +41,27 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
+def timed_body(body: Iterable[bytes], done: Callable[[int, str], None]) -> Iterator[bytes]:
+    """Yields ``body`` and then calls ``done(bytes_sent, error)`` once: after the last chunk, when
+    the client goes away (the server closes the generator) or when the body raises (re-raised)."""
+    sent, error = 0, ""
+    try:
+        for chunk in body:
+            sent += len(chunk)
+            yield chunk
+    except GeneratorExit:
+        error = "client disconnected before the response completed"
+        raise
+    except BaseException as exc:
+        error = describe(exc)
+        raise
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+        done(sent, error)
+
+
 def default_user_id(environ: Environ) -> str:
     """``environ["otel_redis.user_id"]`` (set by the app), else ``REMOTE_USER``."""
     return str(environ.get(USER_ID_KEY) or environ.get("REMOTE_USER") or "")
@@ -185,22 +206,12 @@ class WSGIRequestLogging:
     def _iterate(self, req: _Request, body: Iterable[bytes]) -> Iterator[bytes]:
         """Yields the body, counting its bytes; the record is emitted after the last chunk (or on
         close when the server stops early)."""
-        error = ""
-        try:
-            for chunk in body:
-                req.sent += len(chunk)
-                yield chunk
-        except GeneratorExit:
-            error = "client disconnected before the response completed"
-            raise
-        except BaseException as exc:
-            error = describe(exc)
-            raise
-        finally:
-            close = getattr(body, "close", None)
-            if close is not None:
-                close()
+
+        def done(sent: int, error: str) -> None:
+            req.sent += sent
             self._finish(req, error)
+
+        return timed_body(body, done)
 
     def _finish(self, req: _Request, error: str) -> None:
         if req.done:

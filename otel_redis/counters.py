@@ -8,12 +8,11 @@ pipeline that is dropping them).
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
-import weakref
 from dataclasses import dataclass, field, fields
 
+from . import forksafe
 from .write_result import ERROR_KINDS
 
 _log = logging.getLogger("otel_redis.pipeline")
@@ -52,7 +51,7 @@ class PipelineCounters:
     _reported_drops: int = field(default=0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        _LIVE[id(self)] = self
+        forksafe.renew_in_child(self._after_fork)
 
     def _after_fork(self) -> None:
         """A fork taken while another thread held the lock must not leave the child's copy held."""
@@ -111,18 +110,6 @@ class PipelineCounters:
             f": {reason}" if reason else "",
         )
 
-
-#: every PipelineCounters alive, so that one fork hook renews their locks (weak: none is kept alive)
-_LIVE: "weakref.WeakValueDictionary[int, PipelineCounters]" = weakref.WeakValueDictionary()
-
-
-def _renew_locks() -> None:
-    for counters in list(_LIVE.values()):
-        counters._after_fork()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_renew_locks)
 
 #: the process-wide counters used by the default pipeline
 COUNTERS = PipelineCounters()

@@ -292,9 +292,6 @@ def as_duration_ms(value: Any) -> float:
     return clamp_duration_ms(result)
 
 
-_as_float = as_duration_ms
-
-
 def _first_str(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         value = value[0] if value else ""
@@ -315,7 +312,7 @@ def extract_request(attributes: dict[str, Any]) -> RequestFields | None:
         if name in _INT_FIELDS:
             values[name] = _as_int(raw)
         elif name in _FLOAT_FIELDS:
-            values[name] = _as_float(raw)
+            values[name] = as_duration_ms(raw)
         else:
             values[name] = _first_str(raw)
     values["method"] = values["method"].upper()

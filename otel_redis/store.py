@@ -38,13 +38,12 @@ import os
 import secrets
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from typing import Any, Iterable, Iterator, Sequence
 
 import redis
 
-from . import aggregates, histogram, resp, schema, window_stats
+from . import aggregates, forksafe, histogram, resp, schema, window_stats
 from .config import Retention, Settings
 from .client_ip import valid_ip
 from .histogram import bucket_of, error_field
@@ -145,7 +144,7 @@ class _RefreshCache:
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._max = max_size
         self._lock = threading.Lock()
-        _CACHES.add(self)
+        forksafe.renew_in_child(self.renew_lock)
 
     def renew_lock(self) -> None:
         """In a forked child: the parent's exporter thread may have held the lock at the fork (the
@@ -188,19 +187,6 @@ class _RefreshCache:
     def clear(self) -> None:
         with self._lock:
             self._seen.clear()
-
-
-#: every refresh cache alive, whose locks a forked child renews (weak: none is kept alive)
-_CACHES: "weakref.WeakSet[_RefreshCache]" = weakref.WeakSet()
-
-
-def _renew_cache_locks() -> None:
-    for cache in list(_CACHES):
-        cache.renew_lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_renew_cache_locks)
 
 
 class _BoundedNames:

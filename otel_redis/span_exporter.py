@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import threading
 from typing import Any, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
@@ -36,6 +37,9 @@ _QUERY = ("url.query",)
 _PEER = ("network.peer.address", "net.sock.peer.addr", "net.peer.ip")
 _CLIENT = ("client.address", "http.client_ip")
 _HOST = ("server.address", "http.host", "http.server_name")
+#: the full URL: every instrumentation builds its host from the request's Host header, where the
+#: ASGI instrumentation's ``server.address``/``http.host`` name the listening socket instead
+_URL = ("url.full", "http.url")
 _USER_AGENT = ("user_agent.original", "http.user_agent")
 _SENT = ("http.response.body.size", "http.response_content_length")
 _NO_PROXIES = TrustedProxies(())
@@ -50,6 +54,16 @@ def _first(attributes: Mapping[str, Any], names: Sequence[str]) -> Any:
         if value is not None:
             return value
     return None
+
+
+def _request_host(attributes: Mapping[str, Any]) -> str:
+    """The Host the client asked for: from the full URL when the span has one, else the host fields."""
+    url = _first(attributes, _URL)
+    if isinstance(url, str):
+        netloc = urlsplit(url).netloc.rpartition("@")[2]
+        if netloc:
+            return netloc
+    return _text(_first(attributes, _HOST))
 
 
 def _text(value: Any) -> str:
@@ -95,7 +109,7 @@ class SpanRequestReader:
     def client(self, attributes: Mapping[str, Any]) -> tuple[str, str]:
         """``(client_ip, proxy_hostname)``: forwarded values are believed only from a trusted peer."""
         peer = _text(_first(attributes, _PEER))
-        host = _text(_first(attributes, _HOST))
+        host = _request_host(attributes)
         if not peer:  # only the instrumentation's own client value: keep it when it is an address
             return valid_ip(_text(_first(attributes, _CLIENT))), _NO_PROXIES.resolve("", host=host)[1]
         forwarded = _text(attributes.get(_FORWARDED))
@@ -118,6 +132,9 @@ class SpanRequestReader:
         query = _text(_first(attributes, _QUERY))
         if not path:
             path, _, query = _text(_first(attributes, _TARGET)).partition("?")
+        if not query:  # the ASGI instrumentation's http.target has no query; its URL has
+            url = _first(attributes, _URL)
+            query = urlsplit(url).query if isinstance(url, str) else ""
         if path in self.excluded:
             return None
         status = _int(_first(attributes, _STATUS))

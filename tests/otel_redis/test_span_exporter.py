@@ -95,3 +95,11 @@ def test_redis_and_otlp_exporters_together_keep_traces_flowing(r, redis_url, tmp
     check_zero_code(r, responses, svc, "/items/<int:item_id>", "zero-both")
     # every request's server span reached the collector too (the readiness probe's included)
     assert sorted(n for n in spans if n != "GET /healthz") == ["GET /boom", "GET /items/<int:item_id>", "GET /nope"]
+
+
+def test_fastapi_under_opentelemetry_instrument(r, redis_url, tmp_path):
+    responses, svc = run_zero_code(
+        [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--port", "{port}",
+         "tests.otel_redis.web_apps.fastapi_app:app"], redis_url, tmp_path, "zero-fastapi")
+    assert responses["item"].status_code == 200 and responses["boom"].status_code == 500
+    check_zero_code(r, responses, svc, "/items/{item_id}", "zero-fastapi")

@@ -5,28 +5,31 @@ their timeout (10 s) and then report a bare FAILURE, without the status, the ``R
 gave up on or the upstream's ``partial_success``. A durable buffer must instead keep a batch until
 the upstream takes it, wait as long as the upstream asks, and know which records were refused.
 
-So the official exporters are used for everything but the retry policy: they are constructed as
-usual, reading the standard variables (``OTEL_EXPORTER_OTLP_[LOGS_]ENDPOINT``, ``_HEADERS``,
-``_TIMEOUT``, ``_COMPRESSION``, ``_CERTIFICATE``, ``_CLIENT_KEY``, ``_CLIENT_CERTIFICATE``,
-``_INSECURE``), and each attempt goes through their transport (the HTTP exporter's session with its
-compression and headers; the gRPC exporter's channel and stub) exactly once. The retry loop, with
-backoff and ``Retry-After``/``RetryInfo``, is the forwarder's. This reaches into attributes of the
-1.45 exporters (pinned in pyproject.toml); tests/collector covers both protocols.
+So each attempt is one request through public interfaces only: a ``requests`` session for
+OTLP/HTTP, and the generated ``LogsServiceStub`` on a channel of our own for OTLP/gRPC. The
+standard variables are read as the official Python exporters read them (:mod:`collector.otlp_env`),
+so the same environment configures either. The retry loop, with backoff and
+``Retry-After``/``RetryInfo``, is the forwarder's.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Mapping, Protocol
 
 import grpc
+import requests
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2_grpc import LogsServiceStub
+
+from .otlp_env import USER_AGENT, UpstreamError, compress, otlp_settings, read_file, retry_after_s
 
 #: HTTP statuses worth retrying: the OTLP ones (429, 502, 503, 504), plus the ones that say the
 #: forwarder is misconfigured or the upstream is not ready (401, 403, 404, 408), which waiting and
@@ -52,10 +55,6 @@ RETRYABLE_GRPC = frozenset(
 
 #: shortest time between two new gRPC channels
 RECONNECT_S = 5.0
-
-
-class UpstreamError(Exception):
-    """The upstream exporter cannot be set up (bad configuration)."""
 
 
 @dataclass(frozen=True)
@@ -84,56 +83,47 @@ def _partial(response: ExportLogsServiceResponse) -> SendResult:
 
 
 class HttpUpstream:
-    """OTLP/HTTP protobuf through the official HTTP exporter's client."""
+    """OTLP/HTTP protobuf: one POST per attempt, on a kept-alive ``requests`` session."""
 
-    def __init__(self) -> None:
-        from opentelemetry.exporter.otlp.common.http import _extract_retry_after
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-        try:
-            self._exporter = OTLPLogExporter()
-        except Exception as exc:  # noqa: BLE001 - any bad OTEL_EXPORTER_OTLP_* value
-            raise UpstreamError(f"OTLP/HTTP exporter: {exc}") from None
-        self._client = self._exporter._client
-        self._retry_after = _extract_retry_after
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.settings = otlp_settings("http/protobuf", os.environ if env is None else env)
+        self._session = requests.Session()
+        self._session.headers.update({"Content-Type": "application/x-protobuf", "User-Agent": USER_AGENT,
+                                      **self.settings.headers})
+        if self.settings.compression != "none":
+            self._session.headers["Content-Encoding"] = self.settings.compression
+        self._session.verify = self.settings.certificate or True
+        if self.settings.client_certificate:
+            self._session.cert = (self.settings.client_certificate, self.settings.client_key or None)
 
     def describe(self) -> str:
-        return f"OTLP/HTTP {self._client._endpoint}"
+        return f"OTLP/HTTP {self.settings.endpoint}"
 
     def send(self, request: ExportLogsServiceRequest) -> SendResult:
-        client = self._client
+        body = compress(request.SerializeToString(), self.settings.compression)
         try:
-            result = client._transport.request(
-                "POST",
-                client._endpoint,
-                headers=client._headers,
-                data=client._compress(request.SerializeToString()),
-                timeout=client._timeout,
-            )
-        except Exception as exc:  # noqa: BLE001 - the transport reports most errors in the result
+            result = self._session.post(self.settings.endpoint, data=body, timeout=self.settings.timeout_s)
+        except requests.RequestException as exc:
             return SendResult(False, retryable=True, message=f"{type(exc).__name__}: {exc}")
         status = result.status_code
-        if status is None:
-            return SendResult(False, retryable=True, message=f"no response: {result.error}")
         if 200 <= status < 300:
             try:
-                return _partial(ExportLogsServiceResponse.FromString(result.content()))
+                return _partial(ExportLogsServiceResponse.FromString(result.content))
             except (DecodeError, ValueError):  # a non-protobuf 2xx (a proxy's) still means accepted
                 return SendResult(True)
         message = f"HTTP {status}"
         try:
-            detail = status_pb2.Status.FromString(result.content()).message
+            detail = status_pb2.Status.FromString(result.content).message
         except Exception:  # noqa: BLE001 - not every upstream sends a Status
             detail = ""
         if detail:
             message += f": {detail}"
-        retry_after = self._retry_after(result) if status in RETRYABLE_HTTP else None
-        return SendResult(
-            False, retryable=status in RETRYABLE_HTTP, retry_after=retry_after, message=message, too_large=status == 413
-        )
+        retryable = status in RETRYABLE_HTTP
+        retry_after = retry_after_s(result.headers.get("Retry-After")) if retryable else None
+        return SendResult(False, retryable=retryable, retry_after=retry_after, message=message, too_large=status == 413)
 
     def close(self) -> None:
-        self._exporter.shutdown()
+        self._session.close()
 
 
 def grpc_retry_delay(error: grpc.RpcError) -> float | None:
@@ -157,39 +147,44 @@ def grpc_retry_delay(error: grpc.RpcError) -> float | None:
 
 
 class GrpcUpstream:
-    """OTLP/gRPC through the official gRPC exporter's channel and stub."""
+    """OTLP/gRPC: one ``Export`` call per attempt through the generated stub, on our own channel."""
 
-    def __init__(self) -> None:
-        from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
-
-        try:
-            self._exporter = OTLPLogExporter()
-        except Exception as exc:  # noqa: BLE001 - any bad OTEL_EXPORTER_OTLP_* value
-            raise UpstreamError(f"OTLP/gRPC exporter: {exc}") from None
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        self.settings = otlp_settings("grpc", os.environ if env is None else env)
+        self._metadata = tuple((k.lower(), v) for k, v in self.settings.headers.items())
+        self._channel = self._open()
+        self._stub = LogsServiceStub(self._channel)
         self._reconnected = time.monotonic()
 
+    def _open(self) -> grpc.Channel:
+        s = self.settings
+        compression = {"gzip": grpc.Compression.Gzip, "deflate": grpc.Compression.Deflate}.get(s.compression)
+        options = [("grpc.primary_user_agent", USER_AGENT)]
+        if s.insecure:
+            return grpc.insecure_channel(s.grpc_target, options=options, compression=compression)
+        credentials = grpc.ssl_channel_credentials(
+            root_certificates=read_file(s.certificate), private_key=read_file(s.client_key),
+            certificate_chain=read_file(s.client_certificate),
+        )
+        return grpc.secure_channel(s.grpc_target, credentials, options=options, compression=compression)
+
     def describe(self) -> str:
-        return f"OTLP/gRPC {self._exporter._endpoint}"
+        return f"OTLP/gRPC {self.settings.endpoint}"
 
     def _reconnect(self) -> None:
-        """A new channel after UNAVAILABLE (as the exporter does), at most every RECONNECT_S: gRPC's
-        own reconnect backoff grows to two minutes, too slow once the upstream is back."""
+        """A new channel after UNAVAILABLE, at most every RECONNECT_S: gRPC's own reconnect backoff
+        grows to two minutes, too slow once the upstream is back."""
         now = time.monotonic()
         if now - self._reconnected < RECONNECT_S:
             return
         self._reconnected = now
-        exporter = self._exporter
-        try:
-            if exporter._channel is not None:
-                exporter._channel.close()
-        except Exception:  # noqa: BLE001 - the old channel is dropped either way
-            pass
-        exporter._initialize_channel_and_stub()
+        self._channel.close()
+        self._channel = self._open()
+        self._stub = LogsServiceStub(self._channel)
 
     def send(self, request: ExportLogsServiceRequest) -> SendResult:
-        exporter = self._exporter
         try:
-            response = exporter._client.Export(request, metadata=exporter._headers, timeout=exporter._timeout)
+            response = self._stub.Export(request, metadata=self._metadata, timeout=self.settings.timeout_s)
         except grpc.RpcError as error:
             code = error.code()  # type: ignore[attr-defined]
             delay = grpc_retry_delay(error)
@@ -202,9 +197,10 @@ class GrpcUpstream:
         return _partial(response)
 
     def close(self) -> None:
-        self._exporter.shutdown()
+        self._channel.close()
 
 
 def make_upstream(protocol: str) -> Upstream:
-    """The upstream for ``OTEL_EXPORTER_OTLP_[LOGS_]PROTOCOL`` (``http/protobuf`` or ``grpc``)."""
+    """The upstream for ``OTEL_EXPORTER_OTLP_[LOGS_]PROTOCOL`` (``http/protobuf`` or ``grpc``); a bad
+    ``OTEL_EXPORTER_OTLP_*`` value raises :class:`UpstreamError`."""
     return GrpcUpstream() if protocol == "grpc" else HttpUpstream()

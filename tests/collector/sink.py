@@ -35,6 +35,7 @@ class Sink:
         self.attempts = 0
         self.refused = 0
         self.arrivals: list[float] = []
+        self.headers: list[dict[str, str]] = []  # each attempt's HTTP headers or gRPC metadata, lower-cased
         self.hold_after: int | None = None  # hold the request that arrives after this many accepted ones
         self.holding = threading.Event()
         self.release = threading.Event()
@@ -90,6 +91,7 @@ class Sink:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server naming
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
+                sink.headers.append({k.lower(): v for k, v in self.headers.items()})
                 if self.headers.get("content-encoding") == "gzip":
                     import gzip
 
@@ -124,6 +126,7 @@ class Sink:
         threading.Thread(target=self._http.serve_forever, daemon=True).start()
 
         def export(raw: bytes, context: grpc.ServicerContext) -> bytes:
+            sink.headers.append({k.lower(): str(v) for k, v in context.invocation_metadata()})
             decision = sink._decide(raw)
             if decision:
                 return ExportLogsServiceResponse().SerializeToString()

@@ -112,3 +112,18 @@ def test_forward_configuration_errors_are_one_line(redis_url, tmp_path):
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and "Traceback" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_otlp_exporter_values_are_one_line(redis_url, tmp_path):
+    """A bad standard variable stops ``forward`` with one line naming it, before any record is read."""
+    env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data")}
+    for extra, message in (
+        ({"OTEL_EXPORTER_OTLP_COMPRESSION": "brotli"}, "COMPRESSION='brotli'"),
+        ({"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "soon"}, "TIMEOUT='soon'"),
+        ({"OTEL_EXPORTER_OTLP_CERTIFICATE": str(tmp_path / "missing.pem")}, "no such file"),
+        ({"OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": "127.0.0.1:4318/v1/logs"}, "must start with http://"),
+    ):
+        result = _run([*CLI, "forward", "--once"], {**env, **extra})
+        assert result.returncode == 2, result.stderr
+        assert message in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1

@@ -357,3 +357,34 @@ def test_upstream_down_at_first_then_up(protocol, receiver, store, monkeypatch):
         assert sorted(late.record_ids()) == sorted(ids)
     finally:
         late.stop()
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_standard_headers_and_gzip_reach_the_upstream(protocol, receiver, store, sink, monkeypatch):
+    """OTEL_EXPORTER_OTLP_HEADERS (generic) and OTEL_EXPORTER_OTLP_LOGS_COMPRESSION=gzip, as the
+    official exporters read them, on every attempt."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=acme,authorization=Bearer%20up-token")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip")
+    ids = send_numbered(receiver, 20, service="headers")
+    with forwarding(receiver.settings, sink, monkeypatch, protocol) as forwarder:
+        wait_for(lambda: forwarder.counters.forwarded == len(ids), what="20 records forwarded")
+    assert sorted(sink.record_ids()) == sorted(ids)
+    assert sink.headers and all(h.get("x-tenant") == "acme" for h in sink.headers)
+    assert all(h.get("authorization") == "Bearer up-token" for h in sink.headers)
+    if protocol == "http":
+        assert all(h.get("content-encoding") == "gzip" for h in sink.headers)
+
+
+def test_generic_http_endpoint_gets_the_logs_path(receiver, store, sink, monkeypatch):
+    ids = send_numbered(receiver, 5, service="generic")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", f"http://127.0.0.1:{sink.http_port}/")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", "http/protobuf")
+    config = load_forwarder_settings().with_overrides(consumer="generic", block_ms=100)
+    upstream = make_upstream(config.protocol)
+    assert upstream.describe() == f"OTLP/HTTP http://127.0.0.1:{sink.http_port}/v1/logs"
+    forwarder = Forwarder(make_client(receiver.settings), receiver.settings, config, upstream, ForwarderCounters())
+    try:
+        forwarder.drain(threading.Event())
+    finally:
+        forwarder.close()
+    assert sorted(sink.record_ids()) == sorted(ids)

@@ -332,17 +332,20 @@ class RequestLoggingMiddleware:
             COUNTERS.add("internal_errors")
 
 
-_UNKNOWN = object()
+class _TracerSeen:
+    """Whether a real TracerProvider was seen: the API sets its global once and never unsets it, so
+    once seen, the answer is cached; until then the public getter costs one environ lookup."""
+
+    configured = False
 
 
 def _sdk_tracer_configured() -> bool:
-    """True once a real TracerProvider is set. Reads the API's global directly: the public getter
-    looks the provider up in os.environ on every call until one is set (microseconds per request);
-    instrument_app calls the getter once, which loads an OTEL_PYTHON_TRACER_PROVIDER provider."""
-    provider = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
-    if provider is _UNKNOWN:  # pragma: no cover - the API moved its global: ask the public way
-        provider = trace.get_tracer_provider()
-    return provider is not None and not isinstance(provider, _NO_TRACER)
+    if _TracerSeen.configured:
+        return True
+    if isinstance(trace.get_tracer_provider(), _NO_TRACER):
+        return False
+    _TracerSeen.configured = True
+    return True
 
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import re
 from random import getrandbits
 from time import perf_counter, time_ns
 from typing import Any, Awaitable, Callable, Iterable, MutableMapping
@@ -39,6 +38,8 @@ from .dns import install as install_resolver
 from .masking import Masker
 from . import api
 from .request_log import claim_requests, plain_extra, emit_request, queue_request
+from .traceparent import parse_traceparent
+from .wsgi import instrument_wsgi
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -48,19 +49,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 UserIdGetter = Callable[[Scope], Any]
 
 DEFAULT_EXCLUDED_PATHS = ("/healthz", "/health", "/livez", "/readyz")
-_TRACEPARENT = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _NO_TRACER = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
-
-
-def parse_traceparent(value: bytes) -> tuple[int, int, int] | None:
-    """``(trace_id, parent_span_id, flags)`` of a W3C traceparent header, None when invalid."""
-    m = _TRACEPARENT.fullmatch(value.strip())
-    if m is None or m.group(1) == b"ff" or (m.group(1) == b"00" and m.group(5)):
-        return None
-    tid, sid = int(m.group(2), 16), int(m.group(3), 16)
-    if not tid or not sid:
-        return None
-    return tid, sid, int(m.group(4), 16)
 
 
 def default_user_id(scope: Scope) -> str:
@@ -397,8 +386,6 @@ def instrument_app(app: Any, **options: Any) -> Any:
         app.add_middleware(RequestLoggingMiddleware, router_app=app, **options)
         return app
     if not _is_asgi(app):
-        from .wsgi import instrument_wsgi
-
         return instrument_wsgi(app, **options)
     claim_requests()
     return RequestLoggingMiddleware(app, **options)

@@ -23,6 +23,7 @@ from .config import Settings, load_settings
 from .counters import COUNTERS
 from .masking import Masker
 from .request_log import claim_requests, emit_request
+from .traceparent import parse_traceparent
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -83,8 +84,6 @@ def trace_ids(traceparent: str) -> tuple[int, int, Any]:
     ctx = get_current_span().get_span_context()
     if ctx.is_valid:
         return ctx.trace_id, ctx.span_id, None
-    from .instrumentation import parse_traceparent
-
     parent = parse_traceparent(traceparent.encode("latin-1")) if traceparent else None
     trace_id, flags = (parent[0], parent[2]) if parent is not None else (getrandbits(128) or 1, 1)
     span_id = getrandbits(64) or 1

@@ -9,6 +9,7 @@ the embedded server for the data folder) and loads the API tokens.
 from __future__ import annotations
 
 import inspect
+import threading
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -58,6 +59,9 @@ def create_app(settings: Settings | None = None, *, announce_token: bool = True)
         **extra,
     )
     app.state.settings = settings
+    # set by whoever runs the server when it starts to stop (``otel-redis serve`` on SIGINT/SIGTERM):
+    # live-follow streams then end with a final event instead of being cancelled mid-response
+    app.state.stopping = threading.Event()
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -45,6 +45,12 @@ async def shard_count(request: Request) -> int:
     return int(await request.app.state.layout.get(request.app.state.redis))
 
 
+def stopping(request: Request) -> bool:
+    """True once the server has begun to shut down (see ``app.state.stopping``)."""
+    event = getattr(request.app.state, "stopping", None)
+    return event is not None and event.is_set()
+
+
 def settings_of(request: Request) -> Settings:
     return request.app.state.settings
 

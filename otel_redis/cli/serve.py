@@ -80,8 +80,9 @@ def run(args: argparse.Namespace) -> int:
         flush=True,
     )
     # live-follow streams (GET /logs/stream) never end by themselves: give them 3 s on shutdown
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3)
+    server = _server_class()(
+        uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=3),
+        app.state.stopping,
     )
     try:
         server.run(sockets=[api_sock])
@@ -90,6 +91,24 @@ def run(args: argparse.Namespace) -> int:
         receiver.stop()
         pipeline.shutdown()
     return 0
+
+
+def _server_class() -> Any:
+    """Built on first use: uvicorn is imported only when the service really starts."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        """uvicorn's server that, on SIGINT/SIGTERM, first tells the app's live-follow streams to end."""
+
+        def __init__(self, config: Any, stopping: threading.Event) -> None:
+            super().__init__(config)
+            self.stopping = stopping
+
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            self.stopping.set()
+            super().handle_exit(sig, frame)
+
+    return Server
 
 
 #: exit code of ``serve`` when Redis does not answer at start (1 is any other error, 2 a usage error)

@@ -10,7 +10,8 @@ connecting. The first block, sent once the position is fixed, is ``retry: 2000``
 ``: ready <position>`` comment and ``id: <position>`` without data: standard clients (EventSource,
 httpx-sse) take the id as their last event id without dispatching an event, so one that
 reconnects before its first record arrives still resumes where the server started reading. Idle
-connections get a ``: keepalive`` comment every 15 s.
+connections get a ``: keepalive`` comment every 15 s. When the server shuts down, each stream ends
+with ``event: shutdown`` (its ``id`` is the position to resume from) within one read (at most 1 s).
 
 On a Redis Cluster each stream is split into S parts (docs/cluster.md): the position then lists
 the last id of every part, the S parts of ``stream:logs`` then the S of ``stream:requests`` (the
@@ -132,6 +133,11 @@ async def follow(request: Request, pos: dict[str, str], match: Any, shards: int 
     yield f"retry: 2000\n: ready {start}\nid: {start}\n\n".encode()
     idle = 0.0
     while True:
+        if deps.stopping(request):
+            # the server is stopping: say so, with the position to resume from, and end the response
+            yield (f"event: shutdown\nid: {format_position(pos)}\n"
+                   'data: {"reason":"the server is shutting down"}\n\n').encode()
+            return
         try:
             rows = await read_new(client, pos, block_ms, shards)
         except redis.RedisError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -49,3 +50,28 @@ def index_path(route: str, path: str, status_code: int) -> str:
     if status_code in (404, 405):
         return UNMATCHED
     return normalize_path(path)
+
+
+#: a path parameter of a route template: Starlette/FastAPI ``{name}`` / ``{name:path}``, Flask and
+#: Django ``<name>`` / ``<int:name>`` / ``<path:name>``
+_PARAM = re.compile(r"\{[^{}/]*?(:path)?\}|<(?:(path):)?[^<>/]*>")
+
+
+@functools.lru_cache(maxsize=1024)
+def _template_regex(template: str) -> re.Pattern[str] | None:
+    if "{" not in template and "<" not in template:
+        return None
+    out, at = [], 0
+    for m in _PARAM.finditer(template):
+        out.append(re.escape(template[at:m.start()]))
+        out.append(".+" if (m.group(1) or m.group(2)) else "[^/]+")
+        at = m.end()
+    out.append(re.escape(template[at:]))
+    return re.compile("".join(out))
+
+
+def route_matches(template: str, path: str) -> bool:
+    """True when the concrete ``path`` (``/users/12``) is one the route ``template``
+    (``/users/{user_id}``) serves: a query for a concrete path finds the records of its route."""
+    rx = _template_regex(template)
+    return rx is not None and rx.fullmatch(path.split("?", 1)[0]) is not None

@@ -24,11 +24,12 @@ pytestmark = pytest.mark.xdist_group("query_api_logs")
 HEX_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 IPS = ["10.0.0.1", "10.0.0.2", "2001:db8::1"]
 HOSTS = ["api.example.com", "auth.example.com"]
-PATHS = [("/users/1", "/users/{id}"), ("/users/2", "/users/{id}"), ("/orders", "/orders"), ("/wp-admin", "")]
+PATHS = [("/users/1", "/users/{id}"), ("/users/2", "/users/{id}"), ("/orders", "/orders"), ("/wp-admin", ""),
+         ("/accounts/7", "/accounts/{account_id}")]
 
 
 def _dataset() -> list[dict[str, Any]]:
-    rng = random.Random(7)
+    rng = random.Random(8)
     out: list[dict[str, Any]] = []
     for n in range(90):
         d: dict[str, Any] = {"body": f"rec-{n:03d}"}
@@ -139,6 +140,9 @@ CASES: list[tuple[str, dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
     ("/logs/path", {"pattern": "/users/{id}"}, lambda d: is_req(d) and d["route"] == "/users/{id}"),
     ("/logs/path", {"pattern": "/u*s/1"}, lambda d: is_req(d) and d["path"] == "/users/1"),
     ("/logs/path", {"pattern": "/wp-admin"}, lambda d: is_req(d) and d["path"] == "/wp-admin"),
+    # a concrete path finds the records of the route template that served it
+    ("/logs/path", {"pattern": "/accounts/7"}, lambda d: is_req(d) and d["path"] == "/accounts/7"),
+    ("/logs/search", {"path": "/accounts/7"}, lambda d: is_req(d) and d["path"] == "/accounts/7"),
     ("/logs/path", {"pattern": "/orders", "method": "GET"}, lambda d: is_req(d) and d["path"] == "/orders" and d["method"] == "GET"),
     ("/logs/path", {"pattern": "/nothing*here"}, lambda d: False),
     ("/logs/slow", {}, lambda d: is_req(d) and d["rt"] > 1000),

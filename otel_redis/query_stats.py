@@ -46,12 +46,17 @@ def _request_stats(
 ) -> window_stats.Plan[dict[str, Any]]:
     buckets = schema.hour_buckets(since_ms, now_ms)
     hashes = [(b, key(b)) for b in buckets for key in _HOURLY]
+    counted_from = since_ms - since_ms % HOUR_MS  # the counts are of whole hours
+    firsts = [window_stats.call("zrangebyscore", part, counted_from, now_ms, start=0, num=1, withscores=True)
+              for part in schema.sharded(schema.IDX_REQ_ALL, shards)]
     replies = iter((yield window_stats.Round(
         [window_stats.call("smembers", schema.stats_hosts(b)) for b in buckets]
         + [window_stats.call("hgetall", part) for _b, key in hashes for part in schema.sharded(key, shards)]
+        + firsts
     )))  # fmt: skip
     host_rows = [next(replies) for _b in buckets]
     merged = [window_stats.summed_counts([next(replies) for _p in schema.sharded(key, shards)]) for _b, key in hashes]
+    first_ms = min((int(row[0][1]) for row in (next(replies) for _f in firsts) if row), default=now_ms)
     rows = iter(merged)
     per_hour = []
     by_status: Counter[str] = Counter()
@@ -90,7 +95,10 @@ def _request_stats(
     else:
         rt.update((yield from histograms(since_ms, now_ms, [None])))
 
-    seconds = max(1.0, (now_ms - (since_ms - since_ms % HOUR_MS)) / 1000.0)
+    # the rate is over the part of the window that had requests: from the first request counted
+    # (the oldest member of idx:req:all in the counted hours) to now, so 85 requests in the last
+    # minute read as about 1.4 req/s, not as 85 divided by the whole hour
+    seconds = max(1.0, (now_ms - max(counted_from, first_ms)) / 1000.0)
     return {
         "requests": {
             "total": total,

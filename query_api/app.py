@@ -25,6 +25,7 @@ from otel_redis.store import RedisStore
 
 from .auth import load_tokens, require_read
 from .models import ERROR_RESPONSES
+from .strict import reject_unknown_query
 from .background import start_background
 from .prometheus import MetricsSettings
 from .routers import admin, alerts, analytics, console, errors, health, logs, metrics, oauth, stats, stream, ui
@@ -54,8 +55,10 @@ def create_app(settings: Settings | None = None, *, announce_token: bool = True)
     app = FastAPI(
         title="otel-redis",
         version="0.1.0",
-        description="Query, follow and count OpenTelemetry logs stored in Redis.",
+        description="Query, follow and count OpenTelemetry logs stored in Redis. A query parameter a route does not "
+        "declare is answered 422, naming it.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query)],
         **extra,
     )
     app.state.settings = settings

@@ -200,6 +200,6 @@ class Problem(BaseModel):
 #: the error answers every /logs route may give, documented in OpenAPI
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": Problem, "description": "missing or wrong token (WWW-Authenticate: Bearer)"},
-    422: {"model": ValidationProblem, "description": "bad input"},
+    422: {"model": ValidationProblem, "description": "bad input: a value that does not validate, or a query parameter this route does not take (named in the message)"},
     503: {"model": Problem, "description": "Redis unavailable"},
 }

@@ -58,7 +58,7 @@ def test_requests_to_the_demo_app_are_shown_by_the_recipes(stack, demo, data_dir
 
 
 def test_the_demo_app_generates_traffic_of_its_own(stack, demo, data_dir):
-    _wait_for(stack, "/logs/proxy/api.example.com?kind=request", 3)
+    _wait_for(stack, "/logs/search?hostname=api.example.com&kind=request", 3)
     done = run_just("logs-proxy", "api.example.com", env=stack.env(data_dir))
     assert done.returncode == 0, done.stderr
     assert any("client=203.0.113." in line for line in done.stdout.splitlines())

@@ -67,6 +67,15 @@ class Settings:
     mask_headers: tuple[str, ...] = ()
     mask_query_params: tuple[str, ...] = ()
     max_hostnames: int = 1000
+    #: bounds of the other client- and sender-chosen key parts (bounds.py, docs/configuration.md)
+    max_paths: int = 1000
+    max_path_prefixes: int = 100
+    max_components: int = 1000
+    max_events: int = 1000
+    max_users_per_hour: int = 10_000
+    max_sessions_per_hour: int = 10_000
+    max_oauth_clients_per_hour: int = 1000
+    max_user_agents_per_hour: int = 1000
     #: the web console's bounded hourly aggregates (aggregates.py)
     console_aggregates: bool = True
     # export (writer_process.py)
@@ -212,6 +221,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         mask_headers=tuple(h.lower() for h in _list(env, "OTEL_REDIS_MASK_HEADERS")),
         mask_query_params=tuple(q.lower() for q in _list(env, "OTEL_REDIS_MASK_QUERY_PARAMS")),
         max_hostnames=_int(env, "OTEL_REDIS_MAX_HOSTNAMES", 1000, 1),
+        max_paths=_int(env, "OTEL_REDIS_MAX_PATHS", 1000, 1),
+        max_path_prefixes=_int(env, "OTEL_REDIS_MAX_PATH_PREFIXES", 100, 1),
+        max_components=_int(env, "OTEL_REDIS_MAX_COMPONENTS", 1000, 1),
+        max_events=_int(env, "OTEL_REDIS_MAX_EVENTS", 1000, 1),
+        max_users_per_hour=_int(env, "OTEL_REDIS_MAX_USERS_PER_HOUR", 10_000, 1),
+        max_sessions_per_hour=_int(env, "OTEL_REDIS_MAX_SESSIONS_PER_HOUR", 10_000, 1),
+        max_oauth_clients_per_hour=_int(env, "OTEL_REDIS_MAX_OAUTH_CLIENTS_PER_HOUR", 1000, 1),
+        max_user_agents_per_hour=_int(env, "OTEL_REDIS_MAX_USER_AGENTS_PER_HOUR", 1000, 0),
         console_aggregates=_bool(env, "OTEL_REDIS_CONSOLE_AGGREGATES", True),
         writer_process=_bool(env, "OTEL_REDIS_WRITER_PROCESS", False),
         writer_nice=_nice(env, "OTEL_REDIS_WRITER_NICE", 5),

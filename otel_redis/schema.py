@@ -19,7 +19,7 @@ import datetime as _dt
 import functools
 import hashlib
 import re
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import orjson
 from redis.crc import key_slot as _crc_slot
@@ -232,8 +232,9 @@ def idx_req_user(user: str) -> str:
 
 
 @_cached
-def idx_req_status(code: int) -> str:
-    return f"idx:req:status:{int(code)}"
+def idx_req_status(code: int | str) -> str:
+    """``idx:req:status:{code}``; ``code`` is 100-599 or ``_OTHER`` (otel_redis/bounds.py)."""
+    return f"idx:req:status:{code if isinstance(code, str) else int(code)}"
 
 
 @_cached
@@ -665,14 +666,20 @@ REQUEST_COMPONENT = "http"
 REQUEST_SCOPE = "otel_redis"
 
 
-def encode_fields(entry: LogEntry, interned: dict[str, bytes] | None = None) -> list[str | bytes]:
+def encode_fields(
+    entry: LogEntry,
+    interned: dict[str, bytes] | None = None,
+    share_agent: Callable[[str], bool] | None = None,
+) -> list[str | bytes]:
     """:func:`encode_entry` as a flat ``[field, value, field, value, ...]`` list, the shape HSET takes
     (the write path's form: no intermediate dict per record).
 
     A request hash leaves out what its request fields already say: the level (from the status),
     the body (``"{method} {path} {status}"``), the component ``http`` and the scope ``otel_redis``;
     :func:`decode_entry` restores them, and a value that differs is stored. Fewer fields make the
-    hash smaller and the write cheaper (HSET scans a small hash's fields for each one it sets)."""
+    hash smaller and the write cheaper (HSET scans a small hash's fields for each one it sets).
+    A long User-Agent goes to a shared ``val:*`` key only when ``share_agent`` admits it (the
+    store's hourly bound on distinct ones); otherwise it stays inline in the record."""
     level = entry.level
     req = entry.request
     out: list[str | bytes] = ["timestamp", iso_from_ns(entry.timestamp_ns)]
@@ -734,7 +741,7 @@ def encode_fields(entry: LogEntry, interned: dict[str, bytes] | None = None) -> 
             "user_id", req.user_id,
         )
         ua = req.user_agent
-        if len(ua) < INTERN_MIN_BYTES or interned is None:
+        if len(ua) < INTERN_MIN_BYTES or interned is None or (share_agent is not None and not share_agent(ua)):
             out += ("user_agent", ua)
         else:
             digest, vkey, raw = _user_agent_ref(ua)

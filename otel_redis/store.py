@@ -581,6 +581,7 @@ class RedisStore:
         bounded_host = self._hostnames
         bounded_user = self.bounds.user
         route_of = self._route_of
+        routes_get = self._routes.get
         shared_agent = self.bounds.user_agent.admits
         encode = schema.encode_fields
         record_key = schema.request_record_key
@@ -656,9 +657,8 @@ class RedisStore:
                 route = req.route
                 # the path matters only without a route template (and not for unmatched 404/405);
                 # the status, method and path indexes and counters are filled per group at the end
-                group_key = (hour, status, route_of(
-                    req.method, status, route, "" if route or status == 404 or status == 405 else req.path
-                ))
+                memo_key = (req.method, status, route, "" if route or status == 404 or status == 405 else req.path)
+                group_key = (hour, status, routes_get(memo_key) or route_of(memo_key))
                 members = by_route.get(group_key)
                 if members is None:
                     by_route[group_key] = [score, key]
@@ -852,15 +852,14 @@ class RedisStore:
             out.append(schema.idx_req_session(self.bounds.session(req.session_id)))
         return out
 
-    def _route_of(self, method: str, status: int, route: str, path: str) -> tuple[str, str, str, str]:
-        """:func:`_route_keys` of a request, its path bounded (``self.bounds.path``); remembered per
-        store (a bounded path's answer never changes once given), the memo emptied when full."""
-        memo_key = (method, status, route, path)
-        hit = self._routes.get(memo_key)
-        if hit is None:
-            if len(self._routes) >= _ROUTE_MEMO_MAX:
-                self._routes.clear()
-            hit = self._routes[memo_key] = _route_keys(method, status, self.bounds.path(route, path, status))
+    def _route_of(self, memo_key: tuple[str, int, str, str]) -> tuple[str, str, str, str]:
+        """:func:`_route_keys` of a request's (method, status, route, path), its path bounded
+        (``self.bounds.path``); remembered in ``self._routes`` (a bounded path's answer never changes
+        once given), which is emptied when full."""
+        method, status, route, path = memo_key
+        if len(self._routes) >= _ROUTE_MEMO_MAX:
+            self._routes.clear()
+        hit = self._routes[memo_key] = _route_keys(method, status, self.bounds.path(route, path, status))
         return hit
 
     def _log_indexes(self, entry: LogEntry) -> tuple[list[str], bool]:

@@ -121,6 +121,8 @@ class KeyBounds:
         self.session = BoundedNames(settings.max_sessions_per_hour, HOUR_S)
         self.client = BoundedNames(settings.max_oauth_clients_per_hour, HOUR_S)
         self.user_agent = BoundedNames(settings.max_user_agents_per_hour, HOUR_S)
+        #: reverse-DNS names of client addresses (an OTLP sender states them as it likes)
+        self.client_hostname = BoundedNames(settings.max_client_hostnames_per_hour, HOUR_S)
         #: the other application-log index fields (``idx:log:{name}:{value}``)
         self.log_fields: dict[str, BoundedNames] = {
             "client": self.client,

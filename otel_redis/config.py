@@ -76,6 +76,7 @@ class Settings:
     max_sessions_per_hour: int = 10_000
     max_oauth_clients_per_hour: int = 1000
     max_user_agents_per_hour: int = 1000
+    max_client_hostnames_per_hour: int = 10_000
     #: the web console's bounded hourly aggregates (aggregates.py)
     console_aggregates: bool = True
     # export (writer_process.py)
@@ -229,6 +230,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_sessions_per_hour=_int(env, "OTEL_REDIS_MAX_SESSIONS_PER_HOUR", 10_000, 1),
         max_oauth_clients_per_hour=_int(env, "OTEL_REDIS_MAX_OAUTH_CLIENTS_PER_HOUR", 1000, 1),
         max_user_agents_per_hour=_int(env, "OTEL_REDIS_MAX_USER_AGENTS_PER_HOUR", 1000, 0),
+        max_client_hostnames_per_hour=_int(env, "OTEL_REDIS_MAX_CLIENT_HOSTNAMES_PER_HOUR", 10_000, 1),
         console_aggregates=_bool(env, "OTEL_REDIS_CONSOLE_AGGREGATES", True),
         writer_process=_bool(env, "OTEL_REDIS_WRITER_PROCESS", False),
         writer_nice=_nice(env, "OTEL_REDIS_WRITER_NICE", 5),

@@ -580,6 +580,7 @@ class RedisStore:
         slow_ms = settings.slow_request_ms
         bounded_host = self._hostnames
         bounded_user = self.bounds.user
+        bounded_fqdn = self.bounds.client_hostname
         route_of = self._route_of
         routes_get = self._routes.get
         shared_agent = self.bounds.user_agent.admits
@@ -675,7 +676,7 @@ class RedisStore:
                         else:
                             members += pair
                 if req.client_hostname:
-                    index = schema.idx_req_fqdn(req.client_hostname)
+                    index = schema.idx_req_fqdn(bounded_fqdn(req.client_hostname))
                     members = hget(index)
                     if members is None:
                         hot[index] = [score, key]
@@ -876,8 +877,11 @@ class RedisStore:
         for name in ("ip", "client", "user", "session", "host"):
             value = entry.index_value(name)
             if value:
-                bound = bounds.log_fields.get(name)
-                out.append(schema.idx_log_field(name, bound(value) if bound is not None else value))
+                if name == "ip":  # an address is indexed (canonical, like a request's), anything else is _OTHER
+                    value = valid_ip(value) or OTHER
+                else:
+                    value = bounds.log_fields[name](value)
+                out.append(schema.idx_log_field(name, value))
         oauth_event = entry.attributes.get("oauth.event_type")
         is_oauth = bool(oauth_event)
         if is_oauth:
@@ -890,7 +894,7 @@ class RedisStore:
                 out.append(schema.idx_oauth_user(bounds.user(user)))
             ip = entry.index_value("ip")
             if ip:
-                out.append(schema.idx_oauth_ip(ip))
+                out.append(schema.idx_oauth_ip(valid_ip(ip) or OTHER))
         return out, is_oauth
 
     @staticmethod
@@ -911,7 +915,7 @@ class RedisStore:
         results = pipe.execute()
         live = {key: ts for (key, ts), ok in zip(items, results) if ok == 1}
         if live:
-            index = schema.idx_req_fqdn(hostname)
+            index = schema.idx_req_fqdn(self.bounds.client_hostname(hostname))
             now = time.time()
             pipe = self.client.pipeline(transaction=False)
             pipe.zadd(index, live)

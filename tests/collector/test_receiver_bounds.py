@@ -1,6 +1,6 @@
 """Remote senders cannot create unbounded keys: 10,000 hostile records per dimension through the real
 OTLP/HTTP receiver (status codes, paths, methods, service names, components, events, users,
-sessions and OAuth clients), on the real Redis. The bounds are otel_redis/bounds.py's, applied by
+sessions, OAuth clients, client hostnames and log IPs), on the real Redis. The bounds are otel_redis/bounds.py's, applied by
 the store the receiver writes through; every record is stored with its raw value."""
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def bounded_receiver(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempP
         redis_url=redis_server.url, data_dir=tmp_path_factory.mktemp("data"), retry_attempts=0,
         max_paths=BOUND, max_path_prefixes=5, max_components=BOUND, max_events=BOUND,
         max_users_per_hour=BOUND, max_sessions_per_hour=BOUND, max_oauth_clients_per_hour=BOUND,
+        max_client_hostnames_per_hour=BOUND,
     )
     rec = start_receiver_on_free_ports(settings)
     yield rec
@@ -150,3 +151,19 @@ def test_ids_and_components_from_a_sender_are_bounded(bounded_receiver, r, dimen
     index = schema.idx_log_component if dimension == "component" else (lambda v: schema.idx_log_field(dimension, v))
     assert r.zcard(index("known")) == 1
     assert r.zcard(index(OTHER)) == N - BOUND
+
+
+def test_client_hostnames_and_log_ips_from_a_sender_are_bounded(bounded_receiver, r):
+    rng = random.Random(14)
+    requests = [request("GET", "/h", 200, **{"client.hostname": "known.test" if i == 0 else hostile(rng, i)})
+                for i in range(N // 2)]
+    # not addresses (an address is indexed as it is, like a request's client IP)
+    logs = [{"client.address": "10.1.2.3" if i == 0 else "x" + hostile(rng, i)} for i in range(N // 2)]
+    send(bounded_receiver, requests + logs)
+    assert stored(r) == N
+    assert count(r, "idx:req:fqdn:*") <= BOUND + 1
+    assert r.zcard(schema.idx_req_fqdn("known.test")) == 1
+    assert sorted(r.scan_iter("idx:log:ip:*")) == [schema.idx_log_field("ip", "10.1.2.3"),
+                                                    schema.idx_log_field("ip", OTHER)]
+    raw = {r.hget(k, "client_hostname") for k in r.zrange(schema.idx_req_fqdn(OTHER), 0, -1)}
+    assert len(raw) == N // 2 - BOUND

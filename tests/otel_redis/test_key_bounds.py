@@ -277,10 +277,10 @@ def test_bounds_are_settings_read_from_the_environment():
     env = {"OTEL_REDIS_MAX_PATHS": "5", "OTEL_REDIS_MAX_PATH_PREFIXES": "6", "OTEL_REDIS_MAX_COMPONENTS": "7",
            "OTEL_REDIS_MAX_EVENTS": "8", "OTEL_REDIS_MAX_USERS_PER_HOUR": "9",
            "OTEL_REDIS_MAX_SESSIONS_PER_HOUR": "10", "OTEL_REDIS_MAX_OAUTH_CLIENTS_PER_HOUR": "11",
-           "OTEL_REDIS_MAX_USER_AGENTS_PER_HOUR": "0"}
+           "OTEL_REDIS_MAX_USER_AGENTS_PER_HOUR": "0", "OTEL_REDIS_MAX_CLIENT_HOSTNAMES_PER_HOUR": "12"}
     s = load_settings(env)
     assert (s.max_paths, s.max_path_prefixes, s.max_components, s.max_events, s.max_users_per_hour,
-            s.max_sessions_per_hour, s.max_oauth_clients_per_hour, s.max_user_agents_per_hour) == (
-        5, 6, 7, 8, 9, 10, 11, 0)
+            s.max_sessions_per_hour, s.max_oauth_clients_per_hour, s.max_user_agents_per_hour,
+            s.max_client_hostnames_per_hour) == (5, 6, 7, 8, 9, 10, 11, 0, 12)
     with pytest.raises(ConfigError, match="OTEL_REDIS_MAX_PATHS"):
         load_settings({"OTEL_REDIS_MAX_PATHS": "0"})

@@ -143,3 +143,83 @@ def test_every_script_call_of_a_cluster_batch_touches_one_slot(redis_cluster: Lo
         keys = command[3 : 3 + int(command[2])]
         assert len({schema.key_slot(k) for k in keys}) == 1, command[:4]
     store.client.close()
+
+
+def _log_records(first: int, n: int) -> None:
+    for i in range(first, first + n):
+        if i % 2:
+            otel_redis.log_info(f"record {i}", component="reshard")
+        else:
+            trace = otel_redis.log_request("GET", f"/r/{i}", client_ip="10.1.0.1", proxy_hostname="api.test")
+            otel_redis.log_response(200, response_time_ms=1.0, trace_id=trace)
+
+
+def _bodies(rc: RedisCluster) -> list[str]:
+    """The record keys in every part of the two hot "all" indexes (duplicates kept)."""
+    return _members(rc, schema.IDX_LOG_ALL) + _members(rc, schema.IDX_REQ_ALL)
+
+
+def _migrate_keys(source: redis.Redis, target_port: int, slot: int, limit: int | None = None) -> int:
+    keys = source.execute_command("CLUSTER GETKEYSINSLOT", slot, 100_000)
+    keys = keys[:limit] if limit is not None else keys
+    if keys:
+        source.execute_command("MIGRATE", "127.0.0.1", target_port, "", 0, 5000, "KEYS", *keys)
+    return len(keys)
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[LocalRedisCluster]:
+    """A fresh 3-master cluster for a test that moves slots (the shared one keeps its even split)."""
+    cluster = LocalRedisCluster(tmp_path / "cluster", masters=3)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+def test_slots_resharded_while_records_are_written_lose_nothing(own_cluster: LocalRedisCluster, tmp_path: Path) -> None:
+    """The slots of the first master's shard parts move to the second master while batches are written:
+    first half-migrated (the writer meets ASK), then handed over (MOVED): every record is stored once."""
+    redis_cluster = own_cluster
+    source, target = redis_cluster.nodes[0], redis_cluster.nodes[1]
+    source_id, target_id = source.node_id(), target.node_id()
+    owned = range(0, schema.CLUSTER_SLOTS // 3)  # the first master's slots (tests/redis_cluster.py)
+    slots = sorted({schema.key_slot(p) for p in schema.sharded(schema.IDX_LOG_ALL, SHARDS)} & set(owned))
+    assert slots  # the first master holds some of the parts
+    api._pending.clear()
+    settings = load_settings({}).with_overrides(data_dir=tmp_path / "data")
+    otel_redis.configure(redis_url=redis_cluster.url, settings=settings, set_global_provider=False)
+    before = otel_redis.stats()
+    per_phase = 400
+    try:
+        _log_records(0, per_phase)
+        assert otel_redis.force_flush()
+        with source.client() as src, target.client() as dst:
+            for slot in slots:
+                dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source_id)
+                src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target_id)
+                _migrate_keys(src, target.port, slot, limit=5)  # some parts moved, the others not yet
+            _log_records(per_phase, per_phase)  # written while the slots are migrating: ASK
+            assert otel_redis.force_flush()
+            for slot in slots:
+                _migrate_keys(src, target.port, slot)
+                for node in redis_cluster.masters():
+                    with node.client() as c:
+                        c.execute_command("CLUSTER SETSLOT", slot, "NODE", target_id)
+            _log_records(2 * per_phase, per_phase)  # the old owner answers MOVED
+            assert otel_redis.force_flush()
+            for slot in slots:
+                assert dst.execute_command("CLUSTER COUNTKEYSINSLOT", slot) > 0
+                assert src.execute_command("CLUSTER COUNTKEYSINSLOT", slot) == 0
+        after = otel_redis.stats()
+    finally:
+        otel_redis.shutdown()
+        api._pending.clear()
+    total = 3 * per_phase
+    assert after["exported"] - before["exported"] == total
+    assert after["dropped"] - before["dropped"] == 0
+    with RedisCluster.from_url(redis_cluster.url, decode_responses=True) as rc:
+        keys = _bodies(rc)
+        assert len(keys) == len(set(keys)) == total
+        streams = _stream_keys(rc, schema.STREAM_LOGS) + _stream_keys(rc, schema.STREAM_REQUESTS)
+        assert sorted(streams) == sorted(keys)

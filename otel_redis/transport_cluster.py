@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import redis
 from redis.cluster import RedisCluster
-from redis.exceptions import RedisClusterException
+from redis.exceptions import ClusterDownError, RedisClusterException
 
 
 def as_is(command: Sequence[Any]) -> Sequence[Any]:
@@ -42,18 +42,24 @@ class ClusterSend:
     def finish(self) -> list[Any]:
         """Send every command and return the replies in command order (errors as exceptions).
 
-        A node that cannot be reached is retried by redis-py (new slot map, the failed node's
-        commands sent again one by one); once its retries are used up the error reply stands in
-        each of that node's slots. A cluster that cannot be reached at all raises
-        ``redis.ConnectionError``, as the standalone sender does."""
+        A node that fails while its commands are read is handled by redis-py: its commands are sent
+        again one by one (new slot map, its own retry); an error left after that stands in that
+        command's slot. A node that cannot even be connected to fails the whole pipeline before
+        anything is written: then the client's Retry (its backoff, :mod:`otel_redis.connection`)
+        sends the whole batch again, which repeats nothing, so a failover that ends within the
+        retries loses no batch. Once they are used up, ``redis.ConnectionError`` is raised, as the
+        standalone sender does."""
         if not self.args:
             return []
+        return self._client.retry.call_with_retry(self._attempt, lambda _error: None)
+
+    def _attempt(self) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)
         for command in self.args:
             pipe.execute_command(*command)
         try:
             return list(pipe.execute(raise_on_error=False))
-        except RedisClusterException as exc:  # no node answered the slot map: a connection failure
+        except (RedisClusterException, ClusterDownError) as exc:  # no slot map or no node for a slot
             raise redis.ConnectionError(str(exc)) from exc
         finally:
             pipe.reset()

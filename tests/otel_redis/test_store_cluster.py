@@ -223,3 +223,43 @@ def test_slots_resharded_while_records_are_written_lose_nothing(own_cluster: Loc
         assert len(keys) == len(set(keys)) == total
         streams = _stream_keys(rc, schema.STREAM_LOGS) + _stream_keys(rc, schema.STREAM_REQUESTS)
         assert sorted(streams) == sorted(keys)
+
+
+def test_a_master_killed_while_writing_every_record_stored_or_counted(redis_cluster_ha: LocalRedisCluster, tmp_path: Path) -> None:
+    """A master dies (SIGKILL) between batches; its replica is promoted while the next records wait in
+    the pipeline: every record is then stored exactly once or counted as dropped, and what is
+    stored is exactly what was counted as exported."""
+    cluster = redis_cluster_ha
+    api._pending.clear()
+    # more retries than the default (their backoff adds up to about 7 s), so that the batches queued
+    # during the promotion are usually stored rather than counted; either outcome is checked exactly
+    settings = load_settings({"OTEL_REDIS_RETRY_ATTEMPTS": "8"}).with_overrides(data_dir=tmp_path / "data")
+    otel_redis.configure(redis_url=cluster.url, settings=settings, set_global_provider=False)
+    before = otel_redis.stats()
+    per_phase = 400
+    try:
+        _log_records(0, per_phase)
+        assert otel_redis.force_flush()
+        victim = cluster.nodes[1]  # a master that is not the node REDIS_URL names
+        with victim.client() as c:
+            assert c.execute_command("WAIT", 1, 5000) == 1  # what it stored is on its replica
+        cluster.kill(victim)
+        _log_records(per_phase, per_phase)  # queued while the replica is promoted
+        cluster.wait_failover()
+        assert otel_redis.force_flush()
+        _log_records(2 * per_phase, per_phase)
+        assert otel_redis.force_flush()
+        after = otel_redis.stats()
+    finally:
+        otel_redis.shutdown()
+        api._pending.clear()
+    total = 3 * per_phase
+    exported = after["exported"] - before["exported"]
+    dropped = after["dropped"] - before["dropped"]
+    assert exported + dropped == total
+    assert exported >= 2 * per_phase  # the batches before the kill and after the failover are stored
+    with RedisCluster.from_url(cluster.urls()[0], decode_responses=True) as rc:
+        keys = _bodies(rc)
+        assert len(keys) == len(set(keys)) == exported
+        streams = _stream_keys(rc, schema.STREAM_LOGS) + _stream_keys(rc, schema.STREAM_REQUESTS)
+        assert sorted(streams) == sorted(keys)

@@ -263,3 +263,46 @@ def test_a_master_killed_while_writing_every_record_stored_or_counted(redis_clus
         assert len(keys) == len(set(keys)) == exported
         streams = _stream_keys(rc, schema.STREAM_LOGS) + _stream_keys(rc, schema.STREAM_REQUESTS)
         assert sorted(streams) == sorted(keys)
+
+
+def test_out_of_memory_masters_every_record_stored_or_counted_and_no_stray_stream_entry(
+    redis_cluster: LocalRedisCluster, tmp_path: Path
+) -> None:
+    """Masters that refuse writes (maxmemory, noeviction): each record is stored whole or dropped under
+    ``dropped_redis_error_oom``; a dropped record's accepted stream entry is deleted from its own
+    stream part, so the parts hold exactly the stored records."""
+    from otel_redis.counters import PipelineCounters
+    from otel_redis.exporter import RedisLogRecordExporter
+
+    settings = load_settings({}).with_overrides(redis_url=redis_cluster.url, data_dir=tmp_path / "data")
+    counters = PipelineCounters()
+    exporter = RedisLogRecordExporter(settings=settings, counters=counters)
+    masters = redis_cluster.masters()
+    start, sent, batch = now_ms(), 0, 200
+    try:
+        for node in masters:
+            with node.client() as c:
+                c.config_set("maxmemory-policy", "noeviction")
+                c.config_set("maxmemory", int(c.info("memory")["used_memory"]) + 2 * 1024 * 1024)
+        for _round in range(40):  # 8000 records of ~0.5 KB over 3 masters: past the 6 MB left
+            entries = [log_entry(start + sent + i, body=f"{sent + i} " + "x" * 500) for i in range(batch)]
+            exporter.export_entries(entries)
+            sent += batch
+        snap = counters.snapshot()
+    finally:
+        for node in masters:
+            with node.client() as c:
+                c.config_set("maxmemory", 0)
+        exporter.shutdown()
+    assert snap["dropped_redis_error_oom"] > 0, snap
+    assert snap["exported"] + snap["dropped"] == sent
+    assert snap["dropped"] == snap["dropped_redis_error_oom"]
+    stored = set()
+    for node in masters:
+        with node.client() as c:
+            stored |= {k for k in c.scan_iter(match="log:*", count=1000) if schema.is_record_key(k)}
+    assert len(stored) == snap["exported"]
+    with RedisCluster.from_url(redis_cluster.url, decode_responses=True) as rc:
+        streamed = _stream_keys(rc, schema.STREAM_LOGS)
+    assert len(streamed) == len(set(streamed)) == snap["exported"]
+    assert set(streamed) == stored

@@ -306,3 +306,24 @@ def test_out_of_memory_masters_every_record_stored_or_counted_and_no_stray_strea
         streamed = _stream_keys(rc, schema.STREAM_LOGS)
     assert len(streamed) == len(set(streamed)) == snap["exported"]
     assert set(streamed) == stored
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the writer process is a forked child")
+def test_the_writer_process_stores_every_record_once_on_a_cluster(redis_cluster: LocalRedisCluster, tmp_path: Path) -> None:
+    api._pending.clear()
+    settings = load_settings({}).with_overrides(data_dir=tmp_path / "data", writer_process=True)
+    otel_redis.configure(redis_url=redis_cluster.url, settings=settings, set_global_provider=False)
+    before = otel_redis.stats()
+    try:
+        _log_records(0, 600)
+        assert otel_redis.force_flush()
+        after = otel_redis.stats()
+    finally:
+        otel_redis.shutdown()
+        api._pending.clear()
+    assert after["exported"] - before["exported"] == 600
+    assert after["dropped"] - before["dropped"] == 0
+    with RedisCluster.from_url(redis_cluster.url, decode_responses=True) as rc:
+        keys = _bodies(rc)
+        assert len(keys) == len(set(keys)) == 600
+        assert sorted(_stream_keys(rc, schema.STREAM_LOGS) + _stream_keys(rc, schema.STREAM_REQUESTS)) == sorted(keys)

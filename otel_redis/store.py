@@ -27,8 +27,8 @@ Each reply is mapped back to its record (:class:`~otel_redis.write_result.WriteR
 is stored only when its hash, expiry and stream entry were accepted; failed commands are resent once,
 and a record still refused is deleted (with its stream entry) and reported as dropped, by error kind.
 No command spans hash slots. The round trip is the client's sender (transport.py): on a standalone
-server resp.EarlySend on one connection; on a Redis Cluster one ``RedisCluster`` pipeline
-(transport_cluster.py), and the hot keys (schema.is_hot) are written under their sharded names: each
+server resp.EarlySend on one connection; on a Redis Cluster each master's share on its own connection,
+redirections through a ``RedisCluster`` pipeline (transport_cluster.py), and the hot keys (schema.is_hot) are written under their sharded names: each
 slice of :data:`EARLY_SEND_RECORDS` records takes the next of the S parts (round robin per process),
 so a record's stream entry, hot index members and counters all land on one shard.
 """
@@ -363,9 +363,8 @@ class RedisStore:
         self.settings = settings
         self._refresh = _RefreshCache()
         self._hostnames = _BoundedNames(settings.max_hostnames)
-        self._patch_script: Any = None
         self._scripts_loaded = False
-        #: how batches are sent: EarlySend on a standalone server, a cluster pipeline on a Cluster
+        #: how batches are sent: EarlySend on a standalone server, the cluster sender on a Cluster
         self._transport = transport.for_client(client)
         #: parts per hot key (1 standalone; on a Cluster the persisted layout, read at first write)
         self.shards = 0 if self._transport.cluster else 1
@@ -991,11 +990,9 @@ class RedisStore:
         Records that expired meanwhile are skipped. Returns how many were patched."""
         if not items:
             return 0
-        if self._patch_script is None:
-            self._patch_script = self.client.register_script(_PATCH_HOSTNAME)
         pipe = self.client.pipeline(transaction=False)
-        for key, _ts in items:
-            self._patch_script(keys=[key], args=[hostname], client=pipe)
+        for key, _ts in items:  # EVAL by name: redis-py's cluster pipeline refuses its script objects
+            pipe.execute_command("EVAL", _PATCH_HOSTNAME, 1, key, hostname)
         results = pipe.execute()
         live = {key: ts for (key, ts), ok in zip(items, results) if ok == 1}
         if live:
@@ -1006,7 +1003,7 @@ class RedisStore:
             if self._refresh.due(index, now):
                 keep = schema.index_retention(index, self.settings.retention)
                 cutoff = f"({int(now * 1000) - keep * 1000}"
-                pipe.eval(_ADD_TRIM_EXPIRE, 1, index, cutoff, TRIM_STEP, keep + REFRESH_INTERVAL_S)
+                pipe.execute_command("EVAL", _ADD_TRIM_EXPIRE, 1, index, cutoff, TRIM_STEP, keep + REFRESH_INTERVAL_S)
             pipe.execute()
         return len(live)
 

@@ -327,3 +327,19 @@ def test_the_writer_process_stores_every_record_once_on_a_cluster(redis_cluster:
         keys = _bodies(rc)
         assert len(keys) == len(set(keys)) == 600
         assert sorted(_stream_keys(rc, schema.STREAM_LOGS) + _stream_keys(rc, schema.STREAM_REQUESTS)) == sorted(keys)
+
+
+def test_a_late_reverse_dns_answer_patches_records_on_a_cluster(redis_cluster: LocalRedisCluster, rc: RedisCluster,
+                                                                tmp_path: Path) -> None:
+    settings = load_settings({}).with_overrides(redis_url=redis_cluster.url, data_dir=tmp_path / "data")
+    store = RedisStore(make_client(settings), settings)
+    start = now_ms()
+    entries = [request_entry(start + i, ip="192.0.2.9") for i in range(20)]
+    keys = store.write(entries)
+    rc.delete(keys[0])  # expired meanwhile: skipped, not recreated
+    patched = store.patch_hostname("host9.example", [(k, start + i) for i, k in enumerate(keys)])
+    store.client.close()
+    assert patched == 19
+    assert rc.exists(keys[0]) == 0
+    assert all(rc.hget(k, "client_hostname") == "host9.example" for k in keys[1:])
+    assert set(rc.zrange(schema.idx_req_fqdn("host9.example"), 0, -1)) == set(keys[1:])

@@ -29,8 +29,8 @@ and a record still refused is deleted (with its stream entry) and reported as dr
 No command spans hash slots. The round trip is the client's sender (transport.py): on a standalone
 server resp.EarlySend on one connection; on a Redis Cluster each master's share on its own connection,
 redirections through a ``RedisCluster`` pipeline (transport_cluster.py), and the hot keys (schema.is_hot) are written under their sharded names: each
-slice of :data:`EARLY_SEND_RECORDS` records takes the next of the S parts (round robin per process),
-so a record's stream entry, hot index members and counters all land on one shard.
+slice of :data:`EARLY_SEND_RECORDS` records takes the next of the S parts (round robin per process,
+one part of each master in turn), so a record's stream entry, hot index members and counters all land on one shard.
 """
 
 from __future__ import annotations
@@ -141,7 +141,7 @@ class _Uid:
 _uid = _Uid()
 
 #: the shard the next slice writes to on a Cluster (modulo S): round robin over the process's slices
-_next_shard = itertools.count()
+_next_shard = itertools.count()  # an index into RedisStore._shard_order
 
 
 @functools.lru_cache(maxsize=8192)
@@ -368,6 +368,8 @@ class RedisStore:
         self._transport = transport.for_client(client)
         #: parts per hot key (1 standalone; on a Cluster the persisted layout, read at first write)
         self.shards = 0 if self._transport.cluster else 1
+        #: the order slices visit the parts in (cluster mode: one part of each master in turn)
+        self._shard_order: list[int] = [0]
         #: commands sent by the write path (a script call counts once, whatever it runs inside)
         self.commands_sent = 0
 
@@ -404,7 +406,9 @@ class RedisStore:
         if not self._scripts_loaded:
             self._load_scripts()
         if not self.shards:
-            self.shards = layout_shards(self.settings, self.client)
+            shards = layout_shards(self.settings, self.client)
+            self._shard_order = transport.shard_order(self.client, shards)
+            self.shards = shards
         pending = PendingWrite(self, self._transport.new())
         held: list[bytes] | None = [] if hold_streams else None
         try:
@@ -655,6 +659,7 @@ class RedisStore:
         stream_requests = schema.STREAM_REQUESTS
         stream_logs = schema.STREAM_LOGS
         shards = self.shards or 1
+        shard_order = self._shard_order
         last_minute = -1
         minute_text = hour = ""
 
@@ -694,7 +699,7 @@ class RedisStore:
         def next_shard(first: int) -> None:
             """Cluster mode: the slice starting at record ``first`` writes to the next shard."""
             nonlocal part, stream_requests, stream_logs, rt_hists, rt_errors, last_minute
-            n = next(_next_shard) % shards
+            n = shard_order[next(_next_shard) % shards]
             part = functools.partial(_shard_part, n=n, shards=shards)
             stream_requests = schema.shard_key(schema.STREAM_REQUESTS, n, shards)
             stream_logs = schema.shard_key(schema.STREAM_LOGS, n, shards)

@@ -49,4 +49,14 @@ def for_client(client: Any) -> Transport:
     return Transport(new=partial(resp.EarlySend, client, packed=True), pack=resp.pack, cluster=False)
 
 
-__all__ = ["Sender", "Transport", "for_client"]
+def shard_order(client: Any, shards: int) -> list[int]:
+    """The order a writer's slices visit the ``shards`` parts in: on a Cluster one part of each
+    master in turn (:func:`otel_redis.transport_cluster.shard_order`), else the plain order."""
+    if shards > 1 and is_cluster_client(client):
+        from .transport_cluster import shard_order as by_master
+
+        return by_master(client, shards)
+    return list(range(shards))
+
+
+__all__ = ["Sender", "Transport", "for_client", "shard_order"]

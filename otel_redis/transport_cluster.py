@@ -26,13 +26,27 @@ from redis.cluster import RedisCluster
 from redis.crc import key_slot
 from redis.exceptions import AskError, ClusterDownError, MovedError, RedisClusterException, TryAgainError
 
-from . import resp
+from . import resp, schema
 
 #: commands whose first key is not their first argument (numkeys, then the keys)
 _SCRIPTS = frozenset({"EVAL", "EVALSHA"})
 _UNKNOWN = object()
 #: replies that mean "not here, or not now": the command did not run and goes to redis-py's pipeline
 _REDIRECTED = (MovedError, AskError, TryAgainError, ClusterDownError, redis.ConnectionError, redis.TimeoutError)
+
+
+def shard_order(client: RedisCluster, shards: int) -> list[int]:
+    """The order in which a writer's slices visit the ``shards`` parts: one part of each master in
+    turn (by the slot map now), so consecutive slices go to different masters and a few slices
+    already spread evenly over them; the plain order when the slot map cannot say."""
+    columns: dict[str, list[int]] = {}
+    try:
+        for n, part in enumerate(schema.sharded(schema.STREAM_LOGS, shards)):  # the tag decides the slot
+            columns.setdefault(client.get_node_from_key(part).name, []).append(n)
+    except (RedisClusterException, redis.RedisError):
+        return list(range(shards))
+    lists = list(columns.values())
+    return [parts[i] for i in range(max(map(len, lists), default=0)) for parts in lists if i < len(parts)]
 
 
 def as_is(command: Sequence[Any]) -> Sequence[Any]:

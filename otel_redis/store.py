@@ -507,16 +507,19 @@ class RedisStore:
     def _trim_stream_length(self, stream: str) -> int:
         """Once a minute per stream (a second round trip): trim to OTEL_REDIS_STREAM_MAXLEN, keeping
         every entry a consumer group has not read and acknowledged, up to the unread bound; returns
-        how many unread entries that bound trimmed."""
+        how many unread entries that bound trimmed. On a Cluster ``stream`` is one of S parts and each
+        bound is split evenly over them, so the whole stream keeps the configured bounds."""
         settings = self.settings
+        parts = self.shards or 1
+        maxlen, unread_maxlen = -(-settings.stream_maxlen // parts), -(-settings.stream_unread_maxlen // parts)
         pipe = self.client.pipeline(transaction=False)
         pipe.xlen(stream)
         pipe.xinfo_groups(stream)
         length, groups = pipe.execute(raise_on_error=False)
-        if isinstance(length, Exception) or length <= settings.stream_maxlen:
+        if isinstance(length, Exception) or length <= maxlen:
             return 0
         if isinstance(groups, Exception) or not groups:
-            self.client.xtrim(stream, maxlen=settings.stream_maxlen, approximate=True)
+            self.client.xtrim(stream, maxlen=maxlen, approximate=True)
             return 0
         safe: tuple[int, int] | None = None
         for group in groups:
@@ -526,8 +529,8 @@ class RedisStore:
             safe = point if safe is None or point < safe else safe
         if safe is not None and safe > (0, 0):
             self.client.xtrim(stream, minid=f"{safe[0]}-{safe[1]}", approximate=False)
-        if self.client.xlen(stream) > settings.stream_unread_maxlen:
-            return int(self.client.xtrim(stream, maxlen=settings.stream_unread_maxlen, approximate=False) or 0)
+        if self.client.xlen(stream) > unread_maxlen:
+            return int(self.client.xtrim(stream, maxlen=unread_maxlen, approximate=False) or 0)
         return 0
 
     def _load_scripts(self) -> None:

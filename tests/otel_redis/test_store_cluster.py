@@ -343,3 +343,25 @@ def test_a_late_reverse_dns_answer_patches_records_on_a_cluster(redis_cluster: L
     assert rc.exists(keys[0]) == 0
     assert all(rc.hget(k, "client_hostname") == "host9.example" for k in keys[1:])
     assert set(rc.zrange(schema.idx_req_fqdn("host9.example"), 0, -1)) == set(keys[1:])
+
+
+def test_the_stream_length_bounds_hold_for_the_whole_stream_on_a_cluster(redis_cluster: LocalRedisCluster,
+                                                                          rc: RedisCluster, tmp_path: Path) -> None:
+    """Every part has a consumer group that read nothing: past the unread bound, each part is cut to
+    its share of it (the bound over S parts), and what was cut is counted as unread_trimmed."""
+    settings = load_settings({}).with_overrides(
+        redis_url=redis_cluster.url, data_dir=tmp_path / "data", stream_maxlen=120, stream_unread_maxlen=240
+    )
+    for part in schema.sharded(schema.STREAM_LOGS, SHARDS):
+        rc.xgroup_create(part, "forwarder", id="0", mkstream=True)
+    store = RedisStore(make_client(settings), settings)
+    start, trimmed = now_ms(), 0
+    for b in range(12):
+        store.forget_refreshes()  # every batch trims its parts (normally once a minute per part)
+        result = store.write_batch([log_entry(start + b * 100 + i) for i in range(100)])
+        assert result.exported == 100
+        trimmed += result.unread_trimmed
+    store.client.close()
+    lengths = [rc.xlen(part) for part in schema.sharded(schema.STREAM_LOGS, SHARDS)]
+    assert max(lengths) == 240 // SHARDS  # each part holds its share of the bound
+    assert trimmed == 1200 - sum(lengths) > 0

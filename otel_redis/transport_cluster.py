@@ -50,7 +50,8 @@ def shard_order(client: RedisCluster, shards: int) -> list[int]:
 
 
 def as_is(command: Sequence[Any]) -> Sequence[Any]:
-    """The cluster planner's "pack": the argument tuple itself (redis-py packs it per node)."""
+    """The cluster planner's "pack": the argument tuple itself (its key decides the node; it is
+    packed once its node is known)."""
     return command
 
 
@@ -75,7 +76,10 @@ class ClusterSend:
 
         Each node's share goes out on its own connection; a command answered MOVED/ASK/TRYAGAIN, and
         the share of a node that could not be reached, are then sent through redis-py's cluster
-        pipeline (:meth:`_through_pipeline`), whose replies take their slots."""
+        pipeline (:meth:`_through_pipeline`), whose replies take their slots. If that still fails,
+        its error is the reply of each of those commands (the store counts their records as
+        dropped and deletes what they left on the other nodes); only a batch of which no command
+        reached Redis raises, as a lost connection does on a standalone server."""
         args = self.args
         if not args:
             return []
@@ -93,7 +97,13 @@ class ClusterSend:
                 replies[position] = reply
         if again:
             again.sort()
-            for position, reply in zip(again, self._through_pipeline([args[p] for p in again])):
+            try:
+                late = self._through_pipeline([args[p] for p in again])
+            except redis.RedisError as exc:
+                if len(again) == len(args):
+                    raise
+                late = [exc] * len(again)
+            for position, reply in zip(again, late):
                 replies[position] = reply
         return replies
 
@@ -157,4 +167,4 @@ class ClusterSend:
             pipe.reset()
 
 
-__all__ = ["ClusterSend", "as_is"]
+__all__ = ["ClusterSend", "as_is", "shard_order"]

@@ -88,7 +88,7 @@ def _checked(round_: Round, replies: list[Any]) -> list[Any]:
 
 #: commands redis-py's cluster pipelines refuse as methods (a guard against keys of several slots);
 #: the plans give them keys of one slot only, so they are queued by name, which both clients accept
-_BY_NAME = {"pfcount": "PFCOUNT", "pfmerge": "PFMERGE"}
+_BY_NAME = {"pfcount": "PFCOUNT", "pfmerge": "PFMERGE", "unlink": "UNLINK"}
 
 
 def _queue(client: Any, calls: list[Call]) -> Any:

@@ -19,6 +19,8 @@ import httpx
 import pytest
 from redis.cluster import RedisCluster
 
+from otel_redis import schema
+
 from tests.cluster_data import log_entry, now_ms, request_entry, write_path, write_records
 from tests.redis_cluster import LocalRedisCluster
 from tests.servers import Service, free_port, run_service
@@ -162,3 +164,21 @@ def test_the_cli_lists_records_written_by_the_write_path(service: Service, redis
     done = subprocess.run([cli, "logs", "search", "--level", "WARNING", "--limit", "1000", *common], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert {json.loads(line)["id"] for line in done.stdout.splitlines()} == set(keys[1::2])
+
+
+def test_metrics_stream_gauges_sum_every_stream_part(service: Service, redis_cluster: LocalRedisCluster, rc: RedisCluster) -> None:
+    for part in schema.sharded(schema.STREAM_LOGS, SHARDS):
+        rc.xgroup_create(part, "fwd", id="0", mkstream=True)
+    start = now_ms() - 1000
+    write_path(redis_cluster.url, [log_entry(start + i) for i in range(30)] + [request_entry(start + 30 + i) for i in range(10)])
+    delivered = 0
+    for part in schema.sharded(schema.STREAM_LOGS, SHARDS):  # read some of each part, acknowledge none
+        for _stream, entries in rc.xreadgroup("fwd", "c1", {part: ">"}, count=2) or []:
+            delivered += len(entries)
+    assert delivered > 2  # several parts hold entries
+    reply = httpx.get(service.base_url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert reply.status_code == 200, reply.text
+    lines = reply.text.splitlines()
+    assert 'otel_redis_stream_length{stream="stream:logs"} 30.0' in lines
+    assert 'otel_redis_stream_length{stream="stream:requests"} 10.0' in lines
+    assert f'otel_redis_stream_group_pending{{group="fwd",stream="stream:logs"}} {float(delivered)}' in lines

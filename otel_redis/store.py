@@ -416,6 +416,8 @@ class RedisStore:
                 entries, pending.send, pending.scripted, pending.long_streams, held, pending.record_at, pending.shards
             )
         except BaseException:
+            if self._transport.cluster:  # the cluster sender sends nothing before finish(): drop it all
+                raise
             try:  # the slices already sent: read their replies, so the connection goes back clean
                 pending.send.finish()
             except Exception:  # noqa: BLE001 - the planning error is the one to report

@@ -365,3 +365,23 @@ def test_the_stream_length_bounds_hold_for_the_whole_stream_on_a_cluster(redis_c
     lengths = [rc.xlen(part) for part in schema.sharded(schema.STREAM_LOGS, SHARDS)]
     assert max(lengths) == 240 // SHARDS  # each part holds its share of the bound
     assert trimmed == 1200 - sum(lengths) > 0
+
+
+def test_a_batch_whose_planning_fails_writes_nothing_on_a_cluster(redis_cluster: LocalRedisCluster, rc: RedisCluster,
+                                                                  tmp_path: Path) -> None:
+    """The exporter counts such a batch as dropped whole, so none of its records may be stored."""
+    settings = load_settings({}).with_overrides(redis_url=redis_cluster.url, data_dir=tmp_path / "data")
+    store = RedisStore(make_client(settings), settings)
+    start = now_ms()
+
+    def entries() -> Iterator:
+        for i in range(150):  # past two slices
+            yield log_entry(start + i)
+        raise ValueError("a producer failed half-way")
+
+    with pytest.raises(ValueError):
+        store.begin(entries())
+    assert store.write_batch([log_entry(start + 200)]).exported == 1  # the store still writes
+    store.client.close()
+    assert len(_members(rc, schema.IDX_LOG_ALL)) == 1
+    assert len(_stream_keys(rc, schema.STREAM_LOGS)) == 1

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from otel_redis import schema
+from otel_redis import levels, schema
 from otel_redis.config import load_settings
 from otel_redis.connection import make_client
 from otel_redis.levels import NAME_TO_SEVERITY
@@ -30,10 +30,10 @@ def _entries(start_ms: int, n: int) -> list[LogEntry]:
             out.append(LogEntry(timestamp_ns=ts, level="INFO", severity_number=9, body=f"message {i}", component="bench"))
             continue
         status = 500 if i % 10 == 0 else 200
-        level = schema.request_level(status)
+        level = levels.request_level(status)
         out.append(LogEntry(
             timestamp_ns=ts, level=level, severity_number=NAME_TO_SEVERITY[level].value,
-            body=schema.request_body("GET", f"/items/{i % 50}", status), component=schema.REQUEST_COMPONENT,
+            body=schema.request_body("GET", f"/items/{i % 50}", status), component=levels.REQUEST_COMPONENT,
             scope_name=schema.REQUEST_SCOPE,
             request=RequestFields(method="GET", path=f"/items/{i % 50}", status_code=status, client_ip=f"10.0.{i % 7}.{i % 200}",
                                   proxy_hostname="api.test", response_time_ms=float(i % 90)),

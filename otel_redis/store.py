@@ -51,6 +51,7 @@ from .connection import layout_shards
 from .config import Retention, Settings
 from .client_ip import valid_ip
 from .histogram import bucket_of, error_field
+from .levels import is_error_severity
 from .paths import index_path
 from .record import LogEntry
 from .write_result import WriteResult
@@ -969,7 +970,7 @@ class RedisStore:
             out.append(schema.idx_log_component(entry.component))
         if entry.event:
             out.append(schema.idx_log_event(entry.event))
-        if entry.severity_number >= 17:
+        if is_error_severity(entry.severity_number):
             out.append(schema.IDX_LOG_ERRORS)
         for name in ("ip", "client", "user", "session", "host"):
             value = entry.index_value(name)

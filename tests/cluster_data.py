@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any, Sequence
 
-from otel_redis import schema
+from otel_redis import levels, schema
 from otel_redis.config import load_settings
 from otel_redis.connection import make_client
 from otel_redis.levels import NAME_TO_SEVERITY
@@ -24,13 +24,13 @@ from otel_redis.store import RedisStore
 
 
 def request_entry(ts_ms: int, status: int = 200, ip: str = "10.0.0.1", path: str = "/api") -> LogEntry:
-    level = schema.request_level(status)
+    level = levels.request_level(status)
     return LogEntry(
         timestamp_ns=ts_ms * 1_000_000,
         level=level,
         severity_number=NAME_TO_SEVERITY[level].value,
         body=schema.request_body("GET", path, status),
-        component=schema.REQUEST_COMPONENT,
+        component=levels.REQUEST_COMPONENT,
         scope_name=schema.REQUEST_SCOPE,
         request=RequestFields(method="GET", path=path, status_code=status, client_ip=ip, proxy_hostname="api.test"),
     )

@@ -16,6 +16,7 @@ from typing import Any, Callable, Iterator
 
 from opentelemetry.context import detach
 
+from .levels import REQUEST_COMPONENT
 from .wsgi import Door, describe, timed_body, trace_ids
 
 _ERROR_ATTR = "_otel_redis_error"
@@ -44,7 +45,7 @@ class RequestLoggingMiddleware:
 
     def __init__(self, get_response: Callable[[Any], Any]) -> None:
         self.get_response = get_response
-        self.door = Door.build(None, None, None, "http")
+        self.door = Door.build(None, None, None, REQUEST_COMPONENT)
 
     def __call__(self, request: Any) -> Any:
         environ = request.META

@@ -28,16 +28,24 @@ from typing import Any, Awaitable, Callable, Iterable, MutableMapping
 
 from opentelemetry import trace
 from opentelemetry.context import attach, detach
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, get_current_span, set_span_in_context
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    TraceFlags,
+    get_current_span,
+    set_span_in_context,
+)
 
+from . import api
 from .client_ip import TrustedProxies
 from .config import Settings, load_settings
 from .dns import ReverseResolver
 from .dns import current as current_resolver
 from .dns import install as install_resolver
+from .levels import REQUEST_COMPONENT
 from .masking import Masker
-from . import api
-from .request_log import claim_requests, plain_extra, emit_request, queue_request
+from .request_log import claim_requests, emit_request, plain_extra, queue_request
 from .traceparent import parse_traceparent
 from .wsgi import instrument_wsgi
 
@@ -98,7 +106,7 @@ class RequestLoggingMiddleware:
         capture_response_headers: Iterable[str] = (),
         resolver: ReverseResolver | None = None,
         masker: Masker | None = None,
-        component: str = "http",
+        component: str = REQUEST_COMPONENT,
         router_app: Any = None,
     ) -> None:
         settings = settings or load_settings()

@@ -90,3 +90,27 @@ def stdlib_to_name(levelno: int) -> str:
     if levelno >= DEBUG:
         return "DEBUG"
     return "TRACE"
+
+
+# ----------------------------------------------------------------------------- request records
+
+#: the component of every request record, whichever door made it
+REQUEST_COMPONENT = "http"
+#: the first OTel severity number of an error (ERROR, then FATAL above it)
+ERROR_SEVERITY: int = SeverityNumber.ERROR.value
+
+
+def request_levelno(status_code: int) -> int:
+    """The one status -> level rule of request records: INFO below 400, WARNING for 4xx, ERROR for
+    5xx (a stdlib level number)."""
+    return ERROR if status_code >= 500 else WARNING if status_code >= 400 else INFO
+
+
+def request_level(status_code: int) -> str:
+    """:func:`request_levelno` as a level name."""
+    return "ERROR" if status_code >= 500 else "WARNING" if status_code >= 400 else "INFO"
+
+
+def is_error_severity(severity_number: int) -> bool:
+    """ERROR or above (what the error indexes and the error retention class hold)."""
+    return severity_number >= ERROR_SEVERITY

@@ -34,11 +34,10 @@ from typing import Any, Callable, Iterable, Sequence
 
 from . import schema
 from .config import Retention
-from .levels import stdlib_to_name
+from .levels import request_level
 from .bounds import is_collapsed
 from .paths import index_path, normalize_path, route_matches
 from .record import LogEntry, dumps
-from .request_log import level_for
 
 #: ZREVRANGEBYSCORE chunk growth while matches are rare (bounded so one step stays cheap)
 MAX_CHUNK = 4096
@@ -479,12 +478,6 @@ async def trace_keys(
 
 def group_levels(*levels: str) -> Group:
     return tuple(schema.idx_log_level(level) for level in levels)
-
-
-def request_level(status_code: int) -> str:
-    """The level a request record has by its status: the request logger's own rule
-    (request_log.level_for: INFO below 400, WARNING for 4xx, ERROR for 5xx)."""
-    return stdlib_to_name(level_for(status_code))
 
 
 #: the levels a request can have (other levels select application logs only)

@@ -24,7 +24,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.trace import TraceFlags
 
-from .levels import severity_to_name
+from .levels import is_error_severity, severity_to_name
 
 #: spec field name -> canonical attribute key in the OTel record (semantic conventions where they exist)
 REQUEST_ATTRIBUTES: dict[str, str] = {
@@ -118,7 +118,7 @@ class LogEntry:
     def is_error(self) -> bool:
         if self.request is not None:
             return self.request.is_error
-        return self.severity_number >= 17
+        return is_error_severity(self.severity_number)
 
     def index_value(self, name: str) -> str:
         """The value that indexes this application log under ``name`` (see LOG_INDEX_ATTRIBUTES)."""

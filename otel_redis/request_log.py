@@ -26,7 +26,7 @@ from . import api
 from .client_ip import clean_hostname, valid_ip
 from .counters import COUNTERS
 from .dns import current as current_resolver
-from .levels import ERROR, INFO, NAME_TO_SEVERITY, WARNING
+from .levels import NAME_TO_SEVERITY
 from .masking import default_masker
 from .record import (
     MAX_DURATION_MS,
@@ -40,10 +40,11 @@ from .record import (
     safe_str,
     truncate,
 )
-from .schema import request_body, request_level
+from .levels import REQUEST_COMPONENT, request_level, request_levelno
+from .schema import request_body
 
 _A = REQUEST_ATTRIBUTES
-COMPONENT = "http"
+COMPONENT = REQUEST_COMPONENT
 PENDING_MAX = 10_000
 PENDING_MAX_AGE_S = 300.0
 
@@ -60,10 +61,6 @@ def claim_requests() -> None:
 
 def requests_claimed() -> bool:
     return _claimed
-
-
-def level_for(status: int) -> int:
-    return ERROR if status >= 500 else WARNING if status >= 400 else INFO
 
 
 def emit_request(
@@ -148,7 +145,7 @@ def emit_request(
         attributes["trace_id"] = trace_id
         if span_id is not None:
             attributes["span_id"] = span_id
-    api._emit(level_for(status_code), f"{method} {path} {status_code}", component, attributes, None, timestamp_ns)
+    api._emit(request_levelno(status_code), f"{method} {path} {status_code}", component, attributes, None, timestamp_ns)
 
 
 def queue_request(
@@ -241,7 +238,7 @@ def request_entry(fields: tuple[Any, ...], max_message_bytes: int, max_attribute
 
 _NUMBER = (float, int)
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 63) - 1
-#: the OTel severity number of each level a request record can have (schema.request_level)
+#: the OTel severity number of each level a request record can have (levels.request_level)
 _SEVERITY = {name: NAME_TO_SEVERITY[name].value for name in ("INFO", "WARNING", "ERROR")}
 #: attribute keys ``extra`` must not carry on the direct path (they mean something to the general one)
 _RESERVED = frozenset({*REQUEST_ATTRIBUTES.values(), "trace_id", "span_id", "error", "component"})

@@ -25,7 +25,7 @@ import orjson
 from redis.crc import key_slot as _crc_slot
 
 from .config import Retention
-from .levels import NAME_TO_SEVERITY
+from .levels import NAME_TO_SEVERITY, REQUEST_COMPONENT, is_error_severity, request_level
 from .record import LogEntry, RequestFields, dumps, iso_from_ns, ns_from_iso
 
 MAX_PART = 128
@@ -586,7 +586,7 @@ def stored_record_retention(key: str, fields: Iterable[object], retention: Reten
     level = level or "INFO"
     number = int(severity) if severity else NAME_TO_SEVERITY.get(level, NAME_TO_SEVERITY["INFO"]).value
     is_oauth = bool(attrs) and bool(orjson.loads(attrs).get("oauth.event_type"))
-    return record_retention(number >= 17, is_oauth, retention)
+    return record_retention(is_error_severity(number), is_oauth, retention)
 
 
 def stats_hosts(bucket: str) -> str:
@@ -651,18 +651,12 @@ def encode_entry(entry: LogEntry, interned: dict[str, bytes] | None = None) -> d
     return dict(zip(flat[0::2], flat[1::2]))
 
 
-def request_level(status: int) -> str:
-    """The level a request record has by default: from its status (below 400, 4xx, 5xx)."""
-    return "INFO" if status < 400 else "WARNING" if status < 500 else "ERROR"
-
-
 def request_body(method: str, path: str, status: int) -> str:
     """The message a request record has by default."""
     return f"{method} {path} {status}"
 
 
 #: a request record's component and scope when its hash has none (see :func:`encode_fields`)
-REQUEST_COMPONENT = "http"
 REQUEST_SCOPE = "otel_redis"
 
 

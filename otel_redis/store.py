@@ -26,8 +26,11 @@ Write rules (see the README's key schema):
 Each reply is mapped back to its record (:class:`~otel_redis.write_result.WriteResult`): a record
 is stored only when its hash, expiry and stream entry were accepted; failed commands are resent once,
 and a record still refused is deleted (with its stream entry) and reported as dropped, by error kind.
-No command spans hash slots (the key design suits Redis Cluster; the round trip itself, resp.EarlySend,
-talks to one server's connection).
+No command spans hash slots. The round trip is the client's sender (transport.py): on a standalone
+server resp.EarlySend on one connection; on a Redis Cluster each master's share on its own connection,
+redirections through a ``RedisCluster`` pipeline (transport_cluster.py), and the hot keys (schema.is_hot) are written under their sharded names: each
+slice of :data:`EARLY_SEND_RECORDS` records takes the next of the S parts (round robin per process,
+one part of each master in turn), so a record's stream entry, hot index members and counters all land on one shard.
 """
 
 from __future__ import annotations
@@ -39,14 +42,16 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import redis
 
-from . import aggregates, forksafe, histogram, resp, schema, window_stats
+from . import aggregates, forksafe, histogram, resp, schema, transport, window_stats
+from .connection import layout_shards
 from .config import Retention, Settings
 from .client_ip import valid_ip
 from .histogram import bucket_of, error_field
+from .levels import is_error_severity
 from .record import LogEntry
 from .write_result import WriteResult
 
@@ -133,6 +138,15 @@ class _Uid:
 
 
 _uid = _Uid()
+
+#: the shard the next slice writes to on a Cluster (modulo S): round robin over the process's slices
+_next_shard = itertools.count()  # an index into RedisStore._shard_order
+
+
+@functools.lru_cache(maxsize=8192)
+def _shard_part(key: str, n: int, shards: int) -> str:
+    """Part ``n`` of ``key`` when it is a hot key, else ``key`` (cluster mode only)."""
+    return schema.shard_key(key, n, shards) if schema.is_hot(key) else key
 
 
 class _RefreshCache:
@@ -238,12 +252,14 @@ def _response_time_commands(
     rt_errors: dict[tuple[str, str, str], int],
     minute_keys: set[str],
     hour_keys: set[str],
+    part: Callable[[str], str] | None = None,
 ) -> list[tuple[Any, ...]]:
     """The batch's response-time tallies (minute -> hostname -> bucket -> count, and errors per
     minute, hostname and class) as increments of the histogram hashes, per minute and per hour,
     overall and (with a hostname) per hostname: one :data:`_HINCRBY_PAIRS` call per hash and minute
     of the batch, carrying every (field, count) pair for it. Each tally goes straight to its keys
-    (a batch spanning two minutes increments an hour's field twice, which adds up the same)."""
+    (a batch spanning two minutes increments an hour's field twice, which adds up the same).
+    On a Cluster ``part`` names the slice's shard of each key."""
     tallies: dict[tuple[str, str], dict[Any, int]] = {}  # (minute, hostname or "" for overall) -> field -> count
     for minute, per_host in rt_hists.items():
         if not per_host:  # a minute of application logs only
@@ -261,6 +277,8 @@ def _response_time_commands(
     commands: list[tuple[Any, ...]] = []
     for (minute, host), counts in tallies.items():
         minute_key, hour_key = _rt_keys(minute, minute[:-2], host)
+        if part is not None:
+            minute_key, hour_key = part(minute_key), part(hour_key)
         minute_keys.add(minute_key)
         hour_keys.add(hour_key)
         pairs = list(itertools.chain.from_iterable(counts.items()))
@@ -272,9 +290,9 @@ def _response_time_commands(
 class PendingWrite:
     """A batch planned and sent whose replies are not read yet (:meth:`RedisStore.begin`)."""
 
-    __slots__ = ("store", "send", "keys", "scripted", "long_streams", "held", "record_at", "held_base")
+    __slots__ = ("store", "send", "keys", "scripted", "long_streams", "held", "record_at", "held_base", "shards")
 
-    def __init__(self, store: "RedisStore", send: resp.EarlySend) -> None:
+    def __init__(self, store: "RedisStore", send: transport.Sender) -> None:
         self.store = store
         self.send = send
         self.keys: list[str] = []
@@ -286,6 +304,17 @@ class PendingWrite:
         self.scripted: list[tuple[int, str | None]] = []
         self.long_streams: list[str] = []
         self.held: list[bytes] = []
+        #: (first record, shard) of each slice that changed shard (cluster mode; else [(0, 0)])
+        self.shards: list[tuple[int, int]] = [(0, 0)]
+
+    def shard_of(self, n: int) -> int:
+        """The shard record ``n`` of the batch was written to."""
+        shard = 0
+        for first, part in self.shards:
+            if first > n:
+                break
+            shard = part
+        return shard
 
     def release_streams(self) -> None:
         """Send the stream entries ``begin(..., hold_streams=True)`` kept back."""
@@ -313,8 +342,13 @@ class RedisStore:
         self.bounds = KeyBounds(settings)
         self._hostnames = self.bounds.hostname
         self._routes: dict[tuple[str, int, str, str], tuple[str, str, str, str]] = {}
-        self._patch_script: Any = None
         self._scripts_loaded = False
+        #: how batches are sent: EarlySend on a standalone server, the cluster sender on a Cluster
+        self._transport = transport.for_client(client)
+        #: parts per hot key (1 standalone; on a Cluster the persisted layout, read at first write)
+        self.shards = 0 if self._transport.cluster else 1
+        #: the order slices visit the parts in (cluster mode: one part of each master in turn)
+        self._shard_order: list[int] = [0]
         #: commands sent by the write path (a script call counts once, whatever it runs inside)
         self.commands_sent = 0
 
@@ -350,11 +384,19 @@ class RedisStore:
         commands Redis may interleave)."""
         if not self._scripts_loaded:
             self._load_scripts()
-        pending = PendingWrite(self, resp.EarlySend(self.client, packed=True))
+        if not self.shards:
+            shards = layout_shards(self.settings, self.client)
+            self._shard_order = transport.shard_order(self.client, shards)
+            self.shards = shards
+        pending = PendingWrite(self, self._transport.new())
         held: list[bytes] | None = [] if hold_streams else None
         try:
-            pending.keys = self._plan(entries, pending.send, pending.scripted, pending.long_streams, held, pending.record_at)
+            pending.keys = self._plan(
+                entries, pending.send, pending.scripted, pending.long_streams, held, pending.record_at, pending.shards
+            )
         except BaseException:
+            if self._transport.cluster:  # the cluster sender sends nothing before finish(): drop it all
+                raise
             try:  # the slices already sent: read their replies, so the connection goes back clean
                 pending.send.finish()
             except Exception:  # noqa: BLE001 - the planning error is the one to report
@@ -392,7 +434,7 @@ class RedisStore:
         again = [p for p in failed if p not in partial or isinstance(results[p], redis.exceptions.NoScriptError)]
         if not again:
             return
-        send = resp.EarlySend(self.client, packed=True)
+        send = self._transport.new()
         send.args.extend(pending.send.args[p] for p in again)
         try:
             replies = send.finish()
@@ -418,7 +460,7 @@ class RedisStore:
             pipe.delete(key)
             if not isinstance(reply, Exception):
                 stream = schema.STREAM_REQUESTS if key.startswith("req:") else schema.STREAM_LOGS
-                pipe.xdel(stream, reply)
+                pipe.xdel(schema.shard_key(stream, pending.shard_of(n), self.shards), reply)
         try:
             pipe.execute(raise_on_error=False)
         except redis.RedisError as exc:  # the records stay counted as dropped; say why in the warning
@@ -446,16 +488,19 @@ class RedisStore:
     def _trim_stream_length(self, stream: str) -> int:
         """Once a minute per stream (a second round trip): trim to OTEL_REDIS_STREAM_MAXLEN, keeping
         every entry a consumer group has not read and acknowledged, up to the unread bound; returns
-        how many unread entries that bound trimmed."""
+        how many unread entries that bound trimmed. On a Cluster ``stream`` is one of S parts and each
+        bound is split evenly over them, so the whole stream keeps the configured bounds."""
         settings = self.settings
+        parts = self.shards or 1
+        maxlen, unread_maxlen = -(-settings.stream_maxlen // parts), -(-settings.stream_unread_maxlen // parts)
         pipe = self.client.pipeline(transaction=False)
         pipe.xlen(stream)
         pipe.xinfo_groups(stream)
         length, groups = pipe.execute(raise_on_error=False)
-        if isinstance(length, Exception) or length <= settings.stream_maxlen:
+        if isinstance(length, Exception) or length <= maxlen:
             return 0
         if isinstance(groups, Exception) or not groups:
-            self.client.xtrim(stream, maxlen=settings.stream_maxlen, approximate=True)
+            self.client.xtrim(stream, maxlen=maxlen, approximate=True)
             return 0
         safe: tuple[int, int] | None = None
         for group in groups:
@@ -465,11 +510,16 @@ class RedisStore:
             safe = point if safe is None or point < safe else safe
         if safe is not None and safe > (0, 0):
             self.client.xtrim(stream, minid=f"{safe[0]}-{safe[1]}", approximate=False)
-        if self.client.xlen(stream) > settings.stream_unread_maxlen:
-            return int(self.client.xtrim(stream, maxlen=settings.stream_unread_maxlen, approximate=False) or 0)
+        if self.client.xlen(stream) > unread_maxlen:
+            return int(self.client.xtrim(stream, maxlen=unread_maxlen, approximate=False) or 0)
         return 0
 
     def _load_scripts(self) -> None:
+        if self._transport.cluster:  # SCRIPT LOAD goes to every master (not pipelined: many targets)
+            self.client.script_load(_ADD_TRIM_EXPIRE)
+            self.client.script_load(_HINCRBY_PAIRS)
+            self._scripts_loaded = True
+            return
         pipe = self.client.pipeline(transaction=False)
         pipe.script_load(_ADD_TRIM_EXPIRE)
         pipe.script_load(_HINCRBY_PAIRS)
@@ -507,10 +557,13 @@ class RedisStore:
         long_streams: list[str] | None = None,
         held: list[bytes] | None = None,
         record_at: list[int] | None = None,
+        shards_at: list[tuple[int, int]] | None = None,
     ) -> list[str]:
         """Append the batch's commands to ``pipe.args`` (packed, :func:`resp.pack`); the record keys,
         in order.
         With ``held``, the stream entries (``XADD``) go there instead (see :meth:`begin`).
+        On a Cluster each slice writes the hot keys of one shard (``shards_at`` gets the first
+        record and shard of each slice).
 
         The hot loop does per record only what differs per record; everything derived from values
         that repeat (index keys, route and status keys, time buckets, hostname keys) comes from
@@ -525,7 +578,7 @@ class RedisStore:
         # the garbage collector would track until the batch ends); the per-record ones inline
         args: list[bytes] = pipe.args
         append = args.append
-        pack = resp.pack
+        pack = self._transport.pack
 
         def add(command: tuple[Any, ...]) -> None:
             append(pack(command))
@@ -543,20 +596,24 @@ class RedisStore:
         hget = hot.get
         cutoffs: dict[int, str] = {}
         refresh = self._refresh
+        # the slice's shard on a Cluster: hot key -> its part (None on a standalone server)
+        part: Callable[[str], str] | None = None
 
         def emit_indexes(groups: dict[str, list[Any]]) -> None:
-            due = set(refresh.due_many(groups, now))
+            names = {index: part(index) for index in groups} if part is not None else None
+            due = set(refresh.due_many(groups if names is None else names.values(), now))
             for index, members in groups.items():
-                if index not in due:
-                    append(pack(("ZADD", index, *members)))
+                name = index if names is None else names[index]
+                if name not in due:
+                    append(pack(("ZADD", name, *members)))
                     continue
                 keep_s = schema.index_retention(index, retention)
                 cutoff = cutoffs.get(keep_s)
                 if cutoff is None:
                     cutoff = cutoffs[keep_s] = f"({now_ms - keep_s * 1000}"
                 if scripted is not None:
-                    scripted.append((len(args), index))
-                append(pack(("EVALSHA", ADD_TRIM_EXPIRE_SHA, 1, index, cutoff, TRIM_STEP, keep_s + REFRESH_INTERVAL_S, *members)))
+                    scripted.append((len(args), name))
+                append(pack(("EVALSHA", ADD_TRIM_EXPIRE_SHA, 1, name, cutoff, TRIM_STEP, keep_s + REFRESH_INTERVAL_S, *members)))
         hincr: dict[tuple[str, str], int] = {}
         all_requests: list[Any] = []
         slow: list[Any] = []
@@ -566,6 +623,8 @@ class RedisStore:
         rt_hists: dict[str, dict[str, dict[int, int]]] = {}
         minute_hists: dict[str, dict[int, int]] = {}
         rt_errors: dict[tuple[str, str, str], int] = {}
+        # per shard: its response-time tallies (one shard, 0, on a standalone server)
+        rt_parts: dict[int, tuple[dict[str, dict[str, dict[int, int]]], dict[tuple[str, str, str], int]]] = {0: (rt_hists, rt_errors)}
         pfadds: dict[str, set[str]] = {}
         hosts: dict[str, set[str]] = {}
         streams: set[str] = set()
@@ -587,6 +646,9 @@ class RedisStore:
         encode = schema.encode_fields
         record_key = schema.request_record_key
         stream_requests = schema.STREAM_REQUESTS
+        stream_logs = schema.STREAM_LOGS
+        shards = self.shards or 1
+        shard_order = self._shard_order
         last_minute = -1
         minute_text = hour = ""
 
@@ -602,7 +664,7 @@ class RedisStore:
             the next slice is planned, and little is left for the end); counters stay batch-wide."""
             if all_requests:
                 streams.add(stream_requests)
-                self._group_requests(all_requests, slow, by_route, by_host, zadds, hincr, pfadds, hosts)
+                self._group_requests(all_requests, slow, by_route, by_host, zadds, hincr, pfadds, hosts, part)
                 all_requests.clear()
                 slow.clear()
                 by_route.clear()
@@ -623,6 +685,28 @@ class RedisStore:
                 at = trace_ends[index] // 1000 + keep_s
                 add(("EXPIREAT", index, at if at > now_s else now_s + 1))
 
+        def next_shard(first: int) -> None:
+            """Cluster mode: the slice starting at record ``first`` writes to the next shard."""
+            nonlocal part, stream_requests, stream_logs, rt_hists, rt_errors, last_minute
+            n = shard_order[next(_next_shard) % shards]
+            part = functools.partial(_shard_part, n=n, shards=shards)
+            stream_requests = schema.shard_key(schema.STREAM_REQUESTS, n, shards)
+            stream_logs = schema.shard_key(schema.STREAM_LOGS, n, shards)
+            tallies = rt_parts.get(n)
+            if tallies is None:
+                tallies = rt_parts[n] = ({}, {})
+            rt_hists, rt_errors = tallies
+            last_minute = -1  # the minute's histogram is looked up again, in this shard's tallies
+            if shards_at is not None:
+                if first == 0:
+                    shards_at[:] = [(0, n)]
+                else:
+                    shards_at.append((first, n))
+
+        if shards > 1:
+            rt_parts.clear()
+            next_shard(0)
+
         seen: list[LogEntry] = []  # the batch, for the console aggregates (aggregates.py)
         remember = seen.append if settings.console_aggregates else None
         for entry in entries:
@@ -633,6 +717,8 @@ class RedisStore:
                 close_slice()
                 flush()
                 next_flush += EARLY_SEND_RECORDS
+                if shards > 1:
+                    next_shard(done - 1)
             ts_ms = entry.timestamp_ns // 1_000_000
             score = str(ts_ms)  # formatted once, not by the packer for each index it goes to
             minute = ts_ms // 60_000
@@ -724,7 +810,7 @@ class RedisStore:
                 continue
             else:
                 key = schema.log_record_key(ts_ms, f"{uid_prefix}{next(uid_counter):x}")
-                stream = schema.STREAM_LOGS
+                stream = stream_logs
                 indexes, is_oauth = self._log_indexes(entry)
                 flow = entry.attributes.get(OAUTH_FLOW_STEP)
                 if flow is not None:
@@ -732,11 +818,12 @@ class RedisStore:
                     session = entry.index_value("session")
                     if session:
                         flows.setdefault(schema.oauth_flow(self.bounds.session(session)), []).append(key)
-                skey = schema.stats_logs(hour)
+                skey = schema.stats_logs(hour) if part is None else part(schema.stats_logs(hour))
                 for field in ("total", f"level_{entry.level}"):
                     hincr[(skey, field)] = hincr.get((skey, field), 0) + 1
                 if entry.event:
-                    k4 = (schema.stats_events(hour), self.bounds.event(entry.event))
+                    ekey = schema.stats_events(hour)
+                    k4 = (ekey if part is None else part(ekey), self.bounds.event(entry.event))
                     hincr[k4] = hincr.get(k4, 0) + 1
                 ttl = schema.record_retention(entry.is_error, is_oauth, retention)
             if entry.trace_id:
@@ -760,8 +847,11 @@ class RedisStore:
             add(command)
         expire_trace_indexes()
         stats_keys: set[str] = {skey for skey, _field in hincr}
-        if rt_hists:
-            for command in _response_time_commands(rt_hists, rt_errors, minute_keys, stats_keys):
+        for n, (hists, errors) in rt_parts.items():
+            if not hists:
+                continue
+            shard_part = None if shards == 1 else functools.partial(_shard_part, n=n, shards=shards)
+            for command in _response_time_commands(hists, errors, minute_keys, stats_keys, shard_part):
                 if scripted is not None:
                     scripted.append((len(args), None))
                 append(pack(command))
@@ -806,11 +896,13 @@ class RedisStore:
         hincr: dict[tuple[str, str], int],
         pfadds: dict[str, set[str]],
         hosts: dict[str, set[str]],
+        part: Callable[[str], str] | None = None,
     ) -> None:
         """The batch's request members and tallies, grouped in the loop, turned into index members
         (``idx:req:all``, status, method, path, errors, slow, host) and hash increments:
         ``stats:requests`` (``total``, ``status_{code}``), ``stats:errors`` (by code), ``stats:paths``,
-        and the unique-visitor HyperLogLogs and hostname sets."""
+        and the unique-visitor HyperLogLogs and hostname sets. On a Cluster ``part`` names the
+        slice's shard of the hot stats hashes (the hot indexes are named so when emitted)."""
 
         def members_of(index: str) -> list[Any]:
             members = zadds.get(index)
@@ -819,6 +911,8 @@ class RedisStore:
             return members
 
         def bump(skey: str, field: str, amount: int) -> None:
+            if part is not None:
+                skey = part(skey)
             k = (skey, field)
             hincr[k] = hincr.get(k, 0) + amount
 
@@ -872,7 +966,7 @@ class RedisStore:
             out.append(schema.idx_log_component(bounds.component(entry.component)))
         if entry.event:
             out.append(schema.idx_log_event(bounds.event(entry.event)))
-        if entry.severity_number >= 17:
+        if is_error_severity(entry.severity_number):
             out.append(schema.IDX_LOG_ERRORS)
         for name in ("ip", "client", "user", "session", "host"):
             value = entry.index_value(name)
@@ -907,11 +1001,9 @@ class RedisStore:
         Records that expired meanwhile are skipped. Returns how many were patched."""
         if not items:
             return 0
-        if self._patch_script is None:
-            self._patch_script = self.client.register_script(_PATCH_HOSTNAME)
         pipe = self.client.pipeline(transaction=False)
-        for key, _ts in items:
-            self._patch_script(keys=[key], args=[hostname], client=pipe)
+        for key, _ts in items:  # EVAL by name: redis-py's cluster pipeline refuses its script objects
+            pipe.execute_command("EVAL", _PATCH_HOSTNAME, 1, key, hostname)
         results = pipe.execute()
         live = {key: ts for (key, ts), ok in zip(items, results) if ok == 1}
         if live:
@@ -922,7 +1014,7 @@ class RedisStore:
             if self._refresh.due(index, now):
                 keep = schema.index_retention(index, self.settings.retention)
                 cutoff = f"({int(now * 1000) - keep * 1000}"
-                pipe.eval(_ADD_TRIM_EXPIRE, 1, index, cutoff, TRIM_STEP, keep + REFRESH_INTERVAL_S)
+                pipe.execute_command("EVAL", _ADD_TRIM_EXPIRE, 1, index, cutoff, TRIM_STEP, keep + REFRESH_INTERVAL_S)
             pipe.execute()
         return len(live)
 

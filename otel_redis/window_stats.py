@@ -86,10 +86,19 @@ def _checked(round_: Round, replies: list[Any]) -> list[Any]:
     return replies
 
 
+#: commands redis-py's cluster pipelines refuse as methods (a guard against keys of several slots);
+#: the plans give them keys of one slot only, so they are queued by name, which both clients accept
+_BY_NAME = {"pfcount": "PFCOUNT", "pfmerge": "PFMERGE", "unlink": "UNLINK"}
+
+
 def _queue(client: Any, calls: list[Call]) -> Any:
     pipe = client.pipeline(transaction=False)
     for name, args, kwargs in calls:
-        getattr(pipe, name)(*args, **kwargs)
+        raw = _BY_NAME.get(name)
+        if raw is not None and not kwargs:
+            pipe.execute_command(raw, *args)
+        else:
+            getattr(pipe, name)(*args, **kwargs)
     return pipe
 
 

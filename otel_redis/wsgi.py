@@ -16,11 +16,18 @@ from time import perf_counter, time_ns
 from typing import Any, Callable, Iterable, Iterator
 
 from opentelemetry.context import attach, detach
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, get_current_span, set_span_in_context
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    SpanContext,
+    TraceFlags,
+    get_current_span,
+    set_span_in_context,
+)
 
 from .client_ip import TrustedProxies
 from .config import Settings, load_settings
 from .counters import COUNTERS
+from .levels import REQUEST_COMPONENT
 from .masking import Masker
 from .request_log import claim_requests, emit_request
 from .traceparent import parse_traceparent
@@ -173,7 +180,7 @@ class WSGIRequestLogging:
         exclude_paths: Iterable[str] | None = None,
         user_id: UserIdGetter | None = None,
         route: RouteGetter | None = None,
-        component: str = "http",
+        component: str = REQUEST_COMPONENT,
     ) -> None:
         self.app = app
         self.door = Door.build(settings, trusted_proxies, exclude_paths, component)

@@ -33,6 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 import otel_redis
 from otel_redis import metrics, schema
 from otel_redis.config import ConfigError
+from otel_redis.connection import read_layout
 from otel_redis.write_result import ERROR_KINDS
 
 DROP_REASONS = ("queue_full", "export_failed", "preconfigure", "after_shutdown") + tuple(
@@ -175,22 +176,36 @@ class ServiceCollector:
             "Newest stream entry time minus the group's last delivered entry time (forwarder lag)",
             labels=["stream", "group"],
         )
+        shards = read_layout(self.client)
         for stream in schema.STREAMS:
+            # on a Cluster a stream is S parts: lengths and pending entries add up, the lag is the
+            # largest of the parts' (each part is in time order on its own)
+            parts = schema.sharded(stream, shards)
             pipe = self.client.pipeline(transaction=False)
-            pipe.xlen(stream)
-            pipe.xrevrange(stream, count=1)
-            pipe.xinfo_groups(stream)
-            n, newest, groups = pipe.execute(raise_on_error=False)
-            length.add_metric([stream], int(n) if not isinstance(n, Exception) else 0)
-            if isinstance(groups, Exception) or isinstance(newest, Exception):
-                continue  # no such stream yet
-            newest_ms = _id_ms(newest[0][0]) if newest else 0
-            for group in groups:
-                g = {_s(k): v for k, v in group.items()}
-                name = _s(g.get("name", ""))
-                pending.add_metric([stream, name], int(g.get("pending") or 0))
-                delivered = _id_ms(g.get("last-delivered-id", "0-0"))
-                lag_s.add_metric([stream, name], max(0, newest_ms - delivered) / 1000.0)
+            for part in parts:
+                pipe.xlen(part)
+                pipe.xrevrange(part, count=1)
+                pipe.xinfo_groups(part)
+            replies = pipe.execute(raise_on_error=False)
+            total = 0
+            group_pending: dict[str, int] = {}
+            group_lag: dict[str, float] = {}
+            for i in range(len(parts)):
+                n, newest, groups = replies[3 * i : 3 * i + 3]
+                total += int(n) if not isinstance(n, Exception) else 0
+                if isinstance(groups, Exception) or isinstance(newest, Exception):
+                    continue  # no such stream (part) yet
+                newest_ms = _id_ms(newest[0][0]) if newest else 0
+                for group in groups:
+                    g = {_s(k): v for k, v in group.items()}
+                    name = _s(g.get("name", ""))
+                    group_pending[name] = group_pending.get(name, 0) + int(g.get("pending") or 0)
+                    delivered = _id_ms(g.get("last-delivered-id", "0-0"))
+                    group_lag[name] = max(group_lag.get(name, 0.0), max(0, newest_ms - delivered) / 1000.0)
+            length.add_metric([stream], total)
+            for name, count in group_pending.items():
+                pending.add_metric([stream, name], count)
+                lag_s.add_metric([stream, name], group_lag[name])
         yield length
         yield pending
         yield lag_s

@@ -1,9 +1,12 @@
-"""Test data in the agreed Redis Cluster layout, written through the schema functions.
+"""Test data on a Redis Cluster: through the real write path, or laid out by hand.
 
-Until the write path writes in cluster mode, reader tests on a cluster store their records here:
-record hashes, the hot indexes and hourly stats split into ``shards`` parts (record i goes to shard
-``i % shards``), the cold per-value indexes unsplit, the stream entries on their shard's part, and
-the persisted layout. Only what the readers under test look at is written.
+:func:`write_path` stores records the way an application does (``RedisStore`` on a
+``RedisCluster`` client: the cluster sender, the sharded hot keys, the persisted layout).
+:func:`write_records` writes the agreed layout directly through the schema functions (record i goes
+to shard ``i % shards``), for reader tests that need records on chosen shards: record hashes, the
+hot indexes and hourly stats split into ``shards`` parts, the cold per-value indexes unsplit, the
+stream entries on their shard's part, and the persisted layout. Only what the readers under test
+look at is written.
 """
 
 from __future__ import annotations
@@ -12,19 +15,22 @@ import time
 import uuid
 from typing import Any, Sequence
 
-from otel_redis import schema
+from otel_redis import levels, schema
+from otel_redis.config import load_settings
+from otel_redis.connection import make_client
 from otel_redis.levels import NAME_TO_SEVERITY
 from otel_redis.record import LogEntry, RequestFields
+from otel_redis.store import RedisStore
 
 
 def request_entry(ts_ms: int, status: int = 200, ip: str = "10.0.0.1", path: str = "/api") -> LogEntry:
-    level = schema.request_level(status)
+    level = levels.request_level(status)
     return LogEntry(
         timestamp_ns=ts_ms * 1_000_000,
         level=level,
         severity_number=NAME_TO_SEVERITY[level].value,
         body=schema.request_body("GET", path, status),
-        component=schema.REQUEST_COMPONENT,
+        component=levels.REQUEST_COMPONENT,
         scope_name=schema.REQUEST_SCOPE,
         request=RequestFields(method="GET", path=path, status_code=status, client_ip=ip, proxy_hostname="api.test"),
     )
@@ -33,6 +39,23 @@ def request_entry(ts_ms: int, status: int = 200, ip: str = "10.0.0.1", path: str
 def log_entry(ts_ms: int, level: str = "INFO", body: str = "hello", event: str = "") -> LogEntry:
     severity = NAME_TO_SEVERITY[level].value
     return LogEntry(timestamp_ns=ts_ms * 1_000_000, level=level, severity_number=severity, body=body, event=event)
+
+
+def write_path(url: str, entries: Sequence[LogEntry], batch: int = 8) -> list[str]:
+    """Store ``entries`` through the real write path on the cluster ``url`` names, ``batch`` records
+    per batch (each batch takes the next shard, so a few dozen records reach every part); asserts
+    every record was accepted and returns their record keys in order."""
+    settings = load_settings({}).with_overrides(redis_url=url)
+    store = RedisStore(make_client(settings), settings)
+    keys: list[str] = []
+    try:
+        for first in range(0, len(entries), batch):
+            result = store.write_batch(entries[first : first + batch])
+            assert not result.failed and result.index_errors == 0, result.summary()
+            keys += result.keys
+    finally:
+        store.client.close()
+    return keys
 
 
 def write_records(client: Any, entries: Sequence[LogEntry], shards: int) -> list[str]:

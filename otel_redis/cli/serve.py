@@ -11,7 +11,7 @@ import random
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ..config import load_settings
 from . import CliError
@@ -202,30 +202,70 @@ def _demo_traffic(app: Any, base: str, stop: threading.Event, interval: float) -
                 continue  # the server is starting or stopping
 
 
+def _stream_reader(client: Any) -> Callable[[], list[tuple[Any, list[Any]]] | None]:
+    """A function returning the stream entries added since its last call (from now on; None when
+    there are none). On a standalone server one blocking XREAD of both streams; on a Cluster the
+    streams are split into parts on several slots, so every part is read in one pipeline (no
+    multi-slot XREAD) and the caller waits a moment when nothing came."""
+    from ..connection import is_cluster_client, read_layout
+    from ..schema import STREAMS, stream_parts
+
+    cluster = is_cluster_client(client)
+    parts = stream_parts(read_layout(client)) if cluster else list(STREAMS)
+    last: dict[str, str] = {part: "$" for part in parts}
+    if cluster:  # "$" means "newest" only in a blocking read: start after each part's newest entry
+        for part in parts:
+            newest = client.xrevrange(part, count=1)
+            last[part] = _text(newest[0][0]) if newest else "0-0"
+
+    def advance(rows: Any) -> list[tuple[Any, list[Any]]]:
+        out = []
+        for stream, entries in rows or []:
+            if entries:
+                last[_text(stream)] = _text(entries[-1][0])
+                out.append((stream, entries))
+        return out
+
+    def read() -> list[tuple[Any, list[Any]]] | None:
+        if not cluster:
+            return advance(client.xread(last, block=1000, count=500)) or []
+        pipe = client.pipeline(transaction=False)
+        for part in parts:
+            pipe.xread({part: last[part]}, count=500)
+        rows = [row for reply in pipe.execute() for row in (reply or [])]
+        return advance(rows) or None
+
+    return read
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
 def _console_tail(settings: Any, stop: threading.Event) -> None:
     """Follow the Redis streams and print each stored record: proof that logs flow end to end."""
     from ..connection import make_client, resolve_url
     from ..record import entry_to_dict
     from ..render import render_record, to_ansi, want_color
-    from ..schema import STREAMS
     from ..store import RedisStore
 
     client = make_client(settings, resolve_url(settings))
     store = RedisStore(client, settings)
     color = want_color(sys.stdout)
-    last = {stream: "$" for stream in STREAMS}
+    read = _stream_reader(client)
     while not stop.is_set():
         try:
-            rows = client.xread(last, block=1000, count=500)
+            rows = read()
         except Exception as exc:  # noqa: BLE001 - the console keeps going
             print(f"otel-redis: console follow paused: {exc}", file=sys.stderr, flush=True)
             time.sleep(1)
             continue
-        for stream, entries in rows or []:
-            stream_name = stream.decode() if isinstance(stream, bytes) else stream
+        if rows is None:  # nothing new on any stream part
+            stop.wait(0.1)
+            continue
+        for stream, entries in rows:
             keys = []
-            for sid, fields in entries:
-                last[stream_name] = sid.decode() if isinstance(sid, bytes) else sid
+            for _sid, fields in entries:
                 key = fields.get(b"k") or fields.get("k")
                 keys.append(key.decode() if isinstance(key, bytes) else key)
             for key, entry in store.fetch(keys):

@@ -29,7 +29,7 @@ import redis
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
-from otel_redis import query, schema
+from otel_redis import levels, query, schema
 from otel_redis.record import LogEntry, dumps, entry_to_dict
 
 from .. import deps
@@ -116,7 +116,7 @@ def _matcher(
             return False
         if level is not None:  # as in every query: a request has the level its status maps to
             req = entry.request
-            if (entry.level if req is None else query.request_level(req.status_code)) != level:
+            if (entry.level if req is None else levels.request_level(req.status_code)) != level:
                 return False
         if hostname is not None and entry.index_value("host") != hostname:
             return False

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_redis import schema
+from otel_redis import levels, schema
 from otel_redis.levels import NAME_TO_SEVERITY
 from otel_redis.record import LogEntry, RequestFields
 
@@ -95,7 +95,7 @@ def test_record_encoding_round_trips():
 
 def _request_entry(status: int, **overrides: object) -> LogEntry:
     fields: dict = dict(
-        timestamp_ns=1705314645123456789, observed_ns=1705314645123456789, level=schema.request_level(status),
+        timestamp_ns=1705314645123456789, observed_ns=1705314645123456789, level=levels.request_level(status),
         body=f"GET /users/7 {status}", component="http", scope_name="otel_redis",
         request=RequestFields(method="GET", path="/users/7", status_code=status, client_ip="10.0.0.1"),
     )

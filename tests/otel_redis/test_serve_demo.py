@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 import time
 
+import pytest
+from redis.cluster import RedisCluster
+
 from otel_redis import schema
 from tests.servers import free_port, run_service
 
@@ -28,3 +31,23 @@ def test_demo_sends_http_traffic_that_is_stored_as_request_records(redis_url, r,
     referrers = {r.hget(k, "referrer") for k in keys}
     assert all("demo-secret" not in (ref or "") for ref in referrers)  # masked
     assert "stored " in output and " GET " in output  # the console shows requests flowing
+
+
+@pytest.mark.cluster
+def test_demo_on_a_cluster_stores_and_prints_the_records(redis_cluster, tmp_path):
+    """On a Redis Cluster the demo's records are written in the sharded layout and the console tail
+    reads every stream part."""
+    port = free_port()
+    argv = [str(Path(sys.executable).with_name("otel-redis")), "serve", "--demo", "--demo-interval", "0.05",
+            "--port", "{port}", "--no-otlp"]
+    env = {"REDIS_URL": redis_cluster.url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"), "OTEL_REDIS_BATCH_DELAY_MS": "20"}
+    with RedisCluster.from_url(redis_cluster.url, decode_responses=True) as rc:
+        parts = schema.sharded(schema.IDX_REQ_ALL, 12)
+        with run_service(argv, env=env, port=port, tmp_path=tmp_path, name="serve-demo-cluster") as svc:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and (sum(rc.zcard(p) for p in parts) < 5 or "stored " not in svc.output()):
+                time.sleep(0.1)
+            output = svc.output()
+        assert sum(rc.zcard(p) for p in parts) >= 5, output
+        assert rc.exists(schema.IDX_REQ_ALL) == 0
+    assert "stored " in output and " GET " in output, output

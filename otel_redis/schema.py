@@ -556,6 +556,18 @@ def is_record_key(key: str) -> bool:
     return key.startswith(("req:", "log:"))
 
 
+#: a whole record key as the writers build it: ``log:{ts}-{uid}`` or ``req:{ts}-{uid}:{key_part(ip)}``
+_RECORD_KEY = re.compile(r"(?:log:\d{1,16}-[0-9A-Za-z]{1,64}|req:\d{1,16}-[0-9A-Za-z]{1,64}:[A-Za-z0-9._\-/@+=,~%]{1,128})")
+
+
+def is_well_formed_record_key(text: str) -> bool:
+    """Whether ``text`` could name a record (so a malformed id is a 422, not a Redis lookup).
+
+    Request keys carry the key-encoded client IP (``%3A`` for each ``:`` of an IPv6 address), so a
+    URL holding one must percent-encode the ``%`` again or the server sees a different key."""
+    return _RECORD_KEY.fullmatch(text) is not None
+
+
 def stats_key_bucket(key: str) -> str | None:
     """The ``YYYYMMDD:HH`` or ``YYYYMMDD:HHMM`` bucket a stats key ends with, else None."""
     if not key.startswith("stats:"):

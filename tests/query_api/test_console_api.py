@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
 import orjson
 import pytest
@@ -58,3 +59,36 @@ def test_cli_logs_top_reads_the_same_list(traffic):
     )
     assert out.returncode == 0, out.stderr
     assert orjson.loads(out.stdout)["items"][0] == {"value": "curl/8", "count": 4}
+
+
+def _encoded(record_id: str) -> str:
+    """The id as one URL path segment: a request key's ``%3A`` (IPv6) must arrive as ``%3A``."""
+    return quote(record_id, safe="")
+
+
+def test_record_endpoint_returns_a_stored_request_and_a_stored_log(traffic):
+    from otel_redis import api
+
+    emit_request("GET /v6", method="GET", path="/v6", status_code=201, client_ip="2001:db8::7", proxy_hostname="v6.example")
+    api.log_warning("record endpoint log", component="records-test")
+    traffic.flush()
+    with traffic.client() as c:
+        requests = c.get("/logs/search", params={"ip": "2001:db8::7", "hours": 1}).json()["records"]
+        logs = c.get("/logs/search", params={"component": "records-test", "hours": 1}).json()["records"]
+        assert len(requests) == 1 and len(logs) == 1
+        assert "%" in requests[0]["id"]  # the IPv6 address is key-encoded: the case that answered 404
+        for listed in (requests[0], logs[0]):
+            resp = c.get(f"/logs/record/{_encoded(listed['id'])}")
+            assert resp.status_code == 200, resp.text
+            assert resp.json() == listed
+    assert resp.json()["body"] == "record endpoint log"
+
+
+def test_record_endpoint_unknown_malformed_and_without_token(traffic):
+    with traffic.client() as c:
+        missing = c.get(f"/logs/record/{_encoded('log:1700000000000-abc0')}")
+        malformed = c.get(f"/logs/record/{_encoded('stats:requests:20260101:00')}")
+    assert missing.status_code == 404 and "log:1700000000000-abc0" in missing.json()["detail"]
+    assert malformed.status_code == 422 and "record_id" in malformed.json()["detail"]
+    with traffic.client(token=None) as c:
+        assert c.get(f"/logs/record/{_encoded('log:1700000000000-abc0')}").status_code == 401

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -117,3 +118,38 @@ def test_dashboard_numbers_equal_the_api_and_the_trace_view_shows_the_request_wi
     page.screenshot(path=str(ARTIFACTS / "console-trace.png"))
     assert errors == []
     page.close()
+
+
+def test_a_shared_record_link_opens_the_record_in_a_fresh_page_after_login(browser, writer):
+    from .conftest import emit_request
+
+    emit_request("GET /shared", method="GET", path="/shared/record", status_code=503, client_ip="2001:db8::42",
+                 proxy_hostname="share.example", user_agent="share-test")
+    writer.flush()
+    with writer.client() as c:
+        listed = c.get("/logs/search", params={"ip": "2001:db8::42", "hours": 1}).json()["records"]
+    assert len(listed) == 1
+    errors: list[str] = []
+    page = _page(browser, writer, errors)
+    _login(page, READ_TOKEN)
+    row = page.wait_for_selector("#records .record:has-text('/shared/record')", timeout=10_000)
+    row.click()
+    link = page.wait_for_selector("#record-link")
+    url = page.evaluate("(a) => a.href", link)
+    assert READ_TOKEN not in url and "/ui#/record/" in url
+    page.close()
+
+    fresh = browser.new_page()  # a new context's page: no sessionStorage, no records seen
+    fresh.on("pageerror", lambda exc: errors.append(str(exc)))
+    fresh.goto(url)
+    _login(fresh, READ_TOKEN)
+    fresh.wait_for_selector("#fields", timeout=10_000)
+    assert fresh.locator("#fields dd:has-text('2001:db8::42')").count() >= 1
+    assert fresh.locator("#fields dd:has-text('/shared/record')").count() >= 1
+    assert READ_TOKEN not in fresh.url
+    ARTIFACTS.mkdir(exist_ok=True)
+    fresh.screenshot(path=str(ARTIFACTS / "console-shared-record.png"), full_page=True)
+    fresh.goto(writer.base_url + "/ui#/record/" + quote("log:1700000000000-abc0", safe=""))
+    fresh.wait_for_selector("#record-error:has-text('No stored record')", timeout=10_000)
+    assert errors == []
+    fresh.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 import pytest
 
@@ -151,5 +151,96 @@ def test_a_shared_record_link_opens_the_record_in_a_fresh_page_after_login(brows
     fresh.screenshot(path=str(ARTIFACTS / "console-shared-record.png"), full_page=True)
     fresh.goto(writer.base_url + "/ui#/record/" + quote("log:1700000000000-abc0", safe=""))
     fresh.wait_for_selector("#record-error:has-text('No stored record')", timeout=10_000)
+    assert errors == []
+    fresh.close()
+
+
+TRACE_F = "cd" * 16
+
+
+def _emit_filter_records() -> None:
+    """Records of the filter cases: for each case the ones whose marker is expected and decoys that
+    differ from them in exactly one filtered field."""
+    from .conftest import emit_request
+
+    def req(path: str, **fields):
+        base = {"method": "GET", "status_code": 404, "proxy_hostname": "f.example", "client_ip": "10.5.0.1"}
+        emit_request(f"GET {path}", path=path, **{**base, **fields})
+
+    req("/flt/1")
+    req("/flt/2")
+    req("/flt/3", status_code=200)
+    req("/flt/4", proxy_hostname="g.example")
+    req("/nope/flt5")
+    api.log_error("log mentioning /flt/6", component="flt-decoy", proxy_hostname="f.example")
+    req("/ipu/1", client_ip="10.5.0.9", user_id="u-filter", trace_id=TRACE_F, status_code=200)
+    req("/ipu/2", client_ip="10.5.0.9", user_id="u-other", trace_id=TRACE_F, status_code=200)
+    req("/ipu/3", client_ip="10.5.0.8", user_id="u-filter", trace_id=TRACE_F, status_code=200)
+    req("/ipu/4", client_ip="10.5.0.9", user_id="u-filter", status_code=200)
+    api.log_error("needle one", component="flt-comp")
+    api.log_warning("needle two", component="flt-comp")
+    api.log_error("needle three", component="flt-other")
+    api.log_error("hay four", component="flt-comp")
+
+
+FILTER_CASES = {
+    "requests": ({"source": "requests", "hostname": "f.example", "status": "404", "path": "/flt/*"},
+                 {"/flt/1", "/flt/2"}, {"/flt/3", "/flt/4", "/nope/flt5", "/flt/6"}),
+    "ip-user-trace": ({"ip": "10.5.0.9", "user": "u-filter", "trace": TRACE_F},
+                      {"/ipu/1"}, {"/ipu/2", "/ipu/3", "/ipu/4"}),
+    "logs": ({"level": "ERROR", "component": "flt-comp", "text": "needle"},
+             {"needle one"}, {"needle two", "needle three", "hay four"}),
+}
+SELECTS = {"level", "source"}
+
+
+@pytest.fixture(scope="module")
+def filter_records(stack):
+    stack.ensure_writer()
+    _emit_filter_records()
+    stack.flush()
+    return stack
+
+
+def _listed(page, expected: set[str], decoys: set[str]) -> tuple[set[str], int]:
+    """The markers of the rows listed once every expected one is there (backlog loaded)."""
+    page.wait_for_selector("#tail-status:has-text('live')", timeout=10_000)
+    for marker in expected:
+        page.wait_for_selector(f"#records .record:has-text('{marker}')", timeout=10_000)
+    rows = page.locator("#records .record").all_inner_texts()
+    return {m for m in expected | decoys for row in rows if m in row}, len(rows)
+
+
+@pytest.mark.parametrize("case", sorted(FILTER_CASES))
+def test_filters_narrow_the_list_and_the_url_reproduces_the_view(browser, filter_records, case):
+    filters, expected, decoys = FILTER_CASES[case]
+    errors: list[str] = []
+    page = _page(browser, filter_records, errors)
+    _login(page, READ_TOKEN)
+    page.wait_for_selector("#filters")
+    for name, value in filters.items():
+        if name not in SELECTS:
+            page.fill(f"#filters [name={name}]", value)
+    for name, value in filters.items():
+        if name in SELECTS:
+            page.select_option(f"#filters [name={name}]", value)
+    page.click("#filters button[type=submit]")
+    markers, count = _listed(page, expected, decoys)
+    assert markers == expected and count == len(expected)
+    url = page.url
+    assert READ_TOKEN not in url
+    assert "#/tail?" in url and dict(parse_qsl(url.split("?", 1)[1])) == filters
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"console-tail-filtered-{case}.png"), full_page=True)
+    page.close()
+
+    fresh = browser.new_page()  # another context: no token, nothing seen
+    fresh.on("pageerror", lambda exc: errors.append(str(exc)))
+    fresh.goto(url)
+    _login(fresh, READ_TOKEN)
+    again, again_count = _listed(fresh, expected, decoys)
+    assert again == expected and again_count == len(expected)
+    for name, value in filters.items():
+        assert fresh.input_value(f"#filters [name={name}]") == value, name
     assert errors == []
     fresh.close()

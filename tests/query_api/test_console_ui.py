@@ -244,3 +244,32 @@ def test_filters_narrow_the_list_and_the_url_reproduces_the_view(browser, filter
         assert fresh.input_value(f"#filters [name={name}]") == value, name
     assert errors == []
     fresh.close()
+
+
+class ScreenshotProbe(Exception):
+    """An exception type only the errors-view screenshot test raises."""
+
+
+def test_errors_oauth_and_alerts_views_render_and_are_screenshotted(browser, writer):
+    try:
+        raise ScreenshotProbe("disk quota exceeded for volume 7")
+    except ScreenshotProbe as exc:
+        api.log_error("probe failed", component="shots", error=exc)
+    writer.flush()
+    errors: list[str] = []
+    page = _page(browser, writer, errors)
+    _login(page, READ_TOKEN)
+    page.wait_for_selector("#records")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(writer.base_url + "/ui#/errors?window=1h")
+    page.wait_for_selector("#error-groups:has-text('ScreenshotProbe')", timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "console-errors.png"), full_page=True)
+    page.goto(writer.base_url + "/ui#/oauth?client_id=no-such-client")
+    page.wait_for_selector("#flows:has-text('0 flows')", timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "console-oauth.png"), full_page=True)
+    page.goto(writer.base_url + "/ui#/alerts")
+    page.wait_for_selector("#view h2:has-text('Firing now')", timeout=10_000)
+    page.screenshot(path=str(ARTIFACTS / "console-alerts.png"), full_page=True)
+    assert errors == []
+    assert {p.name for p in ARTIFACTS.glob("console-*.png")} >= {"console-errors.png", "console-oauth.png", "console-alerts.png"}
+    page.close()

@@ -357,9 +357,23 @@ def stats_error_latest(bucket: str) -> str:
     return f"stats:error_latest:{bucket}"
 
 
+#: the per-hostname top lists: kind -> short name in :func:`stats_host_top` keys
+HOST_TOP_KINDS = {
+    "agents": "agents", "referrers": "referrers", "ips": "ips", "not_found": "notfound",
+    "route_n": "route_n", "route_us": "route_us",
+}
+
+
+def stats_host_top(kind: str, hostname: str, bucket: str) -> str:
+    """Capped hash per hour and proxy hostname, the fields of the all-hostname hash of ``kind``
+    (:data:`HOST_TOP_KINDS`) for that hostname's requests: ``stats:host_top:{kind}:{hostname}:{bucket}``.
+    The hostname is key-encoded (:func:`key_part`), like the per-hostname ``stats:rt`` histograms."""
+    return f"stats:host_top:{HOST_TOP_KINDS[kind]}:{key_part(hostname)}:{bucket}"
+
+
 AGGREGATE_PATTERNS: tuple[str, ...] = (
     "stats:agents:*", "stats:referrers:*", "stats:ips:*", "stats:notfound:*", "stats:route_n:*",
-    "stats:route_us:*", "stats:bytes:*", "stats:error_groups:*", "stats:error_latest:*",
+    "stats:route_us:*", "stats:bytes:*", "stats:error_groups:*", "stats:error_latest:*", "stats:host_top:*",
 )
 
 

@@ -92,3 +92,23 @@ def test_record_endpoint_unknown_malformed_and_without_token(traffic):
     assert malformed.status_code == 422 and "record_id" in malformed.json()["detail"]
     with traffic.client(token=None) as c:
         assert c.get(f"/logs/record/{_encoded('log:1700000000000-abc0')}").status_code == 401
+
+
+def test_top_lists_follow_the_hostname(traffic):
+    for i in range(3):
+        emit_request("GET /per-host", method="GET", path=f"/per-host/{i}", route="/per-host/{n}", status_code=200,
+                     client_ip="10.8.0.1", user_agent="host-b-agent", bytes_sent=1, response_time_ms=7.0,
+                     proxy_hostname="b.example")
+    traffic.flush()
+    with traffic.client() as c:
+        agents = c.get("/logs/top/agents", params={"window": "1h", "hostname": "b.example"}).json()
+        api_agents = c.get("/logs/top/agents", params={"window": "1h", "hostname": "api.example"}).json()
+        paths = c.get("/logs/top/paths", params={"window": "1h", "hostname": "b.example"}).json()
+        slow = c.get("/logs/top/slow_routes", params={"window": "1h", "hostname": "b.example"}).json()
+        nobody = c.get("/logs/top/ips", params={"window": "1h", "hostname": "nobody.example"}).json()
+    assert agents["hostname"] == "b.example"
+    assert agents["items"] == [{"value": "host-b-agent", "count": 3}] and agents["total"] == 3
+    assert {i["value"] for i in api_agents["items"]} == {"curl/8", "Mozilla/5.0"} and api_agents["total"] == 6
+    assert paths["items"] == [{"value": "GET /per-host/{n}", "count": 3}]
+    assert slow["items"] == [{"route": "GET /per-host/{n}", "requests": 3, "mean_ms": 7.0}]
+    assert nobody["items"] == [] and nobody["total"] == 0

@@ -273,3 +273,26 @@ def test_errors_oauth_and_alerts_views_render_and_are_screenshotted(browser, wri
     assert errors == []
     assert {p.name for p in ARTIFACTS.glob("console-*.png")} >= {"console-errors.png", "console-oauth.png", "console-alerts.png"}
     page.close()
+
+
+def test_dashboard_top_lists_follow_the_hostname_selector(browser, writer):
+    from .conftest import emit_request
+
+    for host, agent in (("sel.example", "sel-agent"), ("elsewhere.example", "elsewhere-agent")):
+        emit_request("GET /sel", method="GET", path="/sel", route="/sel", status_code=200, client_ip="10.6.0.1",
+                     user_agent=agent, bytes_sent=1, response_time_ms=3.0, proxy_hostname=host)
+    writer.flush()
+    errors: list[str] = []
+    page = _page(browser, writer, errors)
+    _login(page, READ_TOKEN)
+    page.wait_for_selector("#records")
+    page.goto(writer.base_url + "/ui#/dashboard?window=1h")
+    page.wait_for_selector("#top-agents:has-text('elsewhere-agent')", timeout=10_000)
+    page.select_option("#hostname", "sel.example")
+    page.wait_for_selector("#top-agents:has-text('(sel.example)')", timeout=10_000)
+    agents = page.locator("#top-agents").inner_text()
+    assert "sel-agent" in agents and "elsewhere-agent" not in agents
+    assert "hostname=sel.example" in page.url
+    page.screenshot(path=str(ARTIFACTS / "console-dashboard-host.png"), full_page=True)
+    assert errors == []
+    page.close()

@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from . import schema
 from .paths import index_path
-from .record import LogEntry, dumps
+from .record import LogEntry, RequestFields, dumps
 
 #: ARGV[1] cap, ARGV[2] ttl, then (field, increment) pairs; returns the increments sent to _OTHER
 _CAPPED_INCR = """
@@ -123,11 +123,31 @@ def _request(out: Increments, entry: LogEntry, hour: str) -> None:
         route = _field(f"{req.method} {index_path(req.route, req.path, status)}")
         out.add(schema.stats_route_count(hour), route)
         out.add(schema.stats_route_time(hour), route, int(req.response_time_ms * 1000))
+    if req.proxy_hostname:
+        _per_host(out, req, hour)
     if req.bytes_sent:
         key = schema.stats_bytes(hour)
         out.add(key, "_all", req.bytes_sent)
         if req.proxy_hostname:
             out.add(key, _field(req.proxy_hostname), req.bytes_sent)
+
+
+def _per_host(out: Increments, req: RequestFields, hour: str) -> None:
+    """The top-list fields again under the request's proxy hostname (``stats:host_top:*``, capped
+    the same way), so the dashboard's lists can follow its hostname selector."""
+    host, status = req.proxy_hostname, req.status_code
+    if req.user_agent:
+        out.add(schema.stats_host_top("agents", host, hour), _field(req.user_agent))
+    if req.referrer:
+        out.add(schema.stats_host_top("referrers", host, hour), _field(req.referrer))
+    if req.client_ip:
+        out.add(schema.stats_host_top("ips", host, hour), _field(req.client_ip))
+    if status == 404:
+        out.add(schema.stats_host_top("not_found", host, hour), _field(req.path.partition("?")[0]))
+    elif status != 405:
+        route = _field(f"{req.method} {index_path(req.route, req.path, status)}")
+        out.add(schema.stats_host_top("route_n", host, hour), route)
+        out.add(schema.stats_host_top("route_us", host, hour), route, int(req.response_time_ms * 1000))
 
 
 def _error(out: Increments, entry: LogEntry, hour: str, kind: str, message: str) -> None:

@@ -358,9 +358,23 @@ def stats_error_latest(bucket: str) -> str:
     return f"stats:error_latest:{bucket}"
 
 
+#: the per-hostname top lists: kind -> short name in :func:`stats_host_top` keys
+HOST_TOP_KINDS = {
+    "agents": "agents", "referrers": "referrers", "ips": "ips", "not_found": "notfound",
+    "route_n": "route_n", "route_us": "route_us",
+}
+
+
+def stats_host_top(kind: str, hostname: str, bucket: str) -> str:
+    """Capped hash per hour and proxy hostname, the fields of the all-hostname hash of ``kind``
+    (:data:`HOST_TOP_KINDS`) for that hostname's requests: ``stats:host_top:{kind}:{hostname}:{bucket}``.
+    The hostname is key-encoded (:func:`key_part`), like the per-hostname ``stats:rt`` histograms."""
+    return f"stats:host_top:{HOST_TOP_KINDS[kind]}:{key_part(hostname)}:{bucket}"
+
+
 AGGREGATE_PATTERNS: tuple[str, ...] = (
     "stats:agents:*", "stats:referrers:*", "stats:ips:*", "stats:notfound:*", "stats:route_n:*",
-    "stats:route_us:*", "stats:bytes:*", "stats:error_groups:*", "stats:error_latest:*",
+    "stats:route_us:*", "stats:bytes:*", "stats:error_groups:*", "stats:error_latest:*", "stats:host_top:*",
 )
 
 
@@ -555,6 +569,18 @@ _BUCKET = re.compile(r"^\d{8}:\d{2}(\d{2})?$")
 
 def is_record_key(key: str) -> bool:
     return key.startswith(("req:", "log:"))
+
+
+#: a whole record key as the writers build it: ``log:{ts}-{uid}`` or ``req:{ts}-{uid}:{key_part(ip)}``
+_RECORD_KEY = re.compile(r"(?:log:\d{1,16}-[0-9A-Za-z]{1,64}|req:\d{1,16}-[0-9A-Za-z]{1,64}:[A-Za-z0-9._\-/@+=,~%]{1,128})")
+
+
+def is_well_formed_record_key(text: str) -> bool:
+    """Whether ``text`` could name a record (so a malformed id is a 422, not a Redis lookup).
+
+    Request keys carry the key-encoded client IP (``%3A`` for each ``:`` of an IPv6 address), so a
+    URL holding one must percent-encode the ``%`` again or the server sees a different key."""
+    return _RECORD_KEY.fullmatch(text) is not None
 
 
 def stats_key_bucket(key: str) -> str | None:

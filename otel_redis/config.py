@@ -66,6 +66,10 @@ class Settings:
     dns_cache_ttl_s: int = 3600
     mask_headers: tuple[str, ...] = ()
     mask_query_params: tuple[str, ...] = ()
+    # secret scrubbing of every record (scrub.py, docs/security.md)
+    scrub: bool = True
+    scrub_patterns: tuple[str, ...] = ()
+    scrub_allow: tuple[str, ...] = ()
     max_hostnames: int = 1000
     #: the web console's bounded hourly aggregates (aggregates.py)
     console_aggregates: bool = True
@@ -211,6 +215,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dns_cache_ttl_s=_int(env, "OTEL_REDIS_DNS_CACHE_TTL_S", 3600, 1),
         mask_headers=tuple(h.lower() for h in _list(env, "OTEL_REDIS_MASK_HEADERS")),
         mask_query_params=tuple(q.lower() for q in _list(env, "OTEL_REDIS_MASK_QUERY_PARAMS")),
+        scrub=_bool(env, "OTEL_REDIS_SCRUB", True),
+        scrub_patterns=_list(env, "OTEL_REDIS_SCRUB_PATTERNS"),
+        scrub_allow=_list(env, "OTEL_REDIS_SCRUB_ALLOW"),
         max_hostnames=_int(env, "OTEL_REDIS_MAX_HOSTNAMES", 1000, 1),
         console_aggregates=_bool(env, "OTEL_REDIS_CONSOLE_AGGREGATES", True),
         writer_process=_bool(env, "OTEL_REDIS_WRITER_PROCESS", False),

@@ -22,13 +22,12 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping
 
-from .masking import MASK
+from .masking import MASK, MAX_DEPTH
 
 #: the attribute that lists the scrubbed paths
 SCRUBBED_ATTRIBUTE = "otel_redis.scrubbed"
 
-#: the nesting depth past which a value is masked whole (record.MAX_DEPTH stringifies past 32)
-MAX_DEPTH = 24
+__all__ = ["MASK", "MAX_DEPTH", "SCRUBBED_ATTRIBUTE", "Scrubber", "default_scrubber", "scrub_entry_parts"]
 
 #: name patterns (regex, matched case-insensitively anywhere in the attribute name)
 DEFAULT_PATTERNS: tuple[str, ...] = (

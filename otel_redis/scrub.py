@@ -59,8 +59,9 @@ _TEXT = re.compile(
     r"|(?P<user>://[^/\s:@]+:)[^/\s@]+(?=@)",
     re.IGNORECASE,
 )
-#: cheap pre-check: a text without any of these cannot match :data:`_TEXT`
-_TEXT_HINTS = ("=", "earer", "asic", "@")
+
+
+_SCALARS = frozenset({int, float, bool, type(None), bytes})
 
 
 def _text_sub(match: re.Match[str]) -> str:
@@ -88,35 +89,26 @@ class Scrubber:
 
     def text(self, text: str) -> str:
         """``text`` with credential-looking pieces masked (the same object when nothing matched)."""
-        if not any(h in text for h in _TEXT_HINTS):
-            return text
+        if "=" not in text and "@" not in text and "earer" not in text and "asic" not in text:
+            return text  # cheap pre-check: nothing :data:`_TEXT` could match
         return _TEXT.sub(_text_sub, text)
 
     def value(self, value: Any, path: str, found: list[str], depth: int = 0) -> Any:
         """A copy of ``value`` with secrets masked; ``value`` itself when nothing was."""
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str:
             out = self.text(value)
-            if out != value:
-                found.append(path)
-                return out
+            if out == value:
+                return value
+            found.append(path)
+            return out
+        if kind in _SCALARS:
             return value
-        if isinstance(value, Mapping):
+        if kind is dict or isinstance(value, Mapping):
             if depth >= MAX_DEPTH:
                 found.append(path)
                 return MASK
-            changed = False
-            result: dict[Any, Any] = {}
-            for key, item in value.items():
-                name = key if isinstance(key, str) else str(key)
-                sub = f"{path}.{name}"
-                if self.is_secret(name) and not (isinstance(item, str) and item == MASK):
-                    found.append(sub)
-                    new: Any = MASK
-                else:
-                    new = self.value(item, sub, found, depth + 1)
-                changed = changed or new is not item
-                result[key] = new
-            return result if changed else value
+            return self._mapping(value, path, found, depth)
         if isinstance(value, (list, tuple, set, frozenset)):
             if depth >= MAX_DEPTH:
                 found.append(path)
@@ -126,7 +118,34 @@ class Scrubber:
             if any(a is not b for a, b in zip(items, new_items)):
                 return new_items
             return value
+        if isinstance(value, str):  # a str subclass
+            return self.value(str(value), path, found, depth)
         return value
+
+    def _mapping(self, value: Mapping[Any, Any], path: str, found: list[str], depth: int) -> Any:
+        changed = False
+        result: dict[Any, Any] = {}
+        is_secret, text = self.is_secret, self.text
+        for key, item in value.items():
+            name = key if type(key) is str else str(key)
+            kind = type(item)
+            if is_secret(name) and not (kind is str and item == MASK):
+                found.append(f"{path}.{name}")
+                new: Any = MASK
+            elif kind is str:
+                new = text(item)
+                if new != item:
+                    found.append(f"{path}.{name}")
+                else:
+                    new = item
+            elif kind in _SCALARS:
+                new = item
+            else:
+                new = self.value(item, f"{path}.{name}", found, depth + 1)
+            if new is not item:
+                changed = True
+            result[key] = new
+        return result if changed else value
 
     def attributes(self, attributes: Mapping[str, Any], found: list[str]) -> Mapping[str, Any]:
         """``attributes`` scrubbed (the same mapping when nothing was), paths under ``attributes.``."""

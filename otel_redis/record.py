@@ -25,6 +25,7 @@ from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.trace import TraceFlags
 
 from .levels import is_error_severity, severity_to_name
+from .masking import MASK
 from .scrub import scrub_entry_parts
 
 #: spec field name -> canonical attribute key in the OTel record (semantic conventions where they exist)
@@ -134,7 +135,7 @@ class LogEntry:
             }.get(name, "")
         for key in LOG_INDEX_ATTRIBUTES[name]:
             value = self.attributes.get(key)
-            if value is not None and value != "":
+            if value is not None and value != "" and value != MASK:  # a scrubbed value indexes nothing
                 return value if isinstance(value, str) else str(value)
         return ""
 

@@ -93,3 +93,11 @@ def test_werkzeug_access_line(werkzeug_app, r):
     bodies = [r.hget(k, "body") for k in r.zrange("idx:log:all", 0, -1)]
     assert any("GET /cb?code=***&state=***&access_token=***" in b for b in bodies), bodies
     _assert_clean(r)
+
+
+def test_a_scrubbed_value_indexes_nothing(pipeline, r):
+    otel_redis.log_info("one", session_id=PLANTED)
+    otel_redis.log_info("two", session_id="other-secret")
+    assert otel_redis.force_flush()
+    _assert_clean(r)
+    assert not [k for k in r.scan_iter("*") if "***" in k]

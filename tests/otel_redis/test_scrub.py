@@ -66,6 +66,8 @@ def test_lists_of_dicts_and_deep_nesting():
     [
         ('127.0.0.1 - - "GET /cb?code=abc123&state=xyz HTTP/1.1" 200 -', '"GET /cb?code=***&state=*** HTTP/1.1"'),
         ("GET /api?access_token=abc.def&x=1", "access_token=***&x=1"),
+        ('127.0.0.1:5000 - "GET /cb?state=abc&code=def HTTP/1.1" 200', '"GET /cb?state=***&code=*** HTTP/1.1"'),
+        ('10.0.0.1 [03/Dec/2026:08:00:00 +0000] "GET /login?password=pw1&u=a HTTP/1.1" 302', "password=***&u=a"),
         ("login password=hunter2 ok", "password=***"),
         ("header Authorization: Bearer eyJhbGciOi.abc.def", "Bearer ***"),
         ("connect postgres://admin:hunter2@db:5432/app", "postgres://admin:***@db:5432/app"),

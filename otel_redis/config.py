@@ -66,6 +66,10 @@ class Settings:
     dns_cache_ttl_s: int = 3600
     mask_headers: tuple[str, ...] = ()
     mask_query_params: tuple[str, ...] = ()
+    # secret scrubbing of every record (scrub.py, docs/security.md)
+    scrub: bool = True
+    scrub_patterns: tuple[str, ...] = ()
+    scrub_allow: tuple[str, ...] = ()
     max_hostnames: int = 1000
     #: bounds of the other client- and sender-chosen key parts (bounds.py, docs/configuration.md)
     max_paths: int = 1000
@@ -221,6 +225,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dns_cache_ttl_s=_int(env, "OTEL_REDIS_DNS_CACHE_TTL_S", 3600, 1),
         mask_headers=tuple(h.lower() for h in _list(env, "OTEL_REDIS_MASK_HEADERS")),
         mask_query_params=tuple(q.lower() for q in _list(env, "OTEL_REDIS_MASK_QUERY_PARAMS")),
+        scrub=_bool(env, "OTEL_REDIS_SCRUB", True),
+        scrub_patterns=_list(env, "OTEL_REDIS_SCRUB_PATTERNS"),
+        scrub_allow=_list(env, "OTEL_REDIS_SCRUB_ALLOW"),
         max_hostnames=_int(env, "OTEL_REDIS_MAX_HOSTNAMES", 1000, 1),
         max_paths=_int(env, "OTEL_REDIS_MAX_PATHS", 1000, 1),
         max_path_prefixes=_int(env, "OTEL_REDIS_MAX_PATH_PREFIXES", 100, 1),

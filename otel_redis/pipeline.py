@@ -221,12 +221,15 @@ def configure(
     exporter: RedisLogRecordExporter | None = None,
     provider: LoggerProvider | None = None,
     set_global_provider: bool = False,
+    exporters: tuple[str, ...] | None = None,
 ) -> Pipeline:
     """Build the pipeline (from the environment unless overridden) and replay buffered records.
 
     The provider is private to otel_redis unless ``set_global_provider=True``: a global
     LoggerProvider switches on other libraries' per-request logs telemetry (FastAPI's among them),
     which halves a small app's request rate; the fast setting is the default.
+
+    ``exporters`` (default: ``OTEL_LOGS_EXPORTER``, else ``redis``) names where records go.
 
     Raises :class:`~otel_redis.config.ConfigError` for an invalid setting such as ``LOG_LEVEL=LOUD``.
     Calling it again replaces the previous pipeline (flushing it first).
@@ -258,7 +261,7 @@ def configure(
             api._set_gate(NAME_TO_LEVEL[settings.log_level])
             api._install(disabled, settings.preconfigure_buffer)
             return disabled  # type: ignore[return-value]
-        names = logs_exporters()
+        names = logs_exporters({"OTEL_LOGS_EXPORTER": ",".join(exporters)} if exporters is not None else None)
         limited = limits_set()
         owns = False
         processor = None

@@ -161,7 +161,8 @@ def test_otel_blrp_schedule_delay(redis_url, r):
     assert _ok(_run(redis_url, {"OTEL_BLRP_SCHEDULE_DELAY": "3600000"}, code)).split() == ["0", "1"]
 
 
-def test_otel_blrp_max_export_batch_size(redis_url, r):
+@pytest.mark.parametrize("writer_process", ["false", "true"])
+def test_otel_blrp_max_export_batch_size(redis_url, r, writer_process):
     code = """
     otel_redis.configure()
     for i in range(100):
@@ -169,7 +170,8 @@ def test_otel_blrp_max_export_batch_size(redis_url, r):
     otel_redis.shutdown()
     print(json.dumps(otel_redis.stats()))
     """
-    env = {"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "10", "OTEL_BLRP_SCHEDULE_DELAY": "3600000"}
+    env = {"OTEL_BLRP_MAX_EXPORT_BATCH_SIZE": "10", "OTEL_BLRP_SCHEDULE_DELAY": "3600000",
+           "OTEL_REDIS_WRITER_PROCESS": writer_process}
     out = json.loads(_ok(_run(redis_url, env, code)))
     assert out["exported"] == 100 and out["export_batches"] >= 10
     assert r.zcard(schema.IDX_LOG_ALL) == 100

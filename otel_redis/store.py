@@ -43,7 +43,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import redis
 
-from . import aggregates, forksafe, histogram, resp, schema, window_stats
+from . import aggregates, forksafe, guard, histogram, resp, schema, window_stats
 from .config import Retention, Settings
 from .client_ip import valid_ip
 from .histogram import bucket_of, error_field
@@ -294,26 +294,36 @@ def _response_time_commands(
     return commands
 
 
+def _chunks(members: list[Any], size: int = 1000) -> list[list[Any]]:
+    """``members`` in parts a script can unpack (Lua's stack bounds one call's arguments)."""
+    return [members[i : i + size] for i in range(0, len(members), size)] if len(members) > size else [members]
+
+
 class PendingWrite:
     """A batch planned and sent whose replies are not read yet (:meth:`RedisStore.begin`)."""
 
-    __slots__ = ("store", "send", "keys", "scripted", "long_streams", "held", "record_at", "held_base")
+    __slots__ = ("store", "send", "keys", "scripted", "long_streams", "held", "record_at", "held_base", "guarded", "call_failed")
 
     def __init__(self, store: "RedisStore", send: resp.EarlySend) -> None:
         self.store = store
         self.send = send
         self.keys: list[str] = []
-        #: position in ``send.args`` of each record's HSET (its EXPIREAT follows; its XADD too
-        #: unless held back, then it is ``held_base`` + the record's position)
+        #: position in ``send.args`` of each record's HSET (its EXPIREAT follows); its stream entry
+        #: is the guarded op with the record's own position, whose reply is at ``held_base`` + it
         self.record_at: list[int] = []
         self.held_base = -1
+        #: the batch's stream entries and counters, sent as one guarded call (guard.py)
+        self.guarded = guard.Guarded()
+        #: the guarded call itself was refused (it did not run: it may be sent again as it is)
+        self.call_failed = False
         #: (position, index key) of each script call; ``None`` for a histogram's increments
         self.scripted: list[tuple[int, str | None]] = []
         self.long_streams: list[str] = []
         self.held: list[bytes] = []
 
     def release_streams(self) -> None:
-        """Send the stream entries ``begin(..., hold_streams=True)`` kept back."""
+        """Send the guarded call (stream entries and counters) ``begin(..., hold_streams=True)``
+        kept back; it is the batch's last command, its replies expand from ``held_base`` on."""
         if self.held:
             self.held_base = len(self.send.args)
             self.send.args.extend(self.held)
@@ -373,26 +383,41 @@ class RedisStore:
         if not self._scripts_loaded:
             self._load_scripts()
         pending = PendingWrite(self, resp.EarlySend(self.client, packed=True))
-        held: list[bytes] | None = [] if hold_streams else None
         try:
-            pending.keys = self._plan(entries, pending.send, pending.scripted, pending.long_streams, held, pending.record_at)
+            pending.keys = self._plan(
+                entries, pending.send, pending.scripted, pending.long_streams, pending.guarded, pending.record_at
+            )
         except BaseException:
             try:  # the slices already sent: read their replies, so the connection goes back clean
                 pending.send.finish()
             except Exception:  # noqa: BLE001 - the planning error is the one to report
                 pass
             raise
+        pending.held = [resp.pack(pending.guarded.call(self._marker_ttl()))]
+        if not hold_streams:
+            pending.release_streams()
         pending.send.flush()
-        pending.held = held or []
         return pending
+
+    def _marker_ttl(self) -> int:
+        """A batch marker outlives every resend of its batch: the client's whole retry window
+        (each attempt's timeouts and backoff), with margin."""
+        s = self.settings
+        window = (s.retry_attempts + 1) * (2 * s.socket_timeout_s + s.retry_backoff_cap_s)
+        return int(window) + guard.MIN_MARKER_TTL_S
 
     def _complete(self, pending: "PendingWrite") -> WriteResult:
         results = pending.send.finish()
         self.commands_sent += len(results)
         result = WriteResult(keys=pending.keys)
+        base = pending.held_base
+        call_reply = results[base]
+        pending.call_failed = isinstance(call_reply, Exception)
+        ops, result.replayed = guard.expand(call_reply, pending.guarded.count)
+        results[base:] = ops  # each guarded op's reply at base + its index, like any command's
         lost = self._after_scripts(results, pending.scripted)
-        if lost:  # Redis lost the script (restart, SCRIPT FLUSH): load it before sending those again
-            self._load_scripts()
+        if lost or isinstance(call_reply, redis.exceptions.NoScriptError) or "NOSCRIPT" in str(call_reply):
+            self._load_scripts()  # Redis lost a script (restart, SCRIPT FLUSH): load it before resending
         failed = resp.error_positions(results)
         if failed:
             self._resend(pending, results, failed, result)
@@ -410,21 +435,41 @@ class RedisStore:
         """Send the failed commands once more, in one round trip. A command Redis answered with an
         error did not run, so sending it again repeats nothing, except a histogram script that
         stopped part-way (its first increments applied): that one is resent only after NOSCRIPT."""
-        partial = {position for position, index in pending.scripted if index is None}
-        again = [p for p in failed if p not in partial or isinstance(results[p], redis.exceptions.NoScriptError)]
-        if not again:
+        base = pending.held_base
+        plain = [p for p in failed if p < base]
+        guarded = pending.guarded
+        ops = [p - base for p in failed if p >= base]
+        whole = pending.call_failed
+        if not whole:  # ops that failed inside a call that ran: again under a new marker
+            ops = [i for i in ops if i not in guarded.partial and not isinstance(results[base + i], guard.ReplayedError)]
+        if not plain and not ops:
             return
         send = resp.EarlySend(self.client, packed=True)
-        send.args.extend(pending.send.args[p] for p in again)
+        send.args.extend(pending.send.args[p] for p in plain)
+        if ops:
+            if whole:  # the call itself was refused (it did not run): the same call, same marker
+                send.args.append(pending.send.args[base])
+            else:
+                again = guard.Guarded()
+                again.argv = [x for i in ops for x in guarded.op_argv(i)]
+                again.count = len(ops)
+                send.args.append(resp.pack(again.call(self._marker_ttl())))
         try:
             replies = send.finish()
         except redis.RedisError as exc:  # the first errors stand; this one is quoted too
             result.note(exc)
             return
         self.commands_sent += len(replies)
-        result.resent = len(again)
-        for position, reply in zip(again, replies):
+        result.resent = len(plain) + len(ops)
+        for position, reply in zip(plain, replies):
             results[position] = reply
+        if ops:
+            op_replies, _replayed = guard.expand(replies[len(plain)], guarded.count if whole else len(ops))
+            if whole:
+                results[base:] = op_replies
+            else:
+                for i, reply in zip(ops, op_replies):
+                    results[base + i] = reply
 
     def _undo_dropped(self, pending: "PendingWrite", results: list[Any], result: WriteResult) -> None:
         """A dropped record leaves nothing half-written behind: its hash (stored without its
@@ -436,9 +481,9 @@ class RedisStore:
         for n in result.failed:
             key = pending.keys[n]
             at = pending.record_at[n]
-            reply = results[held_base + n if held_base >= 0 else at + 2]
+            reply = results[held_base + n]
             pipe.delete(key)
-            if not isinstance(reply, Exception):
+            if not isinstance(reply, Exception) and reply != b"replayed":  # a replay's id is unknown
                 stream = schema.STREAM_REQUESTS if key.startswith("req:") else schema.STREAM_LOGS
                 pipe.xdel(stream, reply)
         try:
@@ -453,7 +498,7 @@ class RedisStore:
         own: set[int] = set()
         held_base = pending.held_base
         for n, at in enumerate(pending.record_at):
-            positions = (at, at + 1, held_base + n if held_base >= 0 else at + 2)
+            positions = (at, at + 1, held_base + n)
             own.update(positions)
             for position in positions:
                 reply = results[position]
@@ -495,6 +540,7 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         pipe.script_load(_ADD_TRIM_EXPIRE)
         pipe.script_load(_HINCRBY_PAIRS)
+        pipe.script_load(guard.SCRIPT)
         pipe.execute()
         self._scripts_loaded = True
 
@@ -527,12 +573,13 @@ class RedisStore:
         pipe: Any,
         scripted: list[tuple[int, str | None]] | None = None,
         long_streams: list[str] | None = None,
-        held: list[bytes] | None = None,
+        guarded: guard.Guarded | None = None,
         record_at: list[int] | None = None,
     ) -> list[str]:
         """Append the batch's commands to ``pipe.args`` (packed, :func:`resp.pack`); the record keys,
         in order.
-        With ``held``, the stream entries (``XADD``) go there instead (see :meth:`begin`).
+        The stream entries and counters go to ``guarded`` (sent as one call applied once, see
+        guard.py); without it they are appended as that call at the end.
 
         The hot loop does per record only what differs per record; everything derived from values
         that repeat (index keys, route and status keys, time buckets, hostname keys) comes from
@@ -552,7 +599,11 @@ class RedisStore:
         def add(command: tuple[Any, ...]) -> None:
             append(pack(command))
 
-        append_stream = held.append if held is not None else append
+        own_guard = guarded is None
+        if guarded is None:
+            guarded = guard.Guarded()
+        stream_entry = guarded.xadd
+        gadd = guarded.command
         # the per-record commands leave in slices while the loop goes on (resp.EarlySend), so Redis
         # executes them while this thread plans; the grouped commands follow at the end
         flush = getattr(pipe, "flush", None)
@@ -738,7 +789,7 @@ class RedisStore:
                 append(pack(("HSET", key, *encode(entry, interned))))
                 expire_at = ts_ms // 1000 + ttl
                 append(pack(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1)))
-                append_stream(pack(("XADD", stream_requests, "*", "k", key)))
+                stream_entry(stream_requests, key)
                 continue
             else:
                 key = schema.log_record_key(ts_ms, f"{uid_prefix}{next(uid_counter):x}")
@@ -764,7 +815,7 @@ class RedisStore:
             append(pack(("HSET", key, *encode(entry, interned))))
             expire_at = ts_ms // 1000 + ttl
             append(pack(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1)))
-            append_stream(pack(("XADD", stream, "*", "k", key)))
+            stream_entry(stream, key)
             streams.add(stream)
             for index in indexes:
                 members = zget(index)
@@ -774,44 +825,49 @@ class RedisStore:
                     members += (score, key)
 
         close_slice()
-        for command in aggregates.commands(seen, retention.stats + REFRESH_INTERVAL_S):
-            add(command)
         expire_trace_indexes()
-        stats_keys: set[str] = {skey for skey, _field in hincr}
-        if rt_hists:
-            for command in _response_time_commands(rt_hists, rt_errors, minute_keys, stats_keys):
-                if scripted is not None:
-                    scripted.append((len(args), None))
-                append(pack(command))
-        for (skey, field), amount in hincr.items():
-            add(("HINCRBY", skey, field, amount))
-        for ukey, members in pfadds.items():
-            add(("PFADD", ukey, *members))
-            stats_keys.add(ukey)
-        for bucket, names in hosts.items():
-            hkey = schema.stats_hosts(bucket)
-            add(("SADD", hkey, *names))
-            stats_keys.add(hkey)
-        stats_ttl = retention.stats + REFRESH_INTERVAL_S
-        for skey in refresh.due_many(stats_keys, now):
-            add(("EXPIRE", skey, stats_ttl))
-        for mkey in refresh.due_many(minute_keys, now):
-            add(("EXPIRE", mkey, schema.RT_MINUTE_TTL_S))
         # shared long values: written (and their TTL renewed) by every batch that references them,
         # so a value never expires before a record pointing at it
         value_ttl = max(retention.requests, retention.errors, retention.oauth) + REFRESH_INTERVAL_S
         for vkey, raw in interned.items():
             add(("SET", vkey, raw, "EX", value_ttl))
+        # the rest is not idempotent (or must follow what is not): guarded, applied once
+        for command in aggregates.commands(seen, retention.stats + REFRESH_INTERVAL_S):
+            gadd(command)
+        stats_keys: set[str] = {skey for skey, _field in hincr}
+        if rt_hists:
+            for command in _response_time_commands(rt_hists, rt_errors, minute_keys, stats_keys):
+                gadd(command)
+        hincrby = guarded.hincrby
+        for (skey, field), amount in hincr.items():
+            hincrby(skey, field, amount)
+        for ukey, members in pfadds.items():
+            for part in _chunks(list(members)):
+                gadd(("PFADD", ukey, *part))
+            stats_keys.add(ukey)
+        for bucket, names in hosts.items():
+            hkey = schema.stats_hosts(bucket)
+            for part in _chunks(list(names)):
+                gadd(("SADD", hkey, *part))
+            stats_keys.add(hkey)
+        stats_ttl = retention.stats + REFRESH_INTERVAL_S
+        for skey in refresh.due_many(stats_keys, now):
+            gadd(("EXPIRE", skey, stats_ttl))
+        for mkey in refresh.due_many(minute_keys, now):
+            gadd(("EXPIRE", mkey, schema.RT_MINUTE_TTL_S))
         flow_ttl = settings.oauth_flow_ttl_s
         for fkey, members in flows.items():
-            add(("RPUSH", fkey, *members))
-            add(("LTRIM", fkey, -OAUTH_FLOW_MAX_STEPS, -1))
-            add(("EXPIRE", fkey, flow_ttl))  # per session: the flow lives flow_ttl after its last step
+            for part in _chunks(members):
+                gadd(("RPUSH", fkey, *part))
+            gadd(("LTRIM", fkey, -OAUTH_FLOW_MAX_STEPS, -1))
+            gadd(("EXPIRE", fkey, flow_ttl))  # per session: the flow lives flow_ttl after its last step
         for stream in refresh.due_many(streams, now):
-            add(("XTRIM", stream, "MINID", "~", f"{now_ms - retention.requests * 1000}"))
-            add(("EXPIRE", stream, retention.requests + REFRESH_INTERVAL_S))
+            gadd(("XTRIM", stream, "MINID", "~", f"{now_ms - retention.requests * 1000}"))
+            gadd(("EXPIRE", stream, retention.requests + REFRESH_INTERVAL_S))
             if long_streams is not None:
                 long_streams.append(stream)
+        if own_guard:
+            add(guarded.call(guard.MIN_MARKER_TTL_S))
         return keys
 
     def _group_requests(

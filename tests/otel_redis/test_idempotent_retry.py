@@ -1,0 +1,97 @@
+"""A round trip resent after lost replies applies its stream entries and counters once.
+
+Redis is stopped (SIGSTOP) or killed and restarted while records are logged through the real
+pipeline: the copies of a batch the client sent before giving up on a connection still reach Redis
+(a stopped server reads them when it resumes), and so do the resends. Afterwards every stream entry
+is a distinct record, the hourly totals equal the records stored, and the counters add up.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from otel_redis import configure, log_info, schema, stats
+from otel_redis import pipeline as pipeline_mod
+from otel_redis.config import load_settings
+from otel_redis.embedded import EmbeddedRedis, free_port
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path):
+    """A Redis of its own on a TCP port (restartable on the same port and folder), AOF on."""
+    server = EmbeddedRedis(tmp_path / "redis", persist=True, use_unix_socket=False, port=free_port(),
+                           extra_args=("--appendfsync", "always"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _log_while(stop: threading.Event, sent: list[int]) -> None:
+    n = 0
+    while not stop.is_set():
+        log_info(f"record {n}")
+        n += 1
+        if n % 200 == 0:
+            time.sleep(0.01)
+    sent.append(n)
+
+
+def _run(own_redis: EmbeddedRedis, tmp_path: Path, outage) -> None:
+    settings = load_settings({}).with_overrides(
+        redis_url=own_redis.url, data_dir=tmp_path / "data", socket_timeout_s=0.5,
+        retry_attempts=200, retry_backoff_cap_s=0.2, capture_stdlib=False,
+    )
+    pipe = configure(settings=settings)
+    stop = threading.Event()
+    sent: list[int] = []
+    worker = threading.Thread(target=_log_while, args=(stop, sent))
+    worker.start()
+    try:
+        time.sleep(1.0)
+        outage()
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        worker.join()
+    assert pipe.force_flush(120_000)
+    counts = stats()
+    pipeline_mod.shutdown()
+    client = redis.Redis.from_url(own_redis.url)
+    entries = client.xrange(schema.STREAM_LOGS)
+    keys = [fields[b"k"] for _id, fields in entries]
+    assert len(keys) == len(set(keys)), f"{len(keys) - len(set(keys))} duplicate stream entries"
+    totals = sum(int(client.hget(k, "total") or 0) for k in client.scan_iter(match="stats:logs:*")
+                 if client.type(k) == b"hash")
+    assert totals == len(keys)
+    assert counts["emitted"] == sent[0]
+    drops = counts["dropped"]
+    assert counts["emitted"] == counts["exported"] + drops, counts
+    assert counts["exported"] <= len(keys)
+
+
+def test_stopped_redis_resends_apply_once(own_redis, tmp_path):
+    pid = own_redis.process.pid
+
+    def outage() -> None:
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(10)
+        os.kill(pid, signal.SIGCONT)
+
+    _run(own_redis, tmp_path, outage)
+
+
+def test_killed_and_restarted_redis_resends_apply_once(own_redis, tmp_path):
+    def outage() -> None:
+        own_redis.process.send_signal(signal.SIGKILL)
+        own_redis.process.wait()
+        time.sleep(2)
+        own_redis.start()
+
+    _run(own_redis, tmp_path, outage)

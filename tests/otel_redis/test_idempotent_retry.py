@@ -91,7 +91,8 @@ def test_killed_and_restarted_redis_resends_apply_once(own_redis, tmp_path):
     def outage() -> None:
         own_redis.process.send_signal(signal.SIGKILL)
         own_redis.process.wait()
+        own_redis.stop()  # releases the folder (the process is gone already)
         time.sleep(2)
-        own_redis.start()
+        own_redis.start()  # same port, same folder: the AOF is read back
 
     _run(own_redis, tmp_path, outage)

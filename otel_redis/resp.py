@@ -93,7 +93,8 @@ class EarlySend:
     run more often.
     :meth:`finish` sends the rest and reads every reply. A send that fails is not raised there: the
     client's Retry in :meth:`finish` resends the whole round trip, as for a retried pipeline
-    (commands may run twice, as there)."""
+    (commands may run twice, as there: the write path sends only commands that come out the same,
+    plus one guarded call that applies the rest once, see guard.py)."""
 
     __slots__ = ("args", "_client", "_conn", "_payloads", "_sent", "_failed", "_packed")
 

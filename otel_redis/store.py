@@ -2,7 +2,7 @@
 
 Write rules (see the README's key schema):
 - each record is a hash with an absolute expiry (``EXPIREAT`` = record time + its retention);
-- each stream gets one entry per record holding the record key (``k``);
+- each stream gets one entry per record holding the record key (``k``), in the guarded call;
 - index members are added with one ``ZADD`` per distinct index key per slice of
   :data:`EARLY_SEND_RECORDS` records, scored by record time; the slices leave early
   (resp.EarlySend) so Redis works while we plan, and little is left for Redis after the last one;
@@ -14,8 +14,11 @@ Write rules (see the README's key schema):
   (``ZREMRANGEBYRANK``), so no step blocks Redis for long on a busy index; an index whose trim hit
   that bound is trimmed again by the next batch;
 - counters are summed per batch; a response-time histogram hash gets all of a batch's bucket
-  increments in one single-key script call (:data:`_HINCRBY_PAIRS`), other counters one
-  ``HINCRBY`` per field;
+  increments in one op, other counters one ``HINCRBY`` per field;
+- what a second run would change (stream entries, counters, histograms, aggregates, HyperLogLogs,
+  OAuth flow lists, and the expiries and trims of those keys) goes in one guarded script call at the
+  end of the batch (guard.py): a round trip the client's Retry resends after lost replies applies
+  it once; everything sent before it (hashes, expiries, index members) comes out the same;
 - the trace index is one lexicographic sorted set per hour (``idx:trace:{YYYYMMDD:HH}``, see
   :func:`schema.idx_trace`): one ``ZADD`` per slice, and an ``EXPIREAT`` at the end of its hour plus
   the requests' retention; it is not trimmed, so a member outlives its record by up to an hour;

@@ -138,14 +138,17 @@ class EarlySend:
         failed = self._failed
 
         def attempt() -> list[Any]:
-            if first[0]:
-                first[0] = False
-                if failed is not None:
-                    raise failed  # an early send failed: counted and retried like any failure
+            try:
+                if first[0]:
+                    first[0] = False
+                    if failed is not None:
+                        raise failed  # an early send failed: counted and retried like any failure
+                    return _read(conn, n)
+                for payload in payloads:
+                    _send(conn, payload)
                 return _read(conn, n)
-            for payload in payloads:
-                _send(conn, payload)
-            return _read(conn, n)
+            except OSError as exc:  # a reset read (a killed server) is a lost connection: retried too
+                raise redis.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
 
         try:
             return conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())

@@ -117,6 +117,9 @@ class RedisLogRecordExporter(LogRecordExporter):
             return LogRecordExportResult.FAILURE
         if self._process is not None and self._process.export(batch):
             return LogRecordExportResult.SUCCESS  # the writer process reports the outcome
+        if self._shutdown:  # the writer process was stopped meanwhile
+            self.counters.add("dropped_after_shutdown", len(batch))
+            return LogRecordExportResult.FAILURE
         mm, ma = self.settings.max_message_bytes, self.settings.max_attribute_bytes
         entries: list[LogEntry] = []
         waiting: list[int] = []
@@ -190,7 +193,7 @@ class RedisLogRecordExporter(LogRecordExporter):
             self._begin(batch, source, started, previous is not None)
             if previous is not None:
                 self._finish(previous, False)
-            if batch.error is None and self._more_coming():
+            if batch.error is None and not self._shutdown and self._more_coming():
                 batch.write.release_streams()  # type: ignore[union-attr]  # after the previous batch: streams stay in order
                 self._pending = batch
                 return LogRecordExportResult.SUCCESS
@@ -301,11 +304,17 @@ class RedisLogRecordExporter(LogRecordExporter):
             return self._process.flush(max(0.0, timeout_millis / 1000 - (time.monotonic() - started)))
         return True
 
-    def shutdown(self) -> None:
+    def shutdown(self, timeout_millis: int = 30000) -> None:
+        """Finish what is in flight within ``timeout_millis`` (the SDK's processor passes what is
+        left of its own). A batch still being written when it runs out is counted by the thread
+        writing it, when that write ends (no batch is left in flight after shutdown); a writer
+        process that has not answered by then is stopped and its unanswered records counted as
+        dropped (``dropped_export_failed``)."""
+        deadline = time.monotonic() + timeout_millis / 1000
         self._shutdown = True
-        self._finish_pending()
+        self._finish_pending(timeout_millis / 1000)
         if self._process is not None:
-            self._process.shutdown()
+            self._process.shutdown(max(0.0, deadline - time.monotonic()))
         store, self._store = self._store, None
         if store is not None and self._client is None:
             try:

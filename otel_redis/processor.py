@@ -99,5 +99,22 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
         super().shutdown()
         self.counters.maybe_warn("report at shutdown", force=True)
 
+    def shutdown(self, timeout_millis: int = 30000) -> None:
+        """The SDK's shutdown (export what is queued, then the exporter's, within the timeout),
+        and the records still queued when it ran out counted as ``dropped_after_shutdown``
+        instead of vanishing."""
+        self._bp.shutdown(timeout_millis)
+        queue = self._bp._queue
+        left = 0
+        while True:
+            try:
+                queue.pop()
+            except IndexError:
+                break
+            left += 1
+        if left:
+            self.counters.add("dropped_after_shutdown", left)
+            self.counters.maybe_warn("shutdown timed out with records still queued")
+
     def queue_length(self) -> int:
         return len(self._bp._queue)

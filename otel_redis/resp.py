@@ -93,7 +93,8 @@ class EarlySend:
     run more often.
     :meth:`finish` sends the rest and reads every reply. A send that fails is not raised there: the
     client's Retry in :meth:`finish` resends the whole round trip, as for a retried pipeline
-    (commands may run twice, as there)."""
+    (commands may run twice, as there: the write path sends only commands that come out the same,
+    plus one guarded call that applies the rest once, see guard.py)."""
 
     __slots__ = ("args", "_client", "_conn", "_payloads", "_sent", "_failed", "_packed")
 
@@ -137,14 +138,17 @@ class EarlySend:
         failed = self._failed
 
         def attempt() -> list[Any]:
-            if first[0]:
-                first[0] = False
-                if failed is not None:
-                    raise failed  # an early send failed: counted and retried like any failure
+            try:
+                if first[0]:
+                    first[0] = False
+                    if failed is not None:
+                        raise failed  # an early send failed: counted and retried like any failure
+                    return _read(conn, n)
+                for payload in payloads:
+                    _send(conn, payload)
                 return _read(conn, n)
-            for payload in payloads:
-                _send(conn, payload)
-            return _read(conn, n)
+            except OSError as exc:  # a reset read (a killed server) is a lost connection: retried too
+                raise redis.ConnectionError(f"{type(exc).__name__}: {exc}") from exc
 
         try:
             return conn.retry.call_with_retry(attempt, lambda _error: conn.disconnect())

@@ -927,6 +927,20 @@ HOT_PREFIXES: tuple[str, ...] = (
 )
 
 #: hash holding the layout the writers use (``shards``): readers take the shard count from here
+#: a batch's marker (:func:`batch_marker`): set by the first copy of the batch's guarded part to run
+BATCH_MARKER_PREFIX = "wp:batch:"
+
+
+def batch_marker(token: str, tag: str | None = None) -> str:
+    """``wp:batch:{token}``: the marker that lets a resent batch's stream entries and counters be
+    applied once (see store.py). With ``tag`` (a hash tag, for a per-slot call in a cluster) it is
+    ``wp:batch:{tag}:{token}``, in the slot of the keys the call touches. Short-lived (a TTL
+    covering the client's retries)."""
+    if tag is None:
+        return f"{BATCH_MARKER_PREFIX}{token}"
+    return f"{BATCH_MARKER_PREFIX}{{{tag}}}:{token}"
+
+
 LAYOUT_KEY = "meta:layout"
 LAYOUT_SHARDS_FIELD = "shards"
 

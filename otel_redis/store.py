@@ -2,7 +2,8 @@
 
 Write rules (see the README's key schema):
 - each record is a hash with an absolute expiry (``EXPIREAT`` = record time + its retention);
-- each stream gets one entry per record holding the record key (``k``);
+- each stream gets one entry per record holding the record key (``k``), in the guarded call
+  (standalone; a plain ``XADD`` on a Redis Cluster);
 - index members are added with one ``ZADD`` per distinct index key per slice of
   :data:`EARLY_SEND_RECORDS` records, scored by record time; the slices leave early
   (resp.EarlySend) so Redis works while we plan, and little is left for Redis after the last one;
@@ -14,8 +15,13 @@ Write rules (see the README's key schema):
   (``ZREMRANGEBYRANK``), so no step blocks Redis for long on a busy index; an index whose trim hit
   that bound is trimmed again by the next batch;
 - counters are summed per batch; a response-time histogram hash gets all of a batch's bucket
-  increments in one single-key script call (:data:`_HINCRBY_PAIRS`), other counters one
-  ``HINCRBY`` per field;
+  increments in one op, other counters one ``HINCRBY`` per field;
+- what a second run would change (stream entries, counters, histograms, aggregates, HyperLogLogs,
+  OAuth flow lists, and the expiries and trims of those keys) goes in one guarded script call at the
+  end of the batch (guard.py): a round trip the client's Retry resends after lost replies applies
+  it once; everything sent before it (hashes, expiries, index members) comes out the same. That
+  call spans hash slots, so on a Redis Cluster these stay plain commands (a resent round trip may
+  apply them twice: at-least-once; a guarded call per slot is not built yet);
 - the trace index is one lexicographic sorted set per hour (``idx:trace:{YYYYMMDD:HH}``, see
   :func:`schema.idx_trace`): one ``ZADD`` per slice, and an ``EXPIREAT`` at the end of its hour plus
   the requests' retention; it is not trimmed, so a member outlives its record by up to an hour;
@@ -26,7 +32,7 @@ Write rules (see the README's key schema):
 Each reply is mapped back to its record (:class:`~otel_redis.write_result.WriteResult`): a record
 is stored only when its hash, expiry and stream entry were accepted; failed commands are resent once,
 and a record still refused is deleted (with its stream entry) and reported as dropped, by error kind.
-No command spans hash slots. The round trip is the client's sender (transport.py): on a standalone
+On a Cluster no command spans hash slots. The round trip is the client's sender (transport.py): on a standalone
 server resp.EarlySend on one connection; on a Redis Cluster each master's share on its own connection,
 redirections through a ``RedisCluster`` pipeline (transport_cluster.py), and the hot keys (schema.is_hot) are written under their sharded names: each
 slice of :data:`EARLY_SEND_RECORDS` records takes the next of the S parts (round robin per process,
@@ -46,7 +52,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import redis
 
-from . import aggregates, forksafe, histogram, resp, schema, transport, window_stats
+from . import aggregates, forksafe, guard, histogram, resp, schema, transport, window_stats
 from .connection import layout_shards
 from .config import Retention, Settings
 from .client_ip import valid_ip
@@ -287,19 +293,32 @@ def _response_time_commands(
     return commands
 
 
+def _chunks(members: list[Any], size: int = 1000) -> list[list[Any]]:
+    """``members`` in parts a script can unpack (Lua's stack bounds one call's arguments)."""
+    return [members[i : i + size] for i in range(0, len(members), size)] if len(members) > size else [members]
+
+
 class PendingWrite:
     """A batch planned and sent whose replies are not read yet (:meth:`RedisStore.begin`)."""
 
-    __slots__ = ("store", "send", "keys", "scripted", "long_streams", "held", "record_at", "held_base", "shards")
+    __slots__ = (
+        "store", "send", "keys", "scripted", "long_streams", "held", "record_at", "held_base", "guarded", "call_failed",
+        "shards",
+    )
 
-    def __init__(self, store: "RedisStore", send: transport.Sender) -> None:
+    def __init__(self, store: "RedisStore", send: transport.Sender, guarded: bool = True) -> None:
         self.store = store
         self.send = send
         self.keys: list[str] = []
-        #: position in ``send.args`` of each record's HSET (its EXPIREAT follows; its XADD too
-        #: unless held back, then it is ``held_base`` + the record's position)
+        #: position in ``send.args`` of each record's HSET (its EXPIREAT follows); its stream entry
+        #: is the guarded op with the record's own position, whose reply is at ``held_base`` + it
         self.record_at: list[int] = []
         self.held_base = -1
+        #: the batch's stream entries and counters, sent as one guarded call (guard.py); None on a
+        #: Cluster (a guarded call per slot is not built yet: plain commands, at-least-once on a resend)
+        self.guarded: guard.Guarded | None = guard.Guarded() if guarded else None
+        #: the guarded call itself was refused (it did not run: it may be sent again as it is)
+        self.call_failed = False
         #: (position, index key) of each script call; ``None`` for a histogram's increments
         self.scripted: list[tuple[int, str | None]] = []
         self.long_streams: list[str] = []
@@ -317,7 +336,8 @@ class PendingWrite:
         return shard
 
     def release_streams(self) -> None:
-        """Send the stream entries ``begin(..., hold_streams=True)`` kept back."""
+        """Send the guarded call (stream entries and counters) ``begin(..., hold_streams=True)``
+        kept back; it is the batch's last command, its replies expand from ``held_base`` on."""
         if self.held:
             self.held_base = len(self.send.args)
             self.send.args.extend(self.held)
@@ -381,18 +401,21 @@ class RedisStore:
         With ``hold_streams`` the batch's stream entries (``XADD``) are kept back until
         :meth:`PendingWrite.release_streams`: called after the previous batch completed, it keeps
         the streams in time order across batches (two batches in flight use two connections, whose
-        commands Redis may interleave)."""
+        commands Redis may interleave). On a standalone server what is kept back is the guarded call
+        (stream entries and counters, guard.py); on a Cluster the plain ``XADD`` commands."""
         if not self._scripts_loaded:
             self._load_scripts()
         if not self.shards:
             shards = layout_shards(self.settings, self.client)
             self._shard_order = transport.shard_order(self.client, shards)
             self.shards = shards
-        pending = PendingWrite(self, self._transport.new())
-        held: list[bytes] | None = [] if hold_streams else None
+        cluster = self._transport.cluster
+        pending = PendingWrite(self, self._transport.new(), guarded=not cluster)
+        held: list[Any] | None = [] if cluster and hold_streams else None
         try:
             pending.keys = self._plan(
-                entries, pending.send, pending.scripted, pending.long_streams, held, pending.record_at, pending.shards
+                entries, pending.send, pending.scripted, pending.long_streams, pending.guarded, pending.record_at,
+                pending.shards, held,
             )
         except BaseException:
             if self._transport.cluster:  # the cluster sender sends nothing before finish(): drop it all
@@ -402,17 +425,37 @@ class RedisStore:
             except Exception:  # noqa: BLE001 - the planning error is the one to report
                 pass
             raise
+        if pending.guarded is None:  # a Cluster: the plain commands, the stream entries held back or not
+            pending.held = held or []
+        else:
+            pending.held = [resp.pack(pending.guarded.call(self._marker_ttl()))]
+            if not hold_streams:
+                pending.release_streams()
         pending.send.flush()
-        pending.held = held or []
         return pending
+
+    def _marker_ttl(self) -> int:
+        """A batch marker outlives every resend of its batch: the client's whole retry window
+        (each attempt's timeouts and backoff), with margin."""
+        s = self.settings
+        window = (s.retry_attempts + 1) * (2 * s.socket_timeout_s + s.retry_backoff_cap_s)
+        return int(window) + guard.MIN_MARKER_TTL_S
 
     def _complete(self, pending: "PendingWrite") -> WriteResult:
         results = pending.send.finish()
         self.commands_sent += len(results)
         result = WriteResult(keys=pending.keys)
+        call_lost = False
+        if pending.guarded is not None:
+            base = pending.held_base
+            call_reply = results[base]
+            pending.call_failed = isinstance(call_reply, Exception)
+            ops, result.replayed = guard.expand(call_reply, pending.guarded.count)
+            results[base:] = ops  # each guarded op's reply at base + its index, like any command's
+            call_lost = isinstance(call_reply, redis.exceptions.NoScriptError) or "NOSCRIPT" in str(call_reply)
         lost = self._after_scripts(results, pending.scripted)
-        if lost:  # Redis lost the script (restart, SCRIPT FLUSH): load it before sending those again
-            self._load_scripts()
+        if lost or call_lost:
+            self._load_scripts()  # Redis lost a script (restart, SCRIPT FLUSH): load it before resending
         failed = resp.error_positions(results)
         if failed:
             self._resend(pending, results, failed, result)
@@ -429,7 +472,52 @@ class RedisStore:
     def _resend(self, pending: "PendingWrite", results: list[Any], failed: list[int], result: WriteResult) -> None:
         """Send the failed commands once more, in one round trip. A command Redis answered with an
         error did not run, so sending it again repeats nothing, except a histogram script that
-        stopped part-way (its first increments applied): that one is resent only after NOSCRIPT."""
+        stopped part-way (its first increments applied): that one is resent only after NOSCRIPT.
+        Standalone, a failed op of the guarded call is sent again in a new guarded call (a new
+        marker); the call itself refused, the same call (same marker). A Cluster has no guarded call:
+        its failed commands are sent again as they are."""
+        if pending.guarded is None:
+            self._resend_plain(pending, results, failed, result)
+            return
+        base = pending.held_base
+        plain = [p for p in failed if p < base]
+        guarded = pending.guarded
+        ops = [p - base for p in failed if p >= base]
+        whole = pending.call_failed
+        if not whole:  # ops that failed inside a call that ran: again under a new marker
+            ops = [i for i in ops if i not in guarded.partial and not isinstance(results[base + i], guard.ReplayedError)]
+        if not plain and not ops:
+            return
+        send = self._transport.new()
+        send.args.extend(pending.send.args[p] for p in plain)
+        if ops:
+            if whole:  # the call itself was refused (it did not run): the same call, same marker
+                send.args.append(pending.send.args[base])
+            else:
+                again = guard.Guarded()
+                again.argv = [x for i in ops for x in guarded.op_argv(i)]
+                again.count = len(ops)
+                send.args.append(resp.pack(again.call(self._marker_ttl())))
+        try:
+            replies = send.finish()
+        except redis.RedisError as exc:  # the first errors stand; this one is quoted too
+            result.note(exc)
+            return
+        self.commands_sent += len(replies)
+        result.resent = len(plain) + len(ops)
+        for position, reply in zip(plain, replies):
+            results[position] = reply
+        if ops:
+            op_replies, _replayed = guard.expand(replies[len(plain)], guarded.count if whole else len(ops))
+            if whole:
+                results[base:] = op_replies
+            else:
+                for i, reply in zip(ops, op_replies):
+                    results[base + i] = reply
+
+    def _resend_plain(self, pending: "PendingWrite", results: list[Any], failed: list[int], result: WriteResult) -> None:
+        """:meth:`_resend` of a batch without a guarded call (a Cluster): the failed commands as they
+        are, but a histogram script that stopped part-way only after NOSCRIPT."""
         partial = {position for position, index in pending.scripted if index is None}
         again = [p for p in failed if p not in partial or isinstance(results[p], redis.exceptions.NoScriptError)]
         if not again:
@@ -456,9 +544,9 @@ class RedisStore:
         for n in result.failed:
             key = pending.keys[n]
             at = pending.record_at[n]
-            reply = results[held_base + n if held_base >= 0 else at + 2]
+            reply = results[held_base + n if held_base >= 0 else at + 2]  # held_base < 0: a Cluster's XADD follows
             pipe.delete(key)
-            if not isinstance(reply, Exception):
+            if not isinstance(reply, Exception) and reply != b"replayed":  # a replay's id is unknown
                 stream = schema.STREAM_REQUESTS if key.startswith("req:") else schema.STREAM_LOGS
                 pipe.xdel(schema.shard_key(stream, pending.shard_of(n), self.shards), reply)
         try:
@@ -523,6 +611,7 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         pipe.script_load(_ADD_TRIM_EXPIRE)
         pipe.script_load(_HINCRBY_PAIRS)
+        pipe.script_load(guard.SCRIPT)
         pipe.execute()
         self._scripts_loaded = True
 
@@ -555,15 +644,18 @@ class RedisStore:
         pipe: Any,
         scripted: list[tuple[int, str | None]] | None = None,
         long_streams: list[str] | None = None,
-        held: list[bytes] | None = None,
+        guarded: guard.Guarded | None = None,
         record_at: list[int] | None = None,
         shards_at: list[tuple[int, int]] | None = None,
+        held: list[Any] | None = None,
     ) -> list[str]:
         """Append the batch's commands to ``pipe.args`` (packed, :func:`resp.pack`); the record keys,
         in order.
-        With ``held``, the stream entries (``XADD``) go there instead (see :meth:`begin`).
-        On a Cluster each slice writes the hot keys of one shard (``shards_at`` gets the first
-        record and shard of each slice).
+        Standalone, the stream entries and counters go to ``guarded`` (sent as one call applied
+        once, see guard.py); without it they are appended as that call at the end.
+        On a Cluster (no guarded call yet: its ops span slots) they are plain commands, and with
+        ``held`` the stream entries (``XADD``) go there instead (see :meth:`begin`); each slice
+        writes the hot keys of one shard (``shards_at`` gets the first record and shard of each slice).
 
         The hot loop does per record only what differs per record; everything derived from values
         that repeat (index keys, route and status keys, time buckets, hostname keys) comes from
@@ -583,7 +675,27 @@ class RedisStore:
         def add(command: tuple[Any, ...]) -> None:
             append(pack(command))
 
-        append_stream = held.append if held is not None else append
+        own_guard = guarded is None and not self._transport.cluster
+        if own_guard:
+            guarded = guard.Guarded()
+        if guarded is not None:  # standalone: what a resend must not repeat goes in the guarded call
+            stream_entry = guarded.xadd
+            gadd = guarded.command
+            hincrby = guarded.hincrby
+            chunks = _chunks
+        else:  # a Cluster: plain commands, as they are
+            append_stream = held.append if held is not None else append
+
+            def stream_entry(stream: str, key: str) -> None:
+                append_stream(pack(("XADD", stream, "*", "k", key)))
+
+            gadd = add
+
+            def hincrby(key: str, field: str, amount: int) -> None:
+                append(pack(("HINCRBY", key, field, amount)))
+
+            def chunks(members: list[Any]) -> list[list[Any]]:
+                return [members]
         # the per-record commands leave in slices while the loop goes on (resp.EarlySend), so Redis
         # executes them while this thread plans; the grouped commands follow at the end
         flush = getattr(pipe, "flush", None)
@@ -806,7 +918,7 @@ class RedisStore:
                 append(pack(("HSET", key, *encode(entry, interned, shared_agent))))
                 expire_at = ts_ms // 1000 + ttl
                 append(pack(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1)))
-                append_stream(pack(("XADD", stream_requests, "*", "k", key)))
+                stream_entry(stream_requests, key)
                 continue
             else:
                 key = schema.log_record_key(ts_ms, f"{uid_prefix}{next(uid_counter):x}")
@@ -833,7 +945,7 @@ class RedisStore:
             append(pack(("HSET", key, *encode(entry, interned, shared_agent))))
             expire_at = ts_ms // 1000 + ttl
             append(pack(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1)))
-            append_stream(pack(("XADD", stream, "*", "k", key)))
+            stream_entry(stream, key)
             streams.add(stream)
             for index in indexes:
                 members = zget(index)
@@ -843,47 +955,56 @@ class RedisStore:
                     members += (score, key)
 
         close_slice()
-        for command in aggregates.commands(seen, retention.stats + REFRESH_INTERVAL_S):
-            add(command)
         expire_trace_indexes()
+        # shared long values: written (and their TTL renewed) by every batch that references them,
+        # so a value never expires before a record pointing at it
+        value_ttl = max(retention.requests, retention.errors, retention.oauth) + REFRESH_INTERVAL_S
+        for vkey, raw in interned.items():
+            add(("SET", vkey, raw, "EX", value_ttl))
+        # the rest is not idempotent (or must follow what is not): guarded, applied once
+        for command in aggregates.commands(seen, retention.stats + REFRESH_INTERVAL_S):
+            gadd(command)
         stats_keys: set[str] = {skey for skey, _field in hincr}
         for n, (hists, errors) in rt_parts.items():
             if not hists:
                 continue
             shard_part = None if shards == 1 else functools.partial(_shard_part, n=n, shards=shards)
             for command in _response_time_commands(hists, errors, minute_keys, stats_keys, shard_part):
+                if guarded is not None:
+                    gadd(command)
+                    continue
                 if scripted is not None:
                     scripted.append((len(args), None))
                 append(pack(command))
         for (skey, field), amount in hincr.items():
-            add(("HINCRBY", skey, field, amount))
+            hincrby(skey, field, amount)
         for ukey, members in pfadds.items():
-            add(("PFADD", ukey, *members))
+            for chunk in chunks(list(members)):
+                gadd(("PFADD", ukey, *chunk))
             stats_keys.add(ukey)
         for bucket, names in hosts.items():
             hkey = schema.stats_hosts(bucket)
-            add(("SADD", hkey, *names))
+            for chunk in chunks(list(names)):
+                gadd(("SADD", hkey, *chunk))
             stats_keys.add(hkey)
         stats_ttl = retention.stats + REFRESH_INTERVAL_S
         for skey in refresh.due_many(stats_keys, now):
-            add(("EXPIRE", skey, stats_ttl))
+            gadd(("EXPIRE", skey, stats_ttl))
         for mkey in refresh.due_many(minute_keys, now):
-            add(("EXPIRE", mkey, schema.RT_MINUTE_TTL_S))
-        # shared long values: written (and their TTL renewed) by every batch that references them,
-        # so a value never expires before a record pointing at it
-        value_ttl = max(retention.requests, retention.errors, retention.oauth) + REFRESH_INTERVAL_S
-        for vkey, raw in interned.items():
-            add(("SET", vkey, raw, "EX", value_ttl))
+            gadd(("EXPIRE", mkey, schema.RT_MINUTE_TTL_S))
         flow_ttl = settings.oauth_flow_ttl_s
         for fkey, members in flows.items():
-            add(("RPUSH", fkey, *members))
-            add(("LTRIM", fkey, -OAUTH_FLOW_MAX_STEPS, -1))
-            add(("EXPIRE", fkey, flow_ttl))  # per session: the flow lives flow_ttl after its last step
+            for chunk in chunks(members):
+                gadd(("RPUSH", fkey, *chunk))
+            gadd(("LTRIM", fkey, -OAUTH_FLOW_MAX_STEPS, -1))
+            gadd(("EXPIRE", fkey, flow_ttl))  # per session: the flow lives flow_ttl after its last step
         for stream in refresh.due_many(streams, now):
-            add(("XTRIM", stream, "MINID", "~", f"{now_ms - retention.requests * 1000}"))
-            add(("EXPIRE", stream, retention.requests + REFRESH_INTERVAL_S))
+            gadd(("XTRIM", stream, "MINID", "~", f"{now_ms - retention.requests * 1000}"))
+            gadd(("EXPIRE", stream, retention.requests + REFRESH_INTERVAL_S))
             if long_streams is not None:
                 long_streams.append(stream)
+        if own_guard and guarded is not None:
+            add(guarded.call(guard.MIN_MARKER_TTL_S))
         return keys
 
     def _group_requests(

@@ -63,6 +63,9 @@ class WriteResult:
     index_errors: int = 0
     #: commands that failed at first and were sent again
     resent: int = 0
+    #: the batch's guarded part (stream entries, counters) had been applied by an earlier copy of
+    #: the same round trip (a resend after lost replies): nothing was applied twice
+    replayed: bool = False
     #: stream entries not yet read by a consumer group that a length trim removed
     unread_trimmed: int = 0
 

@@ -84,6 +84,8 @@ class ProcessWriter:
         self._in_flight: collections.deque[int] = collections.deque()
         self._reader: threading.Thread | None = None
         self._spawned = 0
+        #: after shutdown: no new child (a batch still coming is left to the caller to count)
+        self._closed = False
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
 
@@ -110,6 +112,8 @@ class ProcessWriter:
 
     def export(self, batch: Sequence[Any]) -> bool:
         """Hand ``batch`` to the child; False when no child could be started (write it in process)."""
+        if self._closed:
+            return False
         frame = self._frame(batch)
         if frame is None:
             return True  # nothing left to send (every record failed to convert, and was counted)
@@ -144,24 +148,27 @@ class ProcessWriter:
         return True
 
     def shutdown(self, timeout_s: float = 30.0) -> None:
-        """Let the child finish what it has, then stop it."""
+        """Let the child finish what it has within ``timeout_s``, then stop it; the batches it has
+        not answered by then are counted as dropped (``dropped_export_failed``)."""
+        deadline = time.monotonic() + timeout_s
         with self._lock:
             proc, mine = self._proc, self._pid == os.getpid()
+            self._closed = mine
         if proc is None or not mine:
             return
+        # end of input: the child writes what it has and exits. Closing waits for a frame being
+        # written to a full pipe (a child stuck on Redis), so it runs aside, within the deadline.
+        closer = threading.Thread(target=_close_quietly, args=(proc.stdin,), daemon=True)
+        closer.start()
+        closer.join(timeout_s)
         try:
-            assert proc.stdin is not None
-            proc.stdin.close()  # end of input: the child writes what it has and exits
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout_s)
+            proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+            proc.kill()  # gives up on what it has not answered: counted below
+            proc.wait()
         reader = self._reader
-        if reader is not None:
-            reader.join(5)  # the last answers are still in the pipe when the child has exited
+        if reader is not None:  # the last answers are still in the pipe when the child has exited
+            reader.join(max(0.5, deadline - time.monotonic()))
         self._child_gone(proc)
 
     # ------------------------------------------------------------------ internals
@@ -273,6 +280,14 @@ class ProcessWriter:
             self.counters.add("failed_batches", batches)
             self.counters.add("dropped_export_failed", lost)
             self.counters.maybe_warn("the writer process ended with batches unwritten")
+
+
+def _close_quietly(stream: IO[bytes] | None) -> None:
+    try:
+        if stream is not None:
+            stream.close()
+    except (OSError, ValueError):
+        pass
 
 
 # ---------------------------------------------------------------------------- the child

@@ -10,14 +10,15 @@ distinct values a later popular one is counted under ``_OTHER``: the totals stay
 is that of the values that got a field. No key is ever made from a client value.
 
 :func:`plan` is a pure function over a batch's entries that returns the increments;
-:func:`commands` turns them into single-key ``EVAL`` calls (one per hash, with its expiry), so
-they are Cluster-safe and need no script loading. The write path (store.py) calls
-:func:`commands` once per batch.
+:func:`commands` turns them into single-key ``EVALSHA`` calls (one per hash and batch, with its
+expiry), so they are Cluster-safe. The write path (store.py) loads :data:`SCRIPTS` with its own
+scripts (and again after NOSCRIPT) and calls :func:`commands` once per batch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable
@@ -26,33 +27,84 @@ from . import schema
 from .paths import index_path
 from .record import LogEntry, dumps
 
-#: ARGV[1] cap, ARGV[2] ttl, then (field, increment) pairs; returns the increments sent to _OTHER
-_CAPPED_INCR = """
-local cap = tonumber(ARGV[1])
-local other = 0
-for i = 3, #ARGV, 2 do
-  local f = ARGV[i]
-  if redis.call('HEXISTS', KEYS[1], f) == 0 and redis.call('HLEN', KEYS[1]) >= cap then
-    f = '_OTHER'
-    other = other + 1
-  end
-  redis.call('HINCRBY', KEYS[1], f, ARGV[i + 1])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return other
-"""
+#: fields looked up per HMGET (Lua's unpack has a stack limit of a few thousand values)
+_CHUNK = 500
 
-#: ARGV[1] cap, ARGV[2] ttl, then (field, value) pairs set while the hash has room (or the field exists)
-_CAPPED_SET = """
+#: KEYS[1] a capped hash; ARGV[1] cap, ARGV[2] ttl, then (field, increment) pairs, each field
+#: once (the batch is folded first). A hash with room for every field of the batch (HLEN + fields
+#: <= cap) is incremented as is; otherwise one HMGET per chunk tells which fields exist, new ones
+#: get a field while the hash has room and the rest is summed into one ``_OTHER`` increment.
+#: Returns how many fields went to ``_OTHER``. One key, so Cluster-safe.
+_CAPPED_INCR = """
+local key = KEYS[1]
 local cap = tonumber(ARGV[1])
-for i = 3, #ARGV, 2 do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 or redis.call('HLEN', KEYS[1]) < cap then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+local last = #ARGV
+local len = redis.call('HLEN', key)
+local other, other_sum = 0, 0
+if len + (last - 2) / 2 <= cap then
+  for i = 3, last, 2 do
+    redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1])
+  end
+else
+  for s = 3, last, 2 * CHUNK do
+    local e = math.min(s + 2 * CHUNK - 1, last)
+    local names = {}
+    for i = s, e, 2 do names[#names + 1] = ARGV[i] end
+    local have = redis.call('HMGET', key, unpack(names))
+    for j = 1, #names do
+      local amount = ARGV[s + 2 * j - 1]
+      if have[j] then
+        redis.call('HINCRBY', key, names[j], amount)
+      elseif len < cap then
+        len = len + 1
+        redis.call('HINCRBY', key, names[j], amount)
+      else
+        other = other + 1
+        other_sum = other_sum + tonumber(amount)
+      end
+    end
+  end
+  if other > 0 then
+    redis.call('HINCRBY', key, '_OTHER', string.format('%d', other_sum))
   end
 end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', key, ARGV[2])
+return other
+""".replace("CHUNK", str(_CHUNK))
+
+#: KEYS[1] a capped hash; ARGV[1] cap, ARGV[2] ttl, then (field, value) pairs, each field once:
+#: set while the hash has room or the field exists (one HSET per chunk when all fit). One key.
+_CAPPED_SET = """
+local key = KEYS[1]
+local cap = tonumber(ARGV[1])
+local last = #ARGV
+local len = redis.call('HLEN', key)
+if len + (last - 2) / 2 <= cap then
+  for s = 3, last, 2 * CHUNK do
+    redis.call('HSET', key, unpack(ARGV, s, math.min(s + 2 * CHUNK - 1, last)))
+  end
+else
+  for s = 3, last, 2 * CHUNK do
+    local e = math.min(s + 2 * CHUNK - 1, last)
+    local names = {}
+    for i = s, e, 2 do names[#names + 1] = ARGV[i] end
+    local have = redis.call('HMGET', key, unpack(names))
+    for j = 1, #names do
+      if have[j] or len < cap then
+        if not have[j] then len = len + 1 end
+        redis.call('HSET', key, names[j], ARGV[s + 2 * j - 1])
+      end
+    end
+  end
+end
+redis.call('EXPIRE', key, ARGV[2])
 return 0
-"""
+""".replace("CHUNK", str(_CHUNK))
+
+CAPPED_INCR_SHA = hashlib.sha1(_CAPPED_INCR.encode()).hexdigest()
+CAPPED_SET_SHA = hashlib.sha1(_CAPPED_SET.encode()).hexdigest()
+#: what the write path loads (SCRIPT LOAD) before its first batch and again after NOSCRIPT
+SCRIPTS = (_CAPPED_INCR, _CAPPED_SET)
 
 _NUMBER = re.compile(r"\d+")
 _HEX = re.compile(r"\b[0-9a-fA-F]{8,}\b|\b[0-9a-fA-F-]{32,36}\b")
@@ -162,13 +214,13 @@ def plan(entries: Iterable[LogEntry]) -> Increments:
 
 
 def commands(entries: Iterable[LogEntry], ttl_s: int, cap: int = schema.AGG_CAP) -> list[tuple[Any, ...]]:
-    """The batch's aggregates as single-key ``EVAL`` calls, each setting its hash's expiry ``ttl_s``."""
+    """The batch's aggregates as single-key ``EVALSHA`` calls of :data:`SCRIPTS` (one per hash,
+    its increments summed over the batch), each setting its hash's expiry ``ttl_s``."""
     increments = plan(entries)
     out: list[tuple[Any, ...]] = []
+    chain = itertools.chain.from_iterable
     for key, row in increments.counts.items():
-        pairs = [x for item in row.items() for x in item]
-        out.append(("EVAL", _CAPPED_INCR, 1, key, cap, ttl_s, *pairs))
-    for key, row in increments.latest.items():
-        pairs = [x for item in row.items() for x in item]
-        out.append(("EVAL", _CAPPED_SET, 1, key, cap, ttl_s, *pairs))
+        out.append(("EVALSHA", CAPPED_INCR_SHA, 1, key, cap, ttl_s, *chain(row.items())))
+    for key, latest in increments.latest.items():
+        out.append(("EVALSHA", CAPPED_SET_SHA, 1, key, cap, ttl_s, *chain(latest.items())))
     return out

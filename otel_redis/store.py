@@ -540,11 +540,15 @@ class RedisStore:
         if self._transport.cluster:  # SCRIPT LOAD goes to every master (not pipelined: many targets)
             self.client.script_load(_ADD_TRIM_EXPIRE)
             self.client.script_load(_HINCRBY_PAIRS)
+            for script in aggregates.SCRIPTS:
+                self.client.script_load(script)
             self._scripts_loaded = True
             return
         pipe = self.client.pipeline(transaction=False)
         pipe.script_load(_ADD_TRIM_EXPIRE)
         pipe.script_load(_HINCRBY_PAIRS)
+        for script in aggregates.SCRIPTS:
+            pipe.script_load(script)
         pipe.execute()
         self._scripts_loaded = True
 
@@ -862,6 +866,8 @@ class RedisStore:
 
         close_slice()
         for command in aggregates.commands(seen, retention.stats + REFRESH_INTERVAL_S):
+            if scripted is not None:  # a capped-hash script: resent after NOSCRIPT (a partial one only then)
+                scripted.append((len(args), None))
             add(command)
         expire_trace_indexes()
         stats_keys: set[str] = {skey for skey, _field in hincr}

@@ -28,53 +28,54 @@ from . import schema
 from .paths import index_path
 from .record import LogEntry, RequestFields, dumps
 
-#: fields looked up per HMGET (Lua's unpack has a stack limit of a few thousand values)
+#: pairs per HSET of the latest-error script (Lua's unpack has a stack limit of a few thousand values)
 _CHUNK = 500
 
 #: KEYS[1] a capped hash; ARGV[1] cap, ARGV[2] ttl, then (field, increment) pairs, each field
 #: once (the batch is folded first). A hash with room for every field of the batch (HLEN + fields
-#: <= cap) is incremented as is; otherwise one HMGET per chunk tells which fields exist, new ones
-#: get a field while the hash has room and the rest is summed into one ``_OTHER`` increment.
+#: <= cap) is incremented as is. Otherwise its field names are read once (HKEYS: at most cap + 1
+#: of them) into a Lua set: new fields get a field while the hash has room and the rest is summed
+#: into one ``_OTHER`` increment. (One HKEYS rather than a lookup per field: a hash of a few
+#: hundred fields may be a listpack, where every lookup of a missing field scans all of it.)
 #: Returns how many fields went to ``_OTHER``. One key, so Cluster-safe.
 _CAPPED_INCR = """
 local key = KEYS[1]
 local cap = tonumber(ARGV[1])
 local last = #ARGV
 local len = redis.call('HLEN', key)
-local other, other_sum = 0, 0
 if len + (last - 2) / 2 <= cap then
   for i = 3, last, 2 do
     redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1])
   end
 else
-  for s = 3, last, 2 * CHUNK do
-    local e = math.min(s + 2 * CHUNK - 1, last)
-    local names = {}
-    for i = s, e, 2 do names[#names + 1] = ARGV[i] end
-    local have = redis.call('HMGET', key, unpack(names))
-    for j = 1, #names do
-      local amount = ARGV[s + 2 * j - 1]
-      if have[j] then
-        redis.call('HINCRBY', key, names[j], amount)
-      elseif len < cap then
-        len = len + 1
-        redis.call('HINCRBY', key, names[j], amount)
-      else
-        other = other + 1
-        other_sum = other_sum + tonumber(amount)
-      end
+  local have = {}
+  for _, name in ipairs(redis.call('HKEYS', key)) do have[name] = true end
+  local other, other_sum = 0, 0
+  for i = 3, last, 2 do
+    local name = ARGV[i]
+    if have[name] then
+      redis.call('HINCRBY', key, name, ARGV[i + 1])
+    elseif len < cap then
+      len = len + 1
+      redis.call('HINCRBY', key, name, ARGV[i + 1])
+    else
+      other = other + 1
+      other_sum = other_sum + tonumber(ARGV[i + 1])
     end
   end
   if other > 0 then
     redis.call('HINCRBY', key, '_OTHER', string.format('%d', other_sum))
   end
+  redis.call('EXPIRE', key, ARGV[2])
+  return other
 end
 redis.call('EXPIRE', key, ARGV[2])
-return other
-""".replace("CHUNK", str(_CHUNK))
+return 0
+"""
 
 #: KEYS[1] a capped hash; ARGV[1] cap, ARGV[2] ttl, then (field, value) pairs, each field once:
-#: set while the hash has room or the field exists (one HSET per chunk when all fit). One key.
+#: set while the hash has room or the field exists (one HSET per chunk when all fit; else the
+#: field names read once, as in :data:`_CAPPED_INCR`). One key.
 _CAPPED_SET = """
 local key = KEYS[1]
 local cap = tonumber(ARGV[1])
@@ -85,16 +86,12 @@ if len + (last - 2) / 2 <= cap then
     redis.call('HSET', key, unpack(ARGV, s, math.min(s + 2 * CHUNK - 1, last)))
   end
 else
-  for s = 3, last, 2 * CHUNK do
-    local e = math.min(s + 2 * CHUNK - 1, last)
-    local names = {}
-    for i = s, e, 2 do names[#names + 1] = ARGV[i] end
-    local have = redis.call('HMGET', key, unpack(names))
-    for j = 1, #names do
-      if have[j] or len < cap then
-        if not have[j] then len = len + 1 end
-        redis.call('HSET', key, names[j], ARGV[s + 2 * j - 1])
-      end
+  local have = {}
+  for _, name in ipairs(redis.call('HKEYS', key)) do have[name] = true end
+  for i = 3, last, 2 do
+    if have[ARGV[i]] or len < cap then
+      if not have[ARGV[i]] then len = len + 1 end
+      redis.call('HSET', key, ARGV[i], ARGV[i + 1])
     end
   end
 end

@@ -192,8 +192,8 @@ def test_latest_error_of_a_full_hash_is_kept_for_known_groups_only(r):
     assert groups == {**{aggregates.fingerprint(k, "boom"): 2 for k in kinds[:3]}, schema.AGG_OTHER: 1}
 
 
-def test_more_fields_than_one_lookup_holds_are_counted_exactly(r):
-    """A batch with thousands of distinct values near the cap: the script looks them up in chunks."""
+def test_thousands_of_new_fields_in_one_batch_are_counted_exactly(r):
+    """More distinct values in one call than one HSET chunk or Lua unpack takes."""
     now = int(time.time() * 1000)
     hour = schema.hour_bucket(now)
     for script in aggregates.SCRIPTS:
@@ -204,6 +204,10 @@ def test_more_fields_than_one_lookup_holds_are_counted_exactly(r):
     counts = _counts(r, schema.stats_agents(hour))
     assert len(counts) == 1201 and counts[schema.AGG_OTHER] == 3800
     assert all(f"a{i}" in counts for i in range(1200))
+    errors = [_error(now, "boom", f"Kind{i}") for i in range(1200)]
+    for command in aggregates.commands(errors, 60, cap=5000):  # all fit: set in chunks
+        r.execute_command(*command)
+    assert r.hlen(schema.stats_error_latest(hour)) == 1200
 
 
 def test_scripts_lost_by_redis_are_loaded_again_and_nothing_is_counted_twice(settings, r):

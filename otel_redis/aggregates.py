@@ -157,65 +157,42 @@ def error_of(entry: LogEntry) -> tuple[str, str] | None:
     return kind or entry.level, str(message)
 
 
-class _HourRequests:
-    """One hour's request values of a batch, gathered as lists (counted at the end in C by
-    :class:`collections.Counter`): the per-record work is a few appends."""
-
-    __slots__ = ("agents", "referrers", "ips", "not_found", "routes", "route_us", "bytes_all", "bytes_host")
-
-    def __init__(self) -> None:
-        self.agents: list[str] = []
-        self.referrers: list[str] = []
-        self.ips: list[str] = []
-        self.not_found: list[str] = []
-        self.routes: list[str] = []
-        self.route_us: dict[str, int] = {}
-        self.bytes_all = 0
-        self.bytes_host: dict[str, int] = {}
-
-    def add(self, req: RequestFields) -> None:
-        if req.user_agent:
-            self.agents.append(req.user_agent)
-        if req.referrer:
-            self.referrers.append(req.referrer)
-        if req.client_ip:
-            self.ips.append(req.client_ip)
-        status = req.status_code
-        if status == 404:
-            self.not_found.append(req.path.partition("?")[0])
-        elif status != 405:
-            route = f"{req.method} {req.route or index_path(req.route, req.path, status)}"
-            self.routes.append(route)
-            route_us = self.route_us
-            route_us[route] = route_us.get(route, 0) + int(req.response_time_ms * 1000)
-        sent = req.bytes_sent
-        if sent:
-            self.bytes_all += sent
-            host = req.proxy_hostname
-            if host:
-                self.bytes_host[host] = self.bytes_host.get(host, 0) + sent
-
-    def into(self, out: Increments, hour: str) -> None:
-        """Count the values into ``out``'s rows (fields cut to their bound; first-seen order kept)."""
-        for key, values in (
-            (schema.stats_agents(hour), self.agents),
-            (schema.stats_referrers(hour), self.referrers),
-            (schema.stats_client_ips(hour), self.ips),
-            (schema.stats_not_found(hour), self.not_found),
-            (schema.stats_route_count(hour), self.routes),
-        ):
-            if values:
-                _merge(out, key, Counter(values))
-        if self.route_us:
-            _merge(out, schema.stats_route_time(hour), self.route_us)
-        if self.bytes_all:
-            _merge(out, schema.stats_bytes(hour), {"_all": self.bytes_all, **self.bytes_host})
+def _requests_into(out: Increments, hour: str, reqs: list[RequestFields]) -> None:
+    """Count one hour's requests of a batch into ``out`` (fields cut to their bound, first-seen
+    order kept): one tight pass per hash, counted in C by :class:`collections.Counter`."""
+    for key, values in (
+        (schema.stats_agents(hour), [r.user_agent for r in reqs if r.user_agent]),
+        (schema.stats_referrers(hour), [r.referrer for r in reqs if r.referrer]),
+        (schema.stats_client_ips(hour), [r.client_ip for r in reqs if r.client_ip]),
+        (schema.stats_not_found(hour), [r.path.partition("?")[0] for r in reqs if r.status_code == 404]),
+    ):
+        if values:
+            _merge(out, key, Counter(values))
+    route_count: dict[str, int] = {}
+    route_us: dict[str, int] = {}
+    for r in reqs:
+        status = r.status_code
+        if status == 404 or status == 405:
+            continue
+        route = f"{r.method} {r.route or index_path(r.route, r.path, status)}"
+        route_count[route] = route_count.get(route, 0) + 1
+        route_us[route] = route_us.get(route, 0) + int(r.response_time_ms * 1000)
+    if route_count:
+        _merge(out, schema.stats_route_count(hour), route_count)
+        _merge(out, schema.stats_route_time(hour), route_us)
+    sent = [r for r in reqs if r.bytes_sent]
+    if sent:
+        per_host: dict[str, int] = {"_all": sum(r.bytes_sent for r in sent)}
+        for r in sent:
+            if r.proxy_hostname:
+                per_host[r.proxy_hostname] = per_host.get(r.proxy_hostname, 0) + r.bytes_sent
+        _merge(out, schema.stats_bytes(hour), per_host)
 
 
 def _merge(out: Increments, key: str, counts: Mapping[str, int]) -> None:
     """Add ``counts`` to ``out``'s row of ``key``, each name cut to the field bound."""
     row = out.counts.get(key)
-    if row is None and all(len(name) <= schema.AGG_FIELD_MAX for name in counts):
+    if row is None and max(map(len, counts), default=0) <= schema.AGG_FIELD_MAX:
         out.counts[key] = dict(counts)
         return
     for name, amount in counts.items():
@@ -238,10 +215,10 @@ def _error(out: Increments, entry: LogEntry, hour: str, kind: str, message: str)
 def plan(entries: Iterable[LogEntry]) -> Increments:
     """The aggregate increments of a batch (pure: reads the entries, touches nothing)."""
     out = Increments()
-    hours: dict[str, _HourRequests] = {}
+    hours: dict[str, list[RequestFields]] = {}
     last_hour_ms = -1
     hour = ""
-    current: _HourRequests | None = None
+    current: list[RequestFields] = []  # replaced by the first entry's hour
     for entry in entries:
         ts_ms = entry.timestamp_ns // 1_000_000
         hour_ms = ts_ms - ts_ms % 3_600_000
@@ -249,17 +226,17 @@ def plan(entries: Iterable[LogEntry]) -> Increments:
             last_hour_ms, hour = hour_ms, schema.hour_bucket(ts_ms)
             current = hours.get(hour)
             if current is None:
-                current = hours[hour] = _HourRequests()
+                current = hours[hour] = []
         req = entry.request
         if req is not None:
-            current.add(req)  # type: ignore[union-attr]  # set with the hour above
+            current.append(req)
             if req.status_code < 500:
                 continue
         error = error_of(entry)
         if error is not None:
             _error(out, entry, hour, *error)
     for hour, requests in hours.items():
-        requests.into(out, hour)
+        _requests_into(out, hour, requests)
     return out
 
 

@@ -44,13 +44,16 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 
 from otel_redis.levels import severity_to_name
+from otel_redis.masking import MASK, default_masker
 from otel_redis.record import (
     REQUEST_ATTRIBUTES,
     LogEntry,
+    RequestFields,
     extract_request,
     restore_request_attributes,
     truncate,
 )
+from otel_redis.scrub import SCRUBBED_ATTRIBUTE, default_scrubber, scrub_entry_parts
 
 #: attribute that names the component (popped into LogEntry.component, as record.py does)
 COMPONENT_ATTRIBUTE = "component"
@@ -180,6 +183,27 @@ def _request_attributes_kept(attributes: dict[str, Any]) -> dict[str, Any] | Non
     return {key: attributes[key] for key in _REQUEST_KEYS if key in attributes}
 
 
+def _still_there(path: list[Any], attributes: dict[str, Any], body: Any) -> bool:
+    """Whether a ``typed`` note's path still leads to a value after scrubbing (a masked one does not)."""
+    node: Any = {"attributes": attributes, "body": body}
+    for step in path:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return not (isinstance(node, str) and node == MASK)
+
+
+def _mask_request(request: RequestFields, otlp: dict[str, Any]) -> None:
+    """A sender's request fields carry its query and referrer as they were: mask them as ours are."""
+    masker = default_masker()
+    request.query = masker.query(request.query)
+    request.referrer = masker.url(request.referrer)
+    kept = otlp.get("request_attributes")
+    if kept:
+        otlp["request_attributes"] = default_scrubber().value(kept, "request", [])
+
+
 def entry_from_record(
     record: LogRecord,
     resource: dict[str, Any],
@@ -250,6 +274,11 @@ def entry_from_record(
     flags = record.flags
     if flags & ~0xFF:
         otlp["flags"] = flags
+    attributes, body = scrub_entry_parts(attributes, body)
+    if SCRUBBED_ATTRIBUTE in attributes:
+        typed = [t for t in typed if _still_there(t[1:], attributes, body)]
+    if request is not None:
+        _mask_request(request, otlp)
     if typed:
         otlp["typed"] = typed
     severity = int(record.severity_number)

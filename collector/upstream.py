@@ -200,7 +200,7 @@ class GrpcUpstream:
         self._channel.close()
 
 
-def make_upstream(protocol: str) -> Upstream:
+def make_upstream(protocol: str, env: Mapping[str, str] | None = None) -> Upstream:
     """The upstream for ``OTEL_EXPORTER_OTLP_[LOGS_]PROTOCOL`` (``http/protobuf`` or ``grpc``); a bad
-    ``OTEL_EXPORTER_OTLP_*`` value raises :class:`UpstreamError`."""
-    return GrpcUpstream() if protocol == "grpc" else HttpUpstream()
+    ``OTEL_EXPORTER_OTLP_*`` value raises :class:`UpstreamError`. ``env``: instead of os.environ."""
+    return GrpcUpstream(env) if protocol == "grpc" else HttpUpstream(env)

@@ -17,12 +17,13 @@ scripts (and again after NOSCRIPT) and calls :func:`commands` once per batch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from . import schema
 from .paths import index_path
@@ -158,16 +159,49 @@ def error_of(entry: LogEntry) -> tuple[str, str] | None:
 
 
 def _requests_into(out: Increments, hour: str, reqs: list[RequestFields]) -> None:
-    """Count one hour's requests of a batch into ``out`` (fields cut to their bound, first-seen
-    order kept): one tight pass per hash, counted in C by :class:`collections.Counter`."""
-    for key, values in (
-        (schema.stats_agents(hour), [r.user_agent for r in reqs if r.user_agent]),
-        (schema.stats_referrers(hour), [r.referrer for r in reqs if r.referrer]),
-        (schema.stats_client_ips(hour), [r.client_ip for r in reqs if r.client_ip]),
-        (schema.stats_not_found(hour), [r.path.partition("?")[0] for r in reqs if r.status_code == 404]),
+    """Count one hour's requests of a batch into ``out``: the top lists over all hostnames, again
+    per proxy hostname (``stats:host_top:*``, capped the same way, for the dashboard's hostname
+    selector), and bytes sent per hostname."""
+    overall = {
+        "agents": schema.stats_agents(hour), "referrers": schema.stats_referrers(hour),
+        "ips": schema.stats_client_ips(hour), "not_found": schema.stats_not_found(hour),
+        "route_n": schema.stats_route_count(hour), "route_us": schema.stats_route_time(hour),
+    }
+    _tops_into(out, reqs, overall.__getitem__)
+    per_host: dict[str, list[RequestFields]] = {}
+    for r in reqs:
+        if r.proxy_hostname:
+            group = per_host.get(r.proxy_hostname)
+            if group is None:
+                per_host[r.proxy_hostname] = [r]
+            else:
+                group.append(r)
+    for host, group in per_host.items():
+        _tops_into(out, group, functools.partial(_host_key, host=host, hour=hour))
+    sent = [r for r in reqs if r.bytes_sent]
+    if sent:
+        per_host_bytes: dict[str, int] = {"_all": sum(r.bytes_sent for r in sent)}
+        for r in sent:
+            if r.proxy_hostname:
+                per_host_bytes[r.proxy_hostname] = per_host_bytes.get(r.proxy_hostname, 0) + r.bytes_sent
+        _merge(out, schema.stats_bytes(hour), per_host_bytes)
+
+
+def _host_key(kind: str, *, host: str, hour: str) -> str:
+    return schema.stats_host_top(kind, host, hour)
+
+
+def _tops_into(out: Increments, reqs: list[RequestFields], key: Callable[[str], str]) -> None:
+    """The top-list counts of ``reqs`` into ``out`` under ``key(kind)`` (fields cut to their bound,
+    first-seen order kept): one tight pass per hash, counted in C by :class:`collections.Counter`."""
+    for kind, values in (
+        ("agents", [r.user_agent for r in reqs if r.user_agent]),
+        ("referrers", [r.referrer for r in reqs if r.referrer]),
+        ("ips", [r.client_ip for r in reqs if r.client_ip]),
+        ("not_found", [r.path.partition("?")[0] for r in reqs if r.status_code == 404]),
     ):
         if values:
-            _merge(out, key, Counter(values))
+            _merge(out, key(kind), Counter(values))
     route_count: dict[str, int] = {}
     route_us: dict[str, int] = {}
     for r in reqs:
@@ -178,15 +212,8 @@ def _requests_into(out: Increments, hour: str, reqs: list[RequestFields]) -> Non
         route_count[route] = route_count.get(route, 0) + 1
         route_us[route] = route_us.get(route, 0) + int(r.response_time_ms * 1000)
     if route_count:
-        _merge(out, schema.stats_route_count(hour), route_count)
-        _merge(out, schema.stats_route_time(hour), route_us)
-    sent = [r for r in reqs if r.bytes_sent]
-    if sent:
-        per_host: dict[str, int] = {"_all": sum(r.bytes_sent for r in sent)}
-        for r in sent:
-            if r.proxy_hostname:
-                per_host[r.proxy_hostname] = per_host.get(r.proxy_hostname, 0) + r.bytes_sent
-        _merge(out, schema.stats_bytes(hour), per_host)
+        _merge(out, key("route_n"), route_count)
+        _merge(out, key("route_us"), route_us)
 
 
 def _merge(out: Increments, key: str, counts: Mapping[str, int]) -> None:

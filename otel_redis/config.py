@@ -51,6 +51,7 @@ class Settings:
     batch_delay_ms: int = 100
     max_queue_size: int = 131_072
     max_export_batch_size: int = 512
+    export_timeout_ms: int = 30_000
     preconfigure_buffer: int = 10_000
     retry_attempts: int = 3
     retry_backoff_cap_s: float = 2.0
@@ -66,7 +67,21 @@ class Settings:
     dns_cache_ttl_s: int = 3600
     mask_headers: tuple[str, ...] = ()
     mask_query_params: tuple[str, ...] = ()
+    # secret scrubbing of every record (scrub.py, docs/security.md)
+    scrub: bool = True
+    scrub_patterns: tuple[str, ...] = ()
+    scrub_allow: tuple[str, ...] = ()
     max_hostnames: int = 1000
+    #: bounds of the other client- and sender-chosen key parts (bounds.py, docs/configuration.md)
+    max_paths: int = 1000
+    max_path_prefixes: int = 100
+    max_components: int = 1000
+    max_events: int = 1000
+    max_users_per_hour: int = 10_000
+    max_sessions_per_hour: int = 10_000
+    max_oauth_clients_per_hour: int = 1000
+    max_user_agents_per_hour: int = 1000
+    max_client_hostnames_per_hour: int = 10_000
     #: the web console's bounded hourly aggregates (aggregates.py)
     console_aggregates: bool = True
     # export (writer_process.py)
@@ -167,6 +182,45 @@ def _networks(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: the SDK's attribute limit variables (read by its LogRecordLimits when any is set)
+LIMIT_VARIABLES = (
+    "OTEL_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_LOGRECORD_ATTRIBUTE_COUNT_LIMIT",
+    "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+)
+LOGS_EXPORTERS = ("redis", "console", "otlp", "none")
+
+
+def sdk_disabled(env: Mapping[str, str] | None = None) -> bool:
+    """``OTEL_SDK_DISABLED=true``: the SDK's switch, honoured as a no-op pipeline."""
+    env = os.environ if env is None else env
+    return (env.get("OTEL_SDK_DISABLED") or "").strip().lower() == "true"
+
+
+def logs_exporters(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """``OTEL_LOGS_EXPORTER`` as a comma list (default ``redis``); an unknown name is a ConfigError."""
+    env = os.environ if env is None else env
+    names = _list(env, "OTEL_LOGS_EXPORTER") or ("redis",)
+    for name in names:
+        if name not in LOGS_EXPORTERS:
+            raise ConfigError(
+                f"OTEL_LOGS_EXPORTER: unknown exporter {name!r} (use a comma list of {', '.join(LOGS_EXPORTERS)})"
+            )
+    return tuple(n for n in names if n != "none")
+
+
+def limits_set(env: Mapping[str, str] | None = None) -> bool:
+    """Whether any attribute limit variable is set (then records go through the SDK's limits)."""
+    env = os.environ if env is None else env
+    for name in LIMIT_VARIABLES:
+        raw = (env.get(name) or "").strip()
+        if raw:
+            _int(env, name, 0, 0)
+            return True
+    return False
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every variable; see the README's configuration table."""
     env = os.environ if env is None else env
@@ -197,6 +251,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_export_batch_size=_int(
             env, "OTEL_REDIS_MAX_EXPORT_BATCH_SIZE", _int(env, "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE", 512, 1), 1
         ),
+        export_timeout_ms=_int(env, "OTEL_BLRP_EXPORT_TIMEOUT", 30_000, 1),
         preconfigure_buffer=_int(env, "OTEL_REDIS_PRECONFIGURE_BUFFER", 10_000, 0),
         retry_attempts=_int(env, "OTEL_REDIS_RETRY_ATTEMPTS", 3, 0),
         retry_backoff_cap_s=_float(env, "OTEL_REDIS_RETRY_BACKOFF_CAP_S", 2.0, 0.0),
@@ -211,7 +266,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         dns_cache_ttl_s=_int(env, "OTEL_REDIS_DNS_CACHE_TTL_S", 3600, 1),
         mask_headers=tuple(h.lower() for h in _list(env, "OTEL_REDIS_MASK_HEADERS")),
         mask_query_params=tuple(q.lower() for q in _list(env, "OTEL_REDIS_MASK_QUERY_PARAMS")),
+        scrub=_bool(env, "OTEL_REDIS_SCRUB", True),
+        scrub_patterns=_list(env, "OTEL_REDIS_SCRUB_PATTERNS"),
+        scrub_allow=_list(env, "OTEL_REDIS_SCRUB_ALLOW"),
         max_hostnames=_int(env, "OTEL_REDIS_MAX_HOSTNAMES", 1000, 1),
+        max_paths=_int(env, "OTEL_REDIS_MAX_PATHS", 1000, 1),
+        max_path_prefixes=_int(env, "OTEL_REDIS_MAX_PATH_PREFIXES", 100, 1),
+        max_components=_int(env, "OTEL_REDIS_MAX_COMPONENTS", 1000, 1),
+        max_events=_int(env, "OTEL_REDIS_MAX_EVENTS", 1000, 1),
+        max_users_per_hour=_int(env, "OTEL_REDIS_MAX_USERS_PER_HOUR", 10_000, 1),
+        max_sessions_per_hour=_int(env, "OTEL_REDIS_MAX_SESSIONS_PER_HOUR", 10_000, 1),
+        max_oauth_clients_per_hour=_int(env, "OTEL_REDIS_MAX_OAUTH_CLIENTS_PER_HOUR", 1000, 1),
+        max_user_agents_per_hour=_int(env, "OTEL_REDIS_MAX_USER_AGENTS_PER_HOUR", 1000, 0),
+        max_client_hostnames_per_hour=_int(env, "OTEL_REDIS_MAX_CLIENT_HOSTNAMES_PER_HOUR", 10_000, 1),
         console_aggregates=_bool(env, "OTEL_REDIS_CONSOLE_AGGREGATES", True),
         writer_process=_bool(env, "OTEL_REDIS_WRITER_PROCESS", False),
         writer_nice=_nice(env, "OTEL_REDIS_WRITER_NICE", 5),

@@ -31,7 +31,7 @@ def embedded_server(settings: Settings) -> EmbeddedRedis:
     with _embedded_lock:
         server = _embedded.get(key)
         if server is None:
-            server = EmbeddedRedis(settings.data_dir, binary=settings.redis_server_bin).start()
+            server = EmbeddedRedis(settings.data_dir, binary=settings.redis_server_bin, shared=True).start()
             _embedded[key] = server
         return server
 

@@ -36,10 +36,16 @@ def _summed(buckets: list[str], key: Callable[[str], str]) -> Plan[Counter[str]]
     return total
 
 
-def top(kind: str, start_ms: int, end_ms: int, limit: int) -> Plan[dict[str, Any]]:
+def _host_key(kind: str, hostname: str) -> Callable[[str], str]:
+    return lambda bucket: schema.stats_host_top(kind, hostname, bucket)
+
+
+def top(kind: str, start_ms: int, end_ms: int, limit: int, hostname: str | None = None) -> Plan[dict[str, Any]]:
     """The ``limit`` most frequent values of ``kind`` over the window's hours, with the total and
-    what the caps counted under ``_OTHER``."""
-    total = yield from _summed(schema.hour_buckets(start_ms, end_ms), TOP_KEYS[kind])
+    what the caps counted under ``_OTHER``; with ``hostname``, of that proxy hostname's requests
+    (``paths`` then counts routes, as the slowest routes do: 404 and 405 answers are not among them)."""
+    key = TOP_KEYS[kind] if not hostname else _host_key("route_n" if kind == "paths" else kind, hostname)
+    total = yield from _summed(schema.hour_buckets(start_ms, end_ms), key)
     other = total.pop(schema.AGG_OTHER, 0)
     return {
         "kind": kind,
@@ -49,12 +55,12 @@ def top(kind: str, start_ms: int, end_ms: int, limit: int) -> Plan[dict[str, Any
     }
 
 
-def slow_routes(start_ms: int, end_ms: int, limit: int) -> Plan[dict[str, Any]]:
-    """Routes by mean response time over the window's hours."""
+def slow_routes(start_ms: int, end_ms: int, limit: int, hostname: str | None = None) -> Plan[dict[str, Any]]:
+    """Routes by mean response time over the window's hours (of one proxy hostname's requests)."""
     buckets = schema.hour_buckets(start_ms, end_ms)
-    n, us = yield from window_stats.together(
-        _summed(buckets, schema.stats_route_count), _summed(buckets, schema.stats_route_time)
-    )
+    count_key = schema.stats_route_count if not hostname else _host_key("route_n", hostname)
+    time_key = schema.stats_route_time if not hostname else _host_key("route_us", hostname)
+    n, us = yield from window_stats.together(_summed(buckets, count_key), _summed(buckets, time_key))
     n.pop(schema.AGG_OTHER, None)
     rows = [
         {"route": route, "requests": c, "mean_ms": round(us.get(route, 0) / c / 1000, 3)}

@@ -43,6 +43,8 @@ class PipelineCounters:
     #: index or stats updates of stored records that failed after the retry
     index_errors: int = 0
     internal_errors: int = 0
+    #: attributes the OTEL_*ATTRIBUTE_COUNT_LIMIT limits removed from stored records (not a record drop)
+    dropped_attributes: int = 0
     stream_unread_trimmed: int = 0
     export_seconds_total: float = 0.0
     warn_interval_s: float = 60.0
@@ -54,8 +56,14 @@ class PipelineCounters:
         forksafe.renew_in_child(self._after_fork)
 
     def _after_fork(self) -> None:
-        """A fork taken while another thread held the lock must not leave the child's copy held."""
+        """A child counts its own records from the fork on (the parent's stay the parent's), and a
+        fork taken while another thread held the lock must not leave the child's copy held."""
         self._lock = threading.Lock()
+        for f in fields(self):
+            if not f.name.startswith("_") and f.name != "warn_interval_s":
+                setattr(self, f.name, type(getattr(self, f.name))())
+        self._last_warning = 0.0
+        self._reported_drops = 0
 
     def add(self, name: str, amount: int | float = 1) -> None:
         with self._lock:
@@ -87,12 +95,13 @@ class PipelineCounters:
         out["dropped_redis_error"] = self.dropped_redis_error
         return out
 
-    def maybe_warn(self, reason: str = "") -> None:
-        """Report new drops on the stdlib logger, at most once per ``warn_interval_s``."""
+    def maybe_warn(self, reason: str = "", *, force: bool = False) -> None:
+        """Report new drops on the stdlib logger, at most once per ``warn_interval_s`` (``force``:
+        now, as flush and shutdown do, so the last report carries the true totals)."""
         now = time.monotonic()
         with self._lock:
             dropped = self.dropped
-            if dropped == self._reported_drops or now - self._last_warning < self.warn_interval_s:
+            if dropped == self._reported_drops or (not force and now - self._last_warning < self.warn_interval_s):
                 return
             new = dropped - self._reported_drops
             self._reported_drops = dropped

@@ -5,9 +5,17 @@ The binary is ``OTEL_REDIS_SERVER_BIN``, else ``redis-server`` on PATH, else the
 logs); the server listens on a unix socket in that folder (TCP port 0: no port to collide with), or
 on a free loopback port where unix sockets are unavailable or the path is too long.
 
-One process owns the server (an flock on ``redis.lock``); other processes using the same folder
-connect to its socket. The owner stops it on exit, and on Linux the server is also asked to die
-with its parent, so a killed owner does not leave it behind.
+Two ways to run it:
+
+* ``shared=True`` (the app's data folder, :func:`otel_redis.connection.embedded_server`): the
+  server lives as long as *any* process uses the folder. Each user holds a shared flock on
+  ``redis.users`` (its lease); the first one starts a small detached keeper
+  (``redis_keeper.py``) whose child is the server. The keeper stops the server once no lease is
+  held any more, so the first ``serve`` stopping does not take Redis away from a second process,
+  and a killed user's lease goes with it. ``redis.lock`` serialises joining and shutting down.
+* ``shared=False`` (tests, cluster nodes): the server is this process's child. One process owns
+  it (an exclusive flock on ``redis.lock``), others join its socket; the owner stops it on exit, and
+  on Linux the server is asked to die with its parent, so a killed owner leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -108,6 +116,18 @@ def _popen_from_keeper_thread(args: list[str]) -> "subprocess.Popen[bytes]":
     return result["proc"]  # type: ignore[return-value]
 
 
+def _lock_until(fd: int, kind: int, deadline: float, what: str) -> None:
+    """flock ``fd`` (``kind``), retrying until ``deadline`` (monotonic)."""
+    while True:
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise EmbeddedRedisError(what) from None
+            time.sleep(0.02)
+
+
 class EmbeddedRedis:
     """Start (or join) the Redis server that owns ``data_dir``."""
 
@@ -120,6 +140,7 @@ class EmbeddedRedis:
         persist: bool = True,
         extra_args: tuple[str, ...] = (),
         port: int = 0,
+        shared: bool = False,
     ) -> None:
         self.data_dir = Path(data_dir).resolve()
         self.binary = binary
@@ -127,10 +148,15 @@ class EmbeddedRedis:
         self.extra_args = extra_args
         sock = self.data_dir / "redis.sock"
         self.unix_socket: Path | None = sock if use_unix_socket and len(str(sock)) < _UNIX_PATH_MAX else None
+        self._own_socket = self.unix_socket
         self.port: int = port  # TCP only: 0 picks a free loopback port
         self.process: subprocess.Popen[bytes] | None = None
         self._lock_fd: int | None = None
         self.owner = False
+        self.shared = shared
+        self._users_fd: int | None = None
+        self._keeper: subprocess.Popen[str] | None = None
+        self._pid: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -140,8 +166,22 @@ class EmbeddedRedis:
             return f"unix://{self.unix_socket}"
         return f"redis://127.0.0.1:{self.port}/0"
 
+    @property
+    def pid(self) -> int | None:
+        """The redis-server's pid (read from its pid file when another process started it)."""
+        if self.process is not None:
+            return self.process.pid
+        if self._pid is None:
+            with contextlib.suppress(OSError, ValueError):
+                self._pid = int((self.data_dir / "redis.pid").read_text().strip())
+        return self._pid
+
     def start(self, timeout: float = 15.0) -> "EmbeddedRedis":
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self.shared:
+            self._start_shared(timeout)
+            atexit.register(self.stop)
+            return self
         lock_fd = os.open(self.data_dir / "redis.lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -172,7 +212,88 @@ class EmbeddedRedis:
             time.sleep(0.05)
         raise EmbeddedRedisError(f"the Redis server owned by another process in {self.data_dir} does not answer")
 
-    def _spawn(self, timeout: float) -> None:
+    def _start_shared(self, timeout: float) -> None:
+        """Take a lease on the folder's server; start it (through a keeper) when none answers."""
+        deadline = time.monotonic() + timeout
+        mutex_fd = os.open(self.data_dir / "redis.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            _lock_until(mutex_fd, fcntl.LOCK_EX, deadline, f"{self.data_dir}/redis.lock is held")
+            users_fd = os.open(self.data_dir / "redis.users", os.O_RDWR | os.O_CREAT, 0o600)
+            # the keeper may hold the users lock for a moment while it checks for a joiner
+            _lock_until(users_fd, fcntl.LOCK_SH, deadline, "the Redis keeper does not let go of redis.users")
+            self._users_fd = users_fd
+            addr_file = self.data_dir / "redis.addr"
+            if addr_file.exists():
+                self._use_addr(addr_file.read_text().strip())
+                if self._ping():
+                    return
+            self._spawn_keeper(deadline)
+        except BaseException:
+            if self._users_fd is not None:
+                os.close(self._users_fd)
+                self._users_fd = None
+            raise
+        finally:
+            os.close(mutex_fd)
+
+    def _use_addr(self, addr: str) -> None:
+        if addr.startswith("unix://"):
+            self.unix_socket = Path(addr[len("unix://") :])
+        else:
+            self.unix_socket = None
+            self.port = int(addr.rsplit(":", 1)[1].split("/")[0])
+
+    def _spawn_keeper(self, deadline: float) -> None:
+        self.unix_socket = self._own_socket
+        args = self._server_args()
+        keeper = Path(__file__).with_name("redis_keeper.py")
+        err_path = self.data_dir / "redis-keeper.log"
+        with open(err_path, "w") as err:
+            self._keeper = subprocess.Popen(
+                [sys.executable, str(keeper), str(self.data_dir), self.url, "--", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                start_new_session=True,  # not in the terminal's process group: Ctrl-C is for the users
+                env={**os.environ, "OTEL_REDIS_KEEPER_START_TIMEOUT": str(max(1.0, deadline - time.monotonic()))},
+            )
+        assert self._keeper.stdout is not None
+        line = self._keeper.stdout.readline().strip()  # the server's pid once it answers, or EOF
+        self._keeper.stdout.close()
+        if not line.isdigit():
+            self._keeper.wait(timeout=10)
+            log = self.data_dir / "redis.log"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise EmbeddedRedisError(f"{err_path.read_text(errors='replace').strip() or tail}".strip())
+        self._pid = int(line)
+        self.owner = True
+
+    def _stop_shared(self) -> None:
+        """Give the lease back; when it was the last, wait until the keeper has stopped the server."""
+        users_fd, self._users_fd = self._users_fd, None
+        if users_fd is None:
+            return
+        os.close(users_fd)  # never LOCK_UN: a forked child sharing this lock keeps the lease
+        addr_file = self.data_dir / "redis.addr"
+        probe = os.open(self.data_dir / "redis.users", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and addr_file.exists() and self._ping():
+                try:
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    break  # another user holds a lease: the server stays up for it
+                fcntl.flock(probe, fcntl.LOCK_UN)  # nobody left: the keeper shuts the server down
+                time.sleep(0.05)
+        finally:
+            os.close(probe)
+        if self._keeper is not None and self._keeper.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._keeper.wait(timeout=0)
+        self.owner = False
+
+    def _server_args(self) -> list[str]:
         binary = find_redis_server(self.binary)
         args = [
             binary,
@@ -194,6 +315,11 @@ class EmbeddedRedis:
             self.port = self.port or free_port()
             args += ["--port", str(self.port)]
         args += list(self.extra_args)
+        return args
+
+    def _spawn(self, timeout: float) -> None:
+        args = self._server_args()
+        binary = args[0]
         self.process = _popen_from_keeper_thread(args)
         self._owner_pid = os.getpid()
         deadline = time.monotonic() + timeout
@@ -225,7 +351,13 @@ class EmbeddedRedis:
             return False
 
     def stop(self) -> None:
-        """Shut the server down (saving the append-only file) if this process owns it."""
+        """Shut the server down (saving the append-only file) if this process owns it.
+
+        Shared mode: give this process's lease back; the server stops when it was the last one.
+        """
+        if self.shared:
+            self._stop_shared()
+            return
         if getattr(self, "_owner_pid", os.getpid()) != os.getpid():
             return  # a forked child: the server belongs to the parent
         proc, self.process = self.process, None

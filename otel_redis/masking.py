@@ -13,6 +13,9 @@ from urllib.parse import quote, unquote_plus
 
 MASK = "***"
 
+#: the nesting depth past which a value is masked whole (shared with scrub.py)
+MAX_DEPTH = 24
+
 SENSITIVE_HEADERS: frozenset[str] = frozenset(
     {
         "authorization",
@@ -104,17 +107,23 @@ class Masker:
         return f"{path}{qmark}{self.query(query)}{hashmark}{fragment}"
 
     def mapping(self, data: Mapping[str, Any], depth: int = 0) -> dict[str, Any]:
-        """A copy of ``data`` (OAuth details, form fields) with secret keys masked, nested too."""
+        """A copy of ``data`` (OAuth details, form fields) with secret keys masked, in nested dicts
+        and lists; past :data:`MAX_DEPTH` the rest is masked whole, never kept in clear."""
         out: dict[str, Any] = {}
         for key, value in data.items():
             name = str(key)
             if self.is_secret_param(name) or self.is_secret_header(name.replace("_", "-")):
                 out[name] = MASK
-            elif isinstance(value, Mapping) and depth < 8:
-                out[name] = self.mapping(value, depth + 1)
             else:
-                out[name] = value
+                out[name] = self._nested(value, depth + 1)
         return out
+
+    def _nested(self, value: Any, depth: int) -> Any:
+        if isinstance(value, Mapping):
+            return MASK if depth >= MAX_DEPTH else self.mapping(value, depth)
+        if isinstance(value, (list, tuple)):
+            return MASK if depth >= MAX_DEPTH else [self._nested(v, depth + 1) for v in value]
+        return value
 
 
 _default: Masker | None = None

@@ -5,17 +5,19 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import weakref
 from typing import Any, Callable
 
 from opentelemetry import _logs
 from opentelemetry._logs import LogRecord as APILogRecord
 from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LoggerProvider, ReadableLogRecord
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits, LogRecordProcessor, ReadableLogRecord
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import TraceFlags
 
 from . import api
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, limits_set, load_settings, logs_exporters, sdk_disabled
 from .connection import resolve_url
 from .counters import COUNTERS, PipelineCounters
 from .exporter import RedisLogRecordExporter
@@ -46,6 +48,9 @@ class Pipeline:
         exporter: RedisLogRecordExporter | None,
         counters: PipelineCounters,
         owns_provider: bool,
+        *,
+        limited: bool = False,
+        extra_processors: tuple[Any, ...] = (),
     ) -> None:
         self.settings = settings
         self.provider = provider
@@ -56,8 +61,11 @@ class Pipeline:
         self.logger = provider.get_logger("otel_redis")
         self._resource = provider.resource
         self._scope = getattr(self.logger, "instrumentation_scope", None)
+        self.extra_processors = extra_processors
+        #: attribute limits are set: records take the SDK's path, which applies them
+        self.limited = limited
         # the fast path is only correct when our processor is the provider's only processor
-        self.fast = owns_provider and processor is not None
+        self.fast = owns_provider and processor is not None and not limited and not extra_processors
 
     def emit(
         self,
@@ -91,6 +99,9 @@ class Pipeline:
             )
         else:
             self.logger.emit(record)
+            dropped = getattr(record.attributes, "dropped", 0)  # the SDK's BoundedAttributes
+            if dropped:
+                self.counters.add("dropped_attributes", dropped)
 
     def emit_fields(self, build: Callable[[Any], LogEntry], fields: Any) -> None:
         """Queue a record in compact form, ``build(fields)`` making its entry in the exporter (only
@@ -104,11 +115,90 @@ class Pipeline:
     def shutdown(self) -> None:
         if self.owns_provider:
             self.provider.shutdown()
-        elif self.processor is not None:
-            self.processor.shutdown()
+        else:
+            for proc in (self.processor, *self.extra_processors):
+                if proc is not None:
+                    proc.shutdown()
 
     def queue_length(self) -> int:
         return self.processor.queue_length() if self.processor is not None else 0
+
+
+class DisabledPipeline:
+    """``OTEL_SDK_DISABLED=true``: log calls are accepted and discarded (they still never raise)."""
+
+    fast = False
+
+    def __init__(self, settings: Settings, counters: PipelineCounters) -> None:
+        self.settings = settings
+        self.counters = counters
+        self.provider = None
+        self.processor = None
+        self.exporter = None
+
+    def emit(self, *args: Any) -> None:
+        """Discard the record."""
+
+    def emit_fields(self, build: Callable[[Any], LogEntry], fields: Any) -> None:
+        """Discard the record."""
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        """Nothing to stop."""
+
+    def queue_length(self) -> int:
+        return 0
+
+
+class _Switch(LogRecordProcessor):
+    """The one processor configure(provider=p) adds to a provider it does not own: it hands records
+    to the current pipeline's processor, so configuring again with ``p`` never attaches a second
+    exporter (which would store every record twice)."""
+
+    def __init__(self, target: LogRecordProcessor) -> None:
+        self.target = target
+
+    def on_emit(self, log_record: Any) -> None:
+        self.target.on_emit(log_record)
+
+    def shutdown(self) -> None:
+        self.target.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        return self.target.force_flush(timeout_millis)
+
+
+#: the switch of each provider that configure(provider=...) attached our exporter to
+_attached: "weakref.WeakKeyDictionary[LoggerProvider, _Switch]" = weakref.WeakKeyDictionary()
+
+
+def _resource(settings: Settings, explicit_name: str | None) -> Resource:
+    """OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME (the SDK reads both; the latter wins); our
+    default service name only when neither names one; a configure(service_name=...) wins over all."""
+    resource = Resource.create({"service.name": explicit_name} if explicit_name else {})
+    name = resource.attributes.get("service.name", "")
+    if explicit_name or (isinstance(name, str) and not name.startswith("unknown_service")):
+        return resource
+    return resource.merge(Resource({"service.name": settings.service_name}))
+
+
+def _extra_exporters(names: tuple[str, ...]) -> list[Any]:
+    """The exporters OTEL_LOGS_EXPORTER names besides ``redis``."""
+    out: list[Any] = []
+    for name in names:
+        if name == "console":
+            out.append(ConsoleLogRecordExporter())
+        elif name == "otlp":
+            try:
+                from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+            except ImportError:
+                raise ConfigError(
+                    "OTEL_LOGS_EXPORTER=otlp needs opentelemetry-exporter-otlp-proto-http installed"
+                ) from None
+            out.append(OTLPLogExporter())
+    return out
 
 
 _lock = threading.RLock()
@@ -131,12 +221,15 @@ def configure(
     exporter: RedisLogRecordExporter | None = None,
     provider: LoggerProvider | None = None,
     set_global_provider: bool = False,
+    exporters: tuple[str, ...] | None = None,
 ) -> Pipeline:
     """Build the pipeline (from the environment unless overridden) and replay buffered records.
 
     The provider is private to otel_redis unless ``set_global_provider=True``: a global
     LoggerProvider switches on other libraries' per-request logs telemetry (FastAPI's among them),
     which halves a small app's request rate; the fast setting is the default.
+
+    ``exporters`` (default: ``OTEL_LOGS_EXPORTER``, else ``redis``) names where records go.
 
     Raises :class:`~otel_redis.config.ConfigError` for an invalid setting such as ``LOG_LEVEL=LOUD``.
     Calling it again replaces the previous pipeline (flushing it first).
@@ -162,36 +255,74 @@ def configure(
         if _current is not None:
             _shutdown_locked()
         counters = exporter.counters if exporter is not None else COUNTERS
+        if sdk_disabled():
+            disabled = DisabledPipeline(settings, counters)
+            _current = disabled  # type: ignore[assignment]
+            api._set_gate(NAME_TO_LEVEL[settings.log_level])
+            api._install(disabled, settings.preconfigure_buffer)
+            return disabled  # type: ignore[return-value]
+        names = logs_exporters({"OTEL_LOGS_EXPORTER": ",".join(exporters)} if exporters is not None else None)
+        limited = limits_set()
         owns = False
         processor = None
+        extras: list[Any] = []
         distro = _global_sdk_provider() if provider is None and exporter is None else None
-        if distro is not None and "redis" in os.environ.get("OTEL_LOGS_EXPORTER", ""):
+        env_names = os.environ.get("OTEL_LOGS_EXPORTER", "")
+        if distro is not None and "redis" in env_names:
             provider = distro  # opentelemetry-instrument already attached our exporter to it
+        elif provider is not None and provider not in _attached and (
+            provider is _global_sdk_provider() and "redis" in env_names and exporter is None
+        ):
+            pass  # the distro attached our exporter to this provider: a second would store every record twice
         else:
-            if exporter is None:
-                if settings.redis_url is None:
-                    resolve_url(settings)  # start the embedded server before our atexit hook below
-                exporter = RedisLogRecordExporter(settings=settings, counters=counters)
-            processor = CountingBatchLogRecordProcessor(
-                exporter,
-                counters,
-                schedule_delay_millis=settings.batch_delay_ms,
-                max_queue_size=settings.max_queue_size,
-                max_export_batch_size=settings.max_export_batch_size,
-            )
+            if "redis" in names or exporter is not None:
+                if exporter is None:
+                    if settings.redis_url is None:
+                        resolve_url(settings)  # start the embedded server before our atexit hook below
+                    exporter = RedisLogRecordExporter(settings=settings, counters=counters)
+                processor = CountingBatchLogRecordProcessor(
+                    exporter,
+                    counters,
+                    schedule_delay_millis=settings.batch_delay_ms,
+                    max_queue_size=settings.max_queue_size,
+                    max_export_batch_size=settings.max_export_batch_size,
+                    export_timeout_millis=settings.export_timeout_ms,
+                )
+            extras = [
+                BatchLogRecordProcessor(
+                    extra,
+                    schedule_delay_millis=settings.batch_delay_ms,
+                    max_queue_size=settings.max_queue_size,
+                    max_export_batch_size=min(settings.max_export_batch_size, settings.max_queue_size),
+                    export_timeout_millis=settings.export_timeout_ms,
+                )
+                for extra in _extra_exporters(names)
+            ]
             if provider is None:
                 provider = LoggerProvider(
-                    resource=Resource.create({"service.name": settings.service_name}),
+                    resource=_resource(settings, service_name),
                     shutdown_on_exit=False,
+                    log_record_limits=LogRecordLimits() if limited else None,
                 )
                 owns = True
                 if set_global_provider and _global_sdk_provider() is None:
                     _logs.set_logger_provider(provider)
-            provider.add_log_record_processor(processor)
+            for proc in (processor, *extras):
+                if proc is None:
+                    continue
+                if not owns and proc is processor:
+                    switch = _attached.get(provider)
+                    if switch is not None:
+                        switch.target = proc  # attached once already: point it at the new processor
+                        continue
+                    proc = _attached[provider] = _Switch(proc)
+                provider.add_log_record_processor(proc)
         # atexit runs last-registered first: flush the pipeline before the embedded server stops
         atexit.unregister(shutdown)
         atexit.register(shutdown)
-        pipeline = Pipeline(settings, provider, processor, exporter, counters, owns)
+        pipeline = Pipeline(
+            settings, provider, processor, exporter, counters, owns, limited=limited, extra_processors=tuple(extras)
+        )
         _current = pipeline
         api._set_gate(NAME_TO_LEVEL[settings.log_level])
         api._install(pipeline, settings.preconfigure_buffer)
@@ -206,6 +337,10 @@ def configure(
 def _shutdown_locked() -> None:
     global _current, _stdlib_handler
     pipeline, _current = _current, None
+    if pipeline is not None:
+        from .request_log import emit_unanswered
+
+        emit_unanswered()  # requests never answered: stored with status 0 and an error, not lost
     api._install(None)
     if _stdlib_handler is not None:
         from .stdlib import remove_handler

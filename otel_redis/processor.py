@@ -28,10 +28,12 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
         schedule_delay_millis: float,
         max_queue_size: int,
         max_export_batch_size: int,
+        export_timeout_millis: float = 30_000,
     ) -> None:
         super().__init__(
             exporter,
             schedule_delay_millis=schedule_delay_millis,
+            export_timeout_millis=export_timeout_millis,
             max_queue_size=max_queue_size,
             max_export_batch_size=min(max_export_batch_size, max_queue_size),
         )
@@ -56,9 +58,11 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
             self.counters.add("dropped_after_shutdown")
             return False
         if len(bp._queue) >= self._max:
-            # the SDK would evict the oldest record to make room: count that loss
+            # the new record is dropped and counted here (letting the SDK's full queue evict the
+            # oldest one would count a loss that a worker popping in between makes untrue)
             self.counters.add("dropped_queue_full")
             self.counters.maybe_warn("the export queue is full (Redis slow or unreachable)")
+            return False
         return True
 
     def on_emit(self, log_record: ReadWriteLogRecord) -> None:
@@ -85,7 +89,15 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
         started = time.monotonic()
         flushed = super().force_flush(timeout_millis)
         remaining = max(0, timeout_millis - int((time.monotonic() - started) * 1000))
-        return self._exporter.force_flush(remaining) and flushed
+        done = self._exporter.force_flush(remaining) and flushed
+        self.counters.maybe_warn("report at flush", force=True)
+        return done
+
+    def shutdown(self) -> None:
+        """Stop the worker, then report every drop not yet reported (the once-a-minute warning
+        would otherwise leave the last ones, often most of them, unsaid)."""
+        super().shutdown()
+        self.counters.maybe_warn("report at shutdown", force=True)
 
     def queue_length(self) -> int:
         return len(self._bp._queue)

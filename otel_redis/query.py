@@ -35,7 +35,8 @@ from typing import Any, Callable, Iterable, Sequence
 from . import schema
 from .config import Retention
 from .levels import request_level
-from .paths import UNMATCHED, index_path, normalize_path, route_matches
+from .bounds import is_collapsed
+from .paths import index_path, normalize_path, route_matches
 from .record import LogEntry, dumps
 
 #: ZREVRANGEBYSCORE chunk growth while matches are rare (bounded so one step stays cheap)
@@ -590,7 +591,8 @@ async def path_group(
     The indexed paths of each hour are the fields of ``stats:paths:{hour}`` (``METHOD path``), so
     the candidates come from at most one small hash per hour, never from a key scan. The pattern is
     tried as given and normalised like a stored path (``/users/123`` -> ``/users/{id}``); requests
-    that matched no route (``/{unmatched}``, 404/405) are always candidates, checked by raw path.
+    that matched no route (``/{unmatched}``, 404/405) and paths collapsed by a bound (``/x/*``,
+    ``_OTHER``, see bounds.py) are always candidates, checked by raw path.
     A concrete pattern (no ``*``) also selects the route templates that serve it: ``/users/12``
     finds the requests stored under ``/users/{user_id}``."""
     regexes = [glob_regex(pattern)]
@@ -607,7 +609,7 @@ async def path_group(
         verb, _, path = field.partition(" ")
         if method is not None and verb != method:
             continue
-        if path == UNMATCHED or any(rx.search(path) for rx in regexes) or (concrete and route_matches(path, pattern)):
+        if is_collapsed(path) or any(rx.search(path) for rx in regexes) or (concrete and route_matches(path, pattern)):
             keys.append(schema.idx_req_path(verb, path))
     return tuple(keys)
 

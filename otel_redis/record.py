@@ -25,6 +25,8 @@ from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.trace import TraceFlags
 
 from .levels import is_error_severity, severity_to_name
+from .masking import MASK
+from .scrub import scrub_entry_parts
 
 #: spec field name -> canonical attribute key in the OTel record (semantic conventions where they exist)
 REQUEST_ATTRIBUTES: dict[str, str] = {
@@ -133,7 +135,7 @@ class LogEntry:
             }.get(name, "")
         for key in LOG_INDEX_ATTRIBUTES[name]:
             value = self.attributes.get(key)
-            if value is not None and value != "":
+            if value is not None and value != "" and value != MASK:  # a scrubbed value indexes nothing
                 return value if isinstance(value, str) else str(value)
         return ""
 
@@ -406,6 +408,8 @@ class EntryLogRecord(ReadableLogRecord):
         entry = self._entry
         if entry is None:
             entry = self.build(self.fields, max_message_bytes, max_attribute_bytes)
+            attributes, entry.body = scrub_entry_parts(entry.attributes, entry.body)
+            entry.attributes = attributes if isinstance(attributes, dict) else dict(attributes)
             entry.resource = _cached_resource(self.resource)
             scope = self.instrumentation_scope
             if scope is not None:
@@ -456,7 +460,7 @@ def from_readable(readable: Any, max_message_bytes: int, max_attribute_bytes: in
         return readable.finished_entry(max_message_bytes, max_attribute_bytes)
     record = readable.log_record
     attributes: dict[str, Any] = {}
-    raw_attrs = record.attributes
+    raw_attrs, body = scrub_entry_parts(record.attributes, record.body)
     if raw_attrs:
         for key, value in raw_attrs.items():
             key = clean_text(safe_str(key))
@@ -466,7 +470,6 @@ def from_readable(readable: Any, max_message_bytes: int, max_attribute_bytes: in
                 attributes[key] = json_safe(value)
     component = attributes.pop("component", None)
     severity = int(record.severity_number.value) if record.severity_number is not None else 0
-    body = record.body
     if body is None:
         body = ""
     elif isinstance(body, str):

@@ -12,6 +12,7 @@ silence successful requests); their level is INFO, WARNING for 4xx and ERROR for
 
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -413,6 +414,31 @@ def _emit_open(
         trace_id=trace_hex or None,
         span_id=item.span_id or None,
     )
+
+
+def emit_unanswered() -> int:
+    """Emit every request still waiting for its ``log_response`` (status 0 and an error saying so):
+    called by shutdown, so an unanswered request is stored rather than lost. Returns how many."""
+    with _open_lock:
+        items = list(_open.items())
+        _open.clear()
+    for key, item in items:
+        try:
+            _emit_open(key, item, 0, None, error="no response logged before shutdown")
+        except Exception:  # noqa: BLE001 - never raise into the application
+            COUNTERS.add("internal_errors")
+    return len(items)
+
+
+def _forget_in_child() -> None:
+    """A forked child does not own its parent's open requests (the parent emits them)."""
+    global _open_lock
+    _open_lock = threading.Lock()
+    _open.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _settings() -> Any:

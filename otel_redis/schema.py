@@ -19,7 +19,7 @@ import datetime as _dt
 import functools
 import hashlib
 import re
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 import orjson
 from redis.crc import key_slot as _crc_slot
@@ -232,8 +232,9 @@ def idx_req_user(user: str) -> str:
 
 
 @_cached
-def idx_req_status(code: int) -> str:
-    return f"idx:req:status:{int(code)}"
+def idx_req_status(code: int | str) -> str:
+    """``idx:req:status:{code}``; ``code`` is 100-599 or ``_OTHER`` (otel_redis/bounds.py)."""
+    return f"idx:req:status:{code if isinstance(code, str) else int(code)}"
 
 
 @_cached
@@ -357,9 +358,23 @@ def stats_error_latest(bucket: str) -> str:
     return f"stats:error_latest:{bucket}"
 
 
+#: the per-hostname top lists: kind -> short name in :func:`stats_host_top` keys
+HOST_TOP_KINDS = {
+    "agents": "agents", "referrers": "referrers", "ips": "ips", "not_found": "notfound",
+    "route_n": "route_n", "route_us": "route_us",
+}
+
+
+def stats_host_top(kind: str, hostname: str, bucket: str) -> str:
+    """Capped hash per hour and proxy hostname, the fields of the all-hostname hash of ``kind``
+    (:data:`HOST_TOP_KINDS`) for that hostname's requests: ``stats:host_top:{kind}:{hostname}:{bucket}``.
+    The hostname is key-encoded (:func:`key_part`), like the per-hostname ``stats:rt`` histograms."""
+    return f"stats:host_top:{HOST_TOP_KINDS[kind]}:{key_part(hostname)}:{bucket}"
+
+
 AGGREGATE_PATTERNS: tuple[str, ...] = (
     "stats:agents:*", "stats:referrers:*", "stats:ips:*", "stats:notfound:*", "stats:route_n:*",
-    "stats:route_us:*", "stats:bytes:*", "stats:error_groups:*", "stats:error_latest:*",
+    "stats:route_us:*", "stats:bytes:*", "stats:error_groups:*", "stats:error_latest:*", "stats:host_top:*",
 )
 
 
@@ -556,6 +571,18 @@ def is_record_key(key: str) -> bool:
     return key.startswith(("req:", "log:"))
 
 
+#: a whole record key as the writers build it: ``log:{ts}-{uid}`` or ``req:{ts}-{uid}:{key_part(ip)}``
+_RECORD_KEY = re.compile(r"(?:log:\d{1,16}-[0-9A-Za-z]{1,64}|req:\d{1,16}-[0-9A-Za-z]{1,64}:[A-Za-z0-9._\-/@+=,~%]{1,128})")
+
+
+def is_well_formed_record_key(text: str) -> bool:
+    """Whether ``text`` could name a record (so a malformed id is a 422, not a Redis lookup).
+
+    Request keys carry the key-encoded client IP (``%3A`` for each ``:`` of an IPv6 address), so a
+    URL holding one must percent-encode the ``%`` again or the server sees a different key."""
+    return _RECORD_KEY.fullmatch(text) is not None
+
+
 def stats_key_bucket(key: str) -> str | None:
     """The ``YYYYMMDD:HH`` or ``YYYYMMDD:HHMM`` bucket a stats key ends with, else None."""
     if not key.startswith("stats:"):
@@ -659,14 +686,20 @@ def request_body(method: str, path: str, status: int) -> str:
 REQUEST_SCOPE = "otel_redis"
 
 
-def encode_fields(entry: LogEntry, interned: dict[str, bytes] | None = None) -> list[str | bytes]:
+def encode_fields(
+    entry: LogEntry,
+    interned: dict[str, bytes] | None = None,
+    share_agent: Callable[[str], bool] | None = None,
+) -> list[str | bytes]:
     """:func:`encode_entry` as a flat ``[field, value, field, value, ...]`` list, the shape HSET takes
     (the write path's form: no intermediate dict per record).
 
     A request hash leaves out what its request fields already say: the level (from the status),
     the body (``"{method} {path} {status}"``), the component ``http`` and the scope ``otel_redis``;
     :func:`decode_entry` restores them, and a value that differs is stored. Fewer fields make the
-    hash smaller and the write cheaper (HSET scans a small hash's fields for each one it sets)."""
+    hash smaller and the write cheaper (HSET scans a small hash's fields for each one it sets).
+    A long User-Agent goes to a shared ``val:*`` key only when ``share_agent`` admits it (the
+    store's hourly bound on distinct ones); otherwise it stays inline in the record."""
     level = entry.level
     req = entry.request
     out: list[str | bytes] = ["timestamp", iso_from_ns(entry.timestamp_ns)]
@@ -728,7 +761,7 @@ def encode_fields(entry: LogEntry, interned: dict[str, bytes] | None = None) -> 
             "user_id", req.user_id,
         )
         ua = req.user_agent
-        if len(ua) < INTERN_MIN_BYTES or interned is None:
+        if len(ua) < INTERN_MIN_BYTES or interned is None or (share_agent is not None and not share_agent(ua)):
             out += ("user_agent", ua)
         else:
             digest, vkey, raw = _user_agent_ref(ua)

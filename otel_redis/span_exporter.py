@@ -183,7 +183,8 @@ class RedisSpanExporter(SpanExporter):
 
             current = pipeline.current()
             if current is None:
-                current = pipeline.configure(settings=self._settings, set_global_provider=False)
+                # request records go to Redis whatever the distro's OTEL_LOGS_EXPORTER says (often none)
+                current = pipeline.configure(settings=self._settings, set_global_provider=False, exporters=("redis",))
                 # atexit runs last-registered first: flush the last spans into the pipeline before it stops
                 atexit.register(_flush_spans)
             self._reader = SpanRequestReader(self._settings or current.settings or load_settings())

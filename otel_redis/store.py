@@ -52,13 +52,10 @@ from .config import Retention, Settings
 from .client_ip import valid_ip
 from .histogram import bucket_of, error_field
 from .levels import is_error_severity
-from .paths import index_path
 from .record import LogEntry
 from .write_result import WriteResult
 
-#: request methods indexed as they are; any other goes to ``_OTHER`` (OTel's convention)
-KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"})
-OTHER = "_OTHER"
+from .bounds import KNOWN_METHODS, OTHER, KeyBounds, bounded_method, bounded_status  # noqa: F401 (re-exported)
 
 #: only set the hostname of a record that still exists (HSET on an expired key would recreate it)
 _PATCH_HOSTNAME = """
@@ -117,6 +114,7 @@ HINCRBY_PAIRS_SHA = __import__("hashlib").sha1(_HINCRBY_PAIRS.encode()).hexdiges
 OAUTH_FLOW_STEP = "oauth.flow.step"
 OAUTH_FLOW_MAX_STEPS = 200
 _REFRESH_CACHE_MAX = 100_000
+_ROUTE_MEMO_MAX = 8192
 
 
 class _Uid:
@@ -203,27 +201,6 @@ class _RefreshCache:
             self._seen.clear()
 
 
-class _BoundedNames:
-    """The first ``limit`` distinct values seen by this process pass; later new ones become ``_OTHER``.
-
-    Keeps client-controlled names (the Host header) from creating unbounded index and stats keys.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._seen: set[str] = set()
-        self.overflowed = 0
-
-    def __call__(self, name: str) -> str:
-        if name in self._seen:
-            return name
-        if len(self._seen) < self.limit:
-            self._seen.add(name)
-            return name
-        self.overflowed += 1
-        return OTHER
-
-
 @functools.lru_cache(maxsize=4096)
 def _stream_id(value: Any) -> tuple[int, int]:
     text = value.decode() if isinstance(value, bytes) else str(value or "0-0")
@@ -231,14 +208,12 @@ def _stream_id(value: Any) -> tuple[int, int]:
     return int(ms), int(seq or 0)
 
 
-@functools.lru_cache(maxsize=4096)
-def _route_keys(method: str, status: int, route: str, path: str) -> tuple[str, str, str, str]:
-    """What a request's method, status and route (or, without one, its path) decide: the status,
-    method and path index keys and the ``stats:paths`` field."""
-    method = method if method in KNOWN_METHODS else OTHER
-    indexed = index_path(route, path, status)
+def _route_keys(method: str, status: int, indexed: str) -> tuple[str, str, str, str]:
+    """What a request's bounded method, status and indexed path decide: the status, method and path
+    index keys and the ``stats:paths`` field (cached per store, see :meth:`RedisStore._route_of`)."""
+    method = bounded_method(method)
     return (
-        schema.idx_req_status(status),
+        schema.idx_req_status(bounded_status(status)),
         schema.idx_req_method(method),
         schema.idx_req_path(method, indexed),
         f"{method} {indexed}",
@@ -363,7 +338,10 @@ class RedisStore:
         self.client = client
         self.settings = settings
         self._refresh = _RefreshCache()
-        self._hostnames = _BoundedNames(settings.max_hostnames)
+        #: the bounds of every client-controlled key part (otel_redis/bounds.py)
+        self.bounds = KeyBounds(settings)
+        self._hostnames = self.bounds.hostname
+        self._routes: dict[tuple[str, int, str, str], tuple[str, str, str, str]] = {}
         self._scripts_loaded = False
         #: how batches are sent: EarlySend on a standalone server, the cluster sender on a Cluster
         self._transport = transport.for_client(client)
@@ -664,6 +642,11 @@ class RedisStore:
         error_ttl = schema.record_retention(True, False, retention)
         slow_ms = settings.slow_request_ms
         bounded_host = self._hostnames
+        bounded_user = self.bounds.user
+        bounded_fqdn = self.bounds.client_hostname
+        route_of = self._route_of
+        routes_get = self._routes.get
+        shared_agent = self.bounds.user_agent.admits
         encode = schema.encode_fields
         record_key = schema.request_record_key
         stream_requests = schema.STREAM_REQUESTS
@@ -765,9 +748,8 @@ class RedisStore:
                 route = req.route
                 # the path matters only without a route template (and not for unmatched 404/405);
                 # the status, method and path indexes and counters are filled per group at the end
-                group_key = (hour, status, _route_keys(
-                    req.method, status, route, "" if route or status == 404 or status == 405 else req.path
-                ))
+                memo_key = (req.method, status, route, "" if route or status == 404 or status == 405 else req.path)
+                group_key = (hour, status, routes_get(memo_key) or route_of(memo_key))
                 members = by_route.get(group_key)
                 if members is None:
                     by_route[group_key] = [score, key]
@@ -784,7 +766,7 @@ class RedisStore:
                         else:
                             members += pair
                 if req.client_hostname:
-                    index = schema.idx_req_fqdn(req.client_hostname)
+                    index = schema.idx_req_fqdn(bounded_fqdn(req.client_hostname))
                     members = hget(index)
                     if members is None:
                         hot[index] = [score, key]
@@ -800,7 +782,7 @@ class RedisStore:
                         if ip:
                             host_group[1].add(ip)
                 if req.user_id:
-                    index = schema.idx_req_user(req.user_id)
+                    index = schema.idx_req_user(bounded_user(req.user_id))
                     members = hget(index)
                     if members is None:
                         hot[index] = [score, key]
@@ -825,7 +807,7 @@ class RedisStore:
                 ttl = error_ttl if status >= 400 else request_ttl
                 keep(key)
                 mark(len(args))
-                append(pack(("HSET", key, *encode(entry, interned))))
+                append(pack(("HSET", key, *encode(entry, interned, shared_agent))))
                 expire_at = ts_ms // 1000 + ttl
                 append(pack(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1)))
                 append_stream(pack(("XADD", stream_requests, "*", "k", key)))
@@ -839,20 +821,20 @@ class RedisStore:
                     is_oauth = True
                     session = entry.index_value("session")
                     if session:
-                        flows.setdefault(schema.oauth_flow(session), []).append(key)
+                        flows.setdefault(schema.oauth_flow(self.bounds.session(session)), []).append(key)
                 skey = schema.stats_logs(hour) if part is None else part(schema.stats_logs(hour))
                 for field in ("total", f"level_{entry.level}"):
                     hincr[(skey, field)] = hincr.get((skey, field), 0) + 1
                 if entry.event:
                     ekey = schema.stats_events(hour)
-                    k4 = (ekey if part is None else part(ekey), entry.event)
+                    k4 = (ekey if part is None else part(ekey), self.bounds.event(entry.event))
                     hincr[k4] = hincr.get(k4, 0) + 1
                 ttl = schema.record_retention(entry.is_error, is_oauth, retention)
             if entry.trace_id:
                 traced += ("0", trace_member(entry.trace_id, ts_ms, key))
             keep(key)
             mark(len(args))
-            append(pack(("HSET", key, *encode(entry, interned))))
+            append(pack(("HSET", key, *encode(entry, interned, shared_agent))))
             expire_at = ts_ms // 1000 + ttl
             append(pack(("EXPIREAT", key, expire_at if expire_at > now_s else now_s + 1)))
             append_stream(pack(("XADD", stream, "*", "k", key)))
@@ -950,10 +932,11 @@ class RedisStore:
             n = len(members) // 2
             skey = schema.stats_requests(hour)
             bump(skey, "total", n)
-            bump(skey, f"status_{status}", n)
+            code = bounded_status(status)
+            bump(skey, f"status_{code}", n)
             if status >= 400:
                 members_of(schema.IDX_REQ_ERRORS).extend(members)
-                bump(schema.stats_errors(hour), str(status), n)
+                bump(schema.stats_errors(hour), str(code), n)
             bump(schema.stats_paths(hour), path_field, n)
         for (host, hour), (members, ips) in by_host.items():
             members_of(schema.idx_req_host(host)).extend(members)
@@ -965,41 +948,58 @@ class RedisStore:
         """The rarer request indexes: OAuth client and session."""
         out = []
         if req.oauth_client_id:
-            out.append(schema.idx_req_client(req.oauth_client_id))
+            out.append(schema.idx_req_client(self.bounds.client(req.oauth_client_id)))
         if req.session_id:
-            out.append(schema.idx_req_session(req.session_id))
+            out.append(schema.idx_req_session(self.bounds.session(req.session_id)))
         return out
 
+    def _route_of(self, memo_key: tuple[str, int, str, str]) -> tuple[str, str, str, str]:
+        """:func:`_route_keys` of a request's (method, status, route, path), its path bounded
+        (``self.bounds.path``); remembered in ``self._routes`` (a bounded path's answer never changes
+        once given), which is emptied when full."""
+        method, status, route, path = memo_key
+        if len(self._routes) >= _ROUTE_MEMO_MAX:
+            self._routes.clear()
+        hit = self._routes[memo_key] = _route_keys(method, status, self.bounds.path(route, path, status))
+        return hit
+
     def _log_indexes(self, entry: LogEntry) -> tuple[list[str], bool]:
+        """The indexes of an application log (every sender-chosen part bounded, see bounds.py) and
+        whether it is OAuth activity."""
+        bounds = self.bounds
         out = [schema.IDX_LOG_ALL, schema.idx_log_level(entry.level)]
         if entry.component:
-            out.append(schema.idx_log_component(entry.component))
+            out.append(schema.idx_log_component(bounds.component(entry.component)))
         if entry.event:
-            out.append(schema.idx_log_event(entry.event))
+            out.append(schema.idx_log_event(bounds.event(entry.event)))
         if is_error_severity(entry.severity_number):
             out.append(schema.IDX_LOG_ERRORS)
         for name in ("ip", "client", "user", "session", "host"):
             value = entry.index_value(name)
             if value:
+                if name == "ip":  # an address is indexed (canonical, like a request's), anything else is _OTHER
+                    value = valid_ip(value) or OTHER
+                else:
+                    value = bounds.log_fields[name](value)
                 out.append(schema.idx_log_field(name, value))
         oauth_event = entry.attributes.get("oauth.event_type")
         is_oauth = bool(oauth_event)
         if is_oauth:
-            out.append(schema.idx_oauth_event(str(oauth_event)))
+            out.append(schema.idx_oauth_event(bounds.event(str(oauth_event))))
             client = entry.index_value("client")
             user = entry.index_value("user")
             if client:
-                out.append(schema.idx_oauth_client(client))
+                out.append(schema.idx_oauth_client(bounds.client(client)))
             if user:
-                out.append(schema.idx_oauth_user(user))
+                out.append(schema.idx_oauth_user(bounds.user(user)))
             ip = entry.index_value("ip")
             if ip:
-                out.append(schema.idx_oauth_ip(ip))
+                out.append(schema.idx_oauth_ip(valid_ip(ip) or OTHER))
         return out, is_oauth
 
     @staticmethod
     def _method(method: str) -> str:
-        return method if method in KNOWN_METHODS else OTHER
+        return bounded_method(method)
 
     def patch_hostname(self, hostname: str, items: Sequence[tuple[str, int]]) -> int:
         """A late reverse-DNS answer: set ``client_hostname`` on the stored request records
@@ -1013,7 +1013,7 @@ class RedisStore:
         results = pipe.execute()
         live = {key: ts for (key, ts), ok in zip(items, results) if ok == 1}
         if live:
-            index = schema.idx_req_fqdn(hostname)
+            index = schema.idx_req_fqdn(self.bounds.client_hostname(hostname))
             now = time.time()
             pipe = self.client.pipeline(transaction=False)
             pipe.zadd(index, live)

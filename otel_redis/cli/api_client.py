@@ -7,19 +7,28 @@ configured tokens on this machine.
 
 Every failure becomes an :class:`ApiError` (a :class:`~otel_redis.cli.CliError`): one line, and an
 exit code that says what kind of failure it was (see the ``EXIT_*`` constants).
+
+Plain requests go through the standard library's ``http.client``: a CLI call should cost little
+more than starting Python, and importing httpx alone took longer than the whole query. httpx is
+imported only for the live-follow event stream (its streaming reads and read timeouts).
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
 import re
+import socket
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Protocol
+from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 from ..config import API_TOKEN_FILE
 from . import CliError
@@ -97,7 +106,34 @@ def one_line(text: str, limit: int = _MAX_DETAIL) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def _detail(response: httpx.Response) -> str:
+class _Answer(Protocol):
+    """What error handling reads from a response: an httpx one or a :class:`Response`."""
+
+    status_code: int
+    text: str
+    reason_phrase: str
+
+    def json(self) -> Any: ...
+
+
+@dataclass
+class Response:
+    """A finished plain (non-streaming) answer, read whole by ``http.client``."""
+
+    status_code: int
+    reason_phrase: str
+    content: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+def _detail(response: _Answer) -> str:
     """The API's own explanation of an error response (FastAPI ``detail``), else the reason phrase."""
     try:
         body = response.json()
@@ -119,27 +155,21 @@ def _detail(response: httpx.Response) -> str:
 
 
 class ApiClient:
-    """A small synchronous client of the query API; ``transport`` is injectable (httpx style)."""
+    """A small synchronous client of the query API."""
 
-    def __init__(
-        self,
-        base_url: str,
-        token: str | None,
-        *,
-        timeout: float = 30.0,
-        verbose: bool = False,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
+    def __init__(self, base_url: str, token: str | None, *, timeout: float = 30.0, verbose: bool = False) -> None:
         self.base_url = base_url
         self.token = token
         self.verbose = verbose
-        headers = {"User-Agent": "otel-redis-cli"}
+        self.timeout = timeout
+        self.headers = {"User-Agent": "otel-redis-cli"}
         if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout, transport=transport)
+            self.headers["Authorization"] = f"Bearer {token}"
+        self._stream_client: Any = None  # an httpx.Client, made by the first event stream
 
     def close(self) -> None:
-        self._http.close()
+        if self._stream_client is not None:
+            self._stream_client.close()
 
     def __enter__(self) -> "ApiClient":
         return self
@@ -154,10 +184,10 @@ class ApiClient:
         query = clean_params(params)
         self._announce(method, path, query)
         try:
-            response = self._http.request(method, path, params=query)
-        except httpx.TimeoutException:
+            response = self._send(method, path, query)
+        except (TimeoutError, socket.timeout):
             raise Unreachable(f"the query API at {self.base_url} did not answer in time") from None
-        except httpx.TransportError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             raise Unreachable(self._unreachable_message(exc)) from None
         self.raise_for_status(response)
         try:
@@ -167,6 +197,31 @@ class ApiClient:
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return self.request("GET", path, params)
+
+    def url(self, path: str, query: Mapping[str, str] | None = None) -> str:
+        return f"{self.base_url}{path}" + (f"?{urlencode(query)}" if query else "")
+
+    def _send(self, method: str, path: str, query: Mapping[str, str]) -> Response:
+        """One request on a fresh connection, the body read whole."""
+        parts = urlsplit(self.url(path, query))
+        conn_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        conn = conn_class(parts.hostname or "127.0.0.1", parts.port, timeout=self.timeout)
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            conn.request(method, target, headers={"Accept": "*/*", **self.headers})
+            answer = conn.getresponse()
+            body = answer.read()
+            return Response(answer.status, answer.reason, body, {k.lower(): v for k, v in answer.getheaders()})
+        finally:
+            conn.close()
+
+    def _streams(self) -> Any:
+        """The httpx client of the event streams, imported and built on first use."""
+        if self._stream_client is None:
+            import httpx
+
+            self._stream_client = httpx.Client(base_url=self.base_url, headers=self.headers, timeout=self.timeout)
+        return self._stream_client
 
     # ------------------------------------------------------------------ streaming (SSE)
 
@@ -179,6 +234,8 @@ class ApiClient:
         Transport failures raise :class:`Unreachable` (also while iterating), so a caller can
         tell "reconnect" from "give up" (any other :class:`ApiError`).
         """
+        import httpx
+
         query = clean_params(params)
         headers = {"Accept": "text/event-stream", "Cache-Control": "no-store"}
         if last_event_id:
@@ -186,7 +243,7 @@ class ApiClient:
         self._announce("GET", path, query, last_event_id)
         timeout = httpx.Timeout(10.0, read=read_timeout)
         try:
-            with self._http.stream("GET", path, params=query, headers=headers, timeout=timeout) as response:
+            with self._streams().stream("GET", path, params=query, headers=headers, timeout=timeout) as response:
                 if response.status_code >= 400:
                     response.read()
                     self.raise_for_status(response)
@@ -201,7 +258,7 @@ class ApiClient:
 
     # ------------------------------------------------------------------ errors
 
-    def raise_for_status(self, response: httpx.Response) -> None:
+    def raise_for_status(self, response: _Answer) -> None:
         status = response.status_code
         if status < 400:
             return
@@ -233,13 +290,15 @@ class ApiClient:
     def _announce(self, method: str, path: str, query: Mapping[str, str], last_event_id: str | None = None) -> None:
         if not self.verbose:
             return
-        url = self._http.build_request(method, path, params=query).url
+        url = self.url(path, query)
         extra = f" (Last-Event-ID: {last_event_id})" if last_event_id else ""
         print(f"otel-redis: {method} {url}{extra}", file=sys.stderr, flush=True)
 
 
 def _guarded(chunks: Iterator[bytes], client: ApiClient) -> Iterator[bytes]:
     """Re-raise transport failures that happen mid-stream as :class:`Unreachable`."""
+    import httpx
+
     try:
         yield from chunks
     except httpx.TimeoutException:

@@ -26,6 +26,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--demo-interval", type=float, default=0.5, help="seconds between demo records (default 0.5)")
     add_receiver_flags(p)
     p.add_argument("--no-otlp", action="store_true", help="do not run the OTLP receiver beside the query API")
+    p.add_argument(
+        "--forward",
+        metavar="URL",
+        help="also forward stored records to this upstream OTLP endpoint (default: when "
+        "OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_LOGS_ENDPOINT is set)",
+    )
+    p.add_argument("--no-forward", action="store_true", help="do not forward, even with OTEL_EXPORTER_OTLP_* set")
     p.set_defaults(func=run)
 
 
@@ -41,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     check_config()
     otlp_config = receiver_settings(args, disabled=args.no_otlp)
+    upstream_env = forward_env(args)
     api_sock = _bind_api(args.host, args.port)
     url = resolve_url(settings)
     where = "external" if settings.redis_url else f"embedded, data in {settings.data_dir.resolve()}"
@@ -62,6 +70,16 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(settings)
     stop = threading.Event()
     threads: list[threading.Thread] = []
+    forwarder = None
+    if upstream_env is not None:
+        try:
+            forwarder = start_forwarder(settings, upstream_env)
+        except CliError:
+            api_sock.close()
+            receiver.stop()
+            pipeline.shutdown()
+            raise
+        threads.append(threading.Thread(target=forwarder.run, args=(stop,), name="otel-redis-forwarder", daemon=True))
     if args.demo:
         # the query API logs its own requests, and a demo client sends it real HTTP traffic
         from ..instrumentation import instrument_app
@@ -89,8 +107,52 @@ def run(args: argparse.Namespace) -> int:
     finally:
         stop.set()
         receiver.stop()
+        if forwarder is not None:
+            for t in threads:
+                if t.name == "otel-redis-forwarder":
+                    t.join(timeout=10)
+            forwarder.close()
         pipeline.shutdown()
     return 0
+
+
+def forward_env(args: argparse.Namespace, env: Any = None) -> dict[str, str] | None:
+    """The environment the upstream is read from, or None when ``serve`` does not forward.
+
+    ``--forward URL`` stands for ``OTEL_EXPORTER_OTLP_ENDPOINT`` (so ``/v1/logs`` is appended for
+    HTTP, as the OTel exporters do); otherwise serve forwards when either endpoint variable is set.
+    """
+    import os
+
+    env = dict(os.environ if env is None else env)
+    if args.no_forward:
+        return None
+    if args.forward:
+        if not args.forward.startswith(("http://", "https://")):
+            raise CliError(f"--forward {args.forward!r}: the upstream URL must start with http:// or https://", 2)
+        env.pop("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", None)
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.forward
+        return env
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"):
+        return env
+    return None
+
+
+def start_forwarder(settings: Any, env: dict[str, str]) -> Any:
+    """Connect the forwarder (Redis streams -> upstream OTLP); its thread is started by the caller."""
+    from collector.config import load_forwarder_settings
+    from collector.forwarder import Forwarder
+    from collector.upstream import UpstreamError, make_upstream
+
+    try:
+        config = load_forwarder_settings(env)
+        upstream = make_upstream(config.protocol, env)
+    except (UpstreamError, ValueError) as exc:
+        raise CliError(str(exc), 2) from None
+    forwarder = Forwarder.connect(settings, config, upstream)
+    print(f"otel-redis: forwarding stored records to {upstream.describe()} (consumer {config.consumer!r})",
+          file=sys.stderr, flush=True)  # fmt: skip
+    return forwarder
 
 
 def _server_class() -> Any:

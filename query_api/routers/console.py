@@ -32,14 +32,18 @@ async def _run(request: Request, plan: window_stats.Plan[Any]) -> Any:
     "/top/{kind}",
     summary="Top client IPs, paths, user agents, referrers or 404 paths (counts), or the slowest routes (mean ms)",
 )
-async def top(request: Request, kind: TopKind, window: WindowParam = "24h", limit: LimitQ = 10) -> dict[str, Any]:
+async def top(
+    request: Request, kind: TopKind, window: WindowParam = "24h", limit: LimitQ = 10, hostname: HostQ = None
+) -> dict[str, Any]:
     w = _window(request, window)
+    host = hostname or None
     if kind == "slow_routes":
-        body = await _run(request, console_stats.slow_routes(w.start_ms, w.end_ms, limit))
+        body = await _run(request, console_stats.slow_routes(w.start_ms, w.end_ms, limit, host))
         body["kind"] = kind
     else:
-        body = await _run(request, console_stats.top(kind, w.start_ms, w.end_ms, limit))
+        body = await _run(request, console_stats.top(kind, w.start_ms, w.end_ms, limit, host))
     body["window"] = w.to_dict()
+    body["hostname"] = host
     return body
 
 

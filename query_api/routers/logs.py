@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
-from otel_redis import query
-from otel_redis.record import normalize_trace_id
+from otel_redis import query, schema
+from otel_redis.record import entry_to_dict, normalize_trace_id
 
 from .. import deps
 from ..deps import MAX_VALUE, CommonDep
-from ..models import LogPage
+from ..models import LogPage, LogRecord
 from ..respond import JSONBytes, page_response
 
 router = APIRouter(prefix="/logs", tags=["logs"])
@@ -34,6 +34,22 @@ async def recent(
     kind: Annotated[Kind | None, Query(description="only application logs (log) or only requests (request)")] = None,
 ) -> JSONBytes:
     return await page_response(request, common, [_KIND_GROUP[kind]] if kind else [])
+
+
+@router.get(
+    "/record/{record_id:path}",
+    summary="One stored record by its key (req:... or log:..., the id field of every record; URL-encode it)",
+    response_model=LogRecord,
+    response_class=JSONBytes,
+)
+async def record(request: Request, record_id: Annotated[str, Path(max_length=MAX_VALUE)]) -> JSONBytes:
+    if not schema.is_well_formed_record_key(record_id):
+        deps.bad_input("path", "record_id", "not a record id: expected log:{ms}-{uid} or req:{ms}-{uid}:{ip} "
+                       "(the id field of a record)")
+    found = await query.fetch(deps.redis_client(request), [record_id])
+    if not found:
+        raise HTTPException(404, f"no stored record {record_id!r}: it expired, was deleted or never existed")
+    return JSONBytes(entry_to_dict(*found[0]))
 
 
 @router.get("/ip/{ip}", summary="By client IP: requests from it and application logs carrying it", **PAGE)

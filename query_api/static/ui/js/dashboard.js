@@ -19,13 +19,13 @@ function topPanel(kind, title, column, body) {
   const link = (v) => (kind === 'ips' ? el('a', { href: href('tail', { ip: v }) }, v) : v);
   const rows = body.items.map((i) => [link(i.value), fmtNumber(i.count)]);
   if (body.other) rows.push([el('span', { class: 'muted' }, 'other (beyond the cap)'), fmtNumber(body.other)]);
-  return el('div', { class: 'panel', id: `top-${kind}` }, el('h2', {}, title, ' ', el('span', { class: 'muted' }, '(all hostnames)')),
+  return el('div', { class: 'panel', id: `top-${kind}` }, el('h2', {}, title, ' ', el('span', { class: 'muted' }, `(${body.hostname || 'all hostnames'})`)),
     rows.length ? table([[column], ['Requests', true]], rows) : el('p', { class: 'muted' }, 'nothing in this window'));
 }
 
 function slowPanel(body) {
   const rows = body.items.map((i) => [i.route, fmtNumber(i.mean_ms, 1), fmtNumber(i.requests)]);
-  return el('div', { class: 'panel', id: 'top-slow_routes' }, el('h2', {}, 'Slowest routes ', el('span', { class: 'muted' }, '(mean, all hostnames)')),
+  return el('div', { class: 'panel', id: 'top-slow_routes' }, el('h2', {}, 'Slowest routes ', el('span', { class: 'muted' }, `(mean, ${body.hostname || 'all hostnames'})`)),
     rows.length ? table([['Route'], ['Mean ms', true], ['Requests', true]], rows) : el('p', { class: 'muted' }, 'nothing in this window'));
 }
 
@@ -68,8 +68,8 @@ export async function dashboardView(root, params) {
   try {
     [d, ...tops] = await Promise.all([
       get('/logs/dashboard', { window: p.window, hostname: p.hostname }),
-      ...TOPS.map(([kind]) => get(`/logs/top/${kind}`, { window: p.window, limit: 10 })),
-      get('/logs/top/slow_routes', { window: p.window, limit: 10 }),
+      ...TOPS.map(([kind]) => get(`/logs/top/${kind}`, { window: p.window, limit: 10, hostname: p.hostname })),
+      get('/logs/top/slow_routes', { window: p.window, limit: 10, hostname: p.hostname }),
     ]);
   } catch (exc) {
     show(root, el('p', { class: 'error', role: 'alert' }, exc.message));

@@ -1,4 +1,5 @@
 // Record detail: every field, the stack trace, copy as JSON, and links to the related views.
+import { ApiError, get } from './api.js';
 import { el, show } from './dom.js';
 import { bodyText, recordRow, seen } from './records.js';
 import { href } from './route.js';
@@ -35,8 +36,14 @@ export async function detailView(root, id) {
   show(root, el('p', { class: 'muted' }, 'loading…'));
   let record = seen.get(id);
   if (!record) {
-    show(root, el('p', { class: 'error', role: 'alert' }, 'This record is not loaded in this tab: open it from the live tail or a trace.'));
-    return;
+    // a shared link: fetch the record by its key (encoded, since request keys may hold %XX escapes)
+    try {
+      record = await get(`/logs/record/${encodeURIComponent(id)}`);
+    } catch (exc) {
+      const text = exc instanceof ApiError && exc.status === 404 ? `No stored record ${id}: it expired or never existed.` : exc.message;
+      show(root, el('p', { class: 'error', role: 'alert', id: 'record-error' }, text));
+      return;
+    }
   }
   const json = JSON.stringify(record, null, 2);
   const copied = el('span', { class: 'muted' });
@@ -44,12 +51,13 @@ export async function detailView(root, id) {
   copy.addEventListener('click', async () => {
     try { await navigator.clipboard.writeText(json); copied.textContent = 'copied'; } catch (_) { copied.textContent = 'copy failed: select the JSON below'; }
   });
+  const share = el('a', { href: href('record', {}, record.id), target: '_blank', rel: 'noopener', id: 'record-link' }, 'Link to this record');
   const stack = (record.attributes || {})[STACK];
   show(root,
     el('h1', {}, record.kind === 'request' ? 'Request' : 'Log record'),
     recordRow(record),
     links(record),
-    el('p', {}, copy, ' ', copied),
+    el('p', {}, copy, ' ', copied, ' ', share),
     fields(record),
     stack ? [el('h2', {}, 'Stack trace'), el('pre', { class: 'stack', id: 'stack' }, String(stack))] : null,
     el('details', {}, el('summary', {}, 'JSON'), el('pre', { id: 'json' }, json)));

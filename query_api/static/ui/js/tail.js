@@ -27,7 +27,9 @@ function filterForm(filters, onChange) {
     event.preventDefault();
     onChange(Object.fromEntries([...new FormData(form)].filter(([, v]) => v !== '')));
   });
-  form.addEventListener('change', () => form.requestSubmit());
+  // a select applies at once; text fields apply on Enter or Apply (re-rendering on their change event
+  // would drop what is typed into the next field and lose its focus)
+  form.addEventListener('change', (event) => { if (event.target.tagName === 'SELECT') form.requestSubmit(); });
   return form;
 }
 

@@ -10,49 +10,100 @@ distinct values a later popular one is counted under ``_OTHER``: the totals stay
 is that of the values that got a field. No key is ever made from a client value.
 
 :func:`plan` is a pure function over a batch's entries that returns the increments;
-:func:`commands` turns them into single-key ``EVAL`` calls (one per hash, with its expiry), so
-they are Cluster-safe and need no script loading. The write path (store.py) calls
-:func:`commands` once per batch.
+:func:`commands` turns them into single-key ``EVALSHA`` calls (one per hash and batch, with its
+expiry), so they are Cluster-safe. The write path (store.py) loads :data:`SCRIPTS` with its own
+scripts (and again after NOSCRIPT) and calls :func:`commands` once per batch.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import re
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from . import schema
 from .paths import index_path
 from .record import LogEntry, RequestFields, dumps
 
-#: ARGV[1] cap, ARGV[2] ttl, then (field, increment) pairs; returns the increments sent to _OTHER
-_CAPPED_INCR = """
-local cap = tonumber(ARGV[1])
-local other = 0
-for i = 3, #ARGV, 2 do
-  local f = ARGV[i]
-  if redis.call('HEXISTS', KEYS[1], f) == 0 and redis.call('HLEN', KEYS[1]) >= cap then
-    f = '_OTHER'
-    other = other + 1
-  end
-  redis.call('HINCRBY', KEYS[1], f, ARGV[i + 1])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
-return other
-"""
+#: pairs per HSET of the latest-error script (Lua's unpack has a stack limit of a few thousand values)
+_CHUNK = 500
 
-#: ARGV[1] cap, ARGV[2] ttl, then (field, value) pairs set while the hash has room (or the field exists)
-_CAPPED_SET = """
+#: KEYS[1] a capped hash; ARGV[1] cap, ARGV[2] ttl, then (field, increment) pairs, each field
+#: once (the batch is folded first). A hash with room for every field of the batch (HLEN + fields
+#: <= cap) is incremented as is. Otherwise its field names are read once (HKEYS: at most cap + 1
+#: of them) into a Lua set: new fields get a field while the hash has room and the rest is summed
+#: into one ``_OTHER`` increment. (One HKEYS rather than a lookup per field: a hash of a few
+#: hundred fields may be a listpack, where every lookup of a missing field scans all of it.)
+#: Returns how many fields went to ``_OTHER``. One key, so Cluster-safe.
+_CAPPED_INCR = """
+local key = KEYS[1]
 local cap = tonumber(ARGV[1])
-for i = 3, #ARGV, 2 do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 1 or redis.call('HLEN', KEYS[1]) < cap then
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+local last = #ARGV
+local len = redis.call('HLEN', key)
+if len + (last - 2) / 2 <= cap then
+  for i = 3, last, 2 do
+    redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1])
   end
+else
+  local have = {}
+  for _, name in ipairs(redis.call('HKEYS', key)) do have[name] = true end
+  local other, other_sum = 0, 0
+  for i = 3, last, 2 do
+    local name = ARGV[i]
+    if have[name] then
+      redis.call('HINCRBY', key, name, ARGV[i + 1])
+    elseif len < cap then
+      len = len + 1
+      redis.call('HINCRBY', key, name, ARGV[i + 1])
+    else
+      other = other + 1
+      other_sum = other_sum + tonumber(ARGV[i + 1])
+    end
+  end
+  if other > 0 then
+    redis.call('HINCRBY', key, '_OTHER', string.format('%d', other_sum))
+  end
+  redis.call('EXPIRE', key, ARGV[2])
+  return other
 end
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', key, ARGV[2])
 return 0
 """
+
+#: KEYS[1] a capped hash; ARGV[1] cap, ARGV[2] ttl, then (field, value) pairs, each field once:
+#: set while the hash has room or the field exists (one HSET per chunk when all fit; else the
+#: field names read once, as in :data:`_CAPPED_INCR`). One key.
+_CAPPED_SET = """
+local key = KEYS[1]
+local cap = tonumber(ARGV[1])
+local last = #ARGV
+local len = redis.call('HLEN', key)
+if len + (last - 2) / 2 <= cap then
+  for s = 3, last, 2 * CHUNK do
+    redis.call('HSET', key, unpack(ARGV, s, math.min(s + 2 * CHUNK - 1, last)))
+  end
+else
+  local have = {}
+  for _, name in ipairs(redis.call('HKEYS', key)) do have[name] = true end
+  for i = 3, last, 2 do
+    if have[ARGV[i]] or len < cap then
+      if not have[ARGV[i]] then len = len + 1 end
+      redis.call('HSET', key, ARGV[i], ARGV[i + 1])
+    end
+  end
+end
+redis.call('EXPIRE', key, ARGV[2])
+return 0
+""".replace("CHUNK", str(_CHUNK))
+
+CAPPED_INCR_SHA = hashlib.sha1(_CAPPED_INCR.encode()).hexdigest()
+CAPPED_SET_SHA = hashlib.sha1(_CAPPED_SET.encode()).hexdigest()
+#: what the write path loads (SCRIPT LOAD) before its first batch and again after NOSCRIPT
+SCRIPTS = (_CAPPED_INCR, _CAPPED_SET)
 
 _NUMBER = re.compile(r"\d+")
 _HEX = re.compile(r"\b[0-9a-fA-F]{8,}\b|\b[0-9a-fA-F-]{32,36}\b")
@@ -107,47 +158,72 @@ def error_of(entry: LogEntry) -> tuple[str, str] | None:
     return kind or entry.level, str(message)
 
 
-def _request(out: Increments, entry: LogEntry, hour: str) -> None:
-    req = entry.request
-    assert req is not None
-    status = req.status_code
-    if req.user_agent:
-        out.add(schema.stats_agents(hour), _field(req.user_agent))
-    if req.referrer:
-        out.add(schema.stats_referrers(hour), _field(req.referrer))
-    if req.client_ip:
-        out.add(schema.stats_client_ips(hour), _field(req.client_ip))
-    if status == 404:
-        out.add(schema.stats_not_found(hour), _field(req.path.partition("?")[0]))
-    elif status != 405:
-        route = _field(f"{req.method} {index_path(req.route, req.path, status)}")
-        out.add(schema.stats_route_count(hour), route)
-        out.add(schema.stats_route_time(hour), route, int(req.response_time_ms * 1000))
-    if req.proxy_hostname:
-        _per_host(out, req, hour)
-    if req.bytes_sent:
-        key = schema.stats_bytes(hour)
-        out.add(key, "_all", req.bytes_sent)
-        if req.proxy_hostname:
-            out.add(key, _field(req.proxy_hostname), req.bytes_sent)
+def _requests_into(out: Increments, hour: str, reqs: list[RequestFields]) -> None:
+    """Count one hour's requests of a batch into ``out``: the top lists over all hostnames, again
+    per proxy hostname (``stats:host_top:*``, capped the same way, for the dashboard's hostname
+    selector), and bytes sent per hostname."""
+    overall = {
+        "agents": schema.stats_agents(hour), "referrers": schema.stats_referrers(hour),
+        "ips": schema.stats_client_ips(hour), "not_found": schema.stats_not_found(hour),
+        "route_n": schema.stats_route_count(hour), "route_us": schema.stats_route_time(hour),
+    }
+    _tops_into(out, reqs, overall.__getitem__)
+    per_host: dict[str, list[RequestFields]] = {}
+    for r in reqs:
+        if r.proxy_hostname:
+            group = per_host.get(r.proxy_hostname)
+            if group is None:
+                per_host[r.proxy_hostname] = [r]
+            else:
+                group.append(r)
+    for host, group in per_host.items():
+        _tops_into(out, group, functools.partial(_host_key, host=host, hour=hour))
+    sent = [r for r in reqs if r.bytes_sent]
+    if sent:
+        per_host_bytes: dict[str, int] = {"_all": sum(r.bytes_sent for r in sent)}
+        for r in sent:
+            if r.proxy_hostname:
+                per_host_bytes[r.proxy_hostname] = per_host_bytes.get(r.proxy_hostname, 0) + r.bytes_sent
+        _merge(out, schema.stats_bytes(hour), per_host_bytes)
 
 
-def _per_host(out: Increments, req: RequestFields, hour: str) -> None:
-    """The top-list fields again under the request's proxy hostname (``stats:host_top:*``, capped
-    the same way), so the dashboard's lists can follow its hostname selector."""
-    host, status = req.proxy_hostname, req.status_code
-    if req.user_agent:
-        out.add(schema.stats_host_top("agents", host, hour), _field(req.user_agent))
-    if req.referrer:
-        out.add(schema.stats_host_top("referrers", host, hour), _field(req.referrer))
-    if req.client_ip:
-        out.add(schema.stats_host_top("ips", host, hour), _field(req.client_ip))
-    if status == 404:
-        out.add(schema.stats_host_top("not_found", host, hour), _field(req.path.partition("?")[0]))
-    elif status != 405:
-        route = _field(f"{req.method} {index_path(req.route, req.path, status)}")
-        out.add(schema.stats_host_top("route_n", host, hour), route)
-        out.add(schema.stats_host_top("route_us", host, hour), route, int(req.response_time_ms * 1000))
+def _host_key(kind: str, *, host: str, hour: str) -> str:
+    return schema.stats_host_top(kind, host, hour)
+
+
+def _tops_into(out: Increments, reqs: list[RequestFields], key: Callable[[str], str]) -> None:
+    """The top-list counts of ``reqs`` into ``out`` under ``key(kind)`` (fields cut to their bound,
+    first-seen order kept): one tight pass per hash, counted in C by :class:`collections.Counter`."""
+    for kind, values in (
+        ("agents", [r.user_agent for r in reqs if r.user_agent]),
+        ("referrers", [r.referrer for r in reqs if r.referrer]),
+        ("ips", [r.client_ip for r in reqs if r.client_ip]),
+        ("not_found", [r.path.partition("?")[0] for r in reqs if r.status_code == 404]),
+    ):
+        if values:
+            _merge(out, key(kind), Counter(values))
+    route_count: dict[str, int] = {}
+    route_us: dict[str, int] = {}
+    for r in reqs:
+        status = r.status_code
+        if status == 404 or status == 405:
+            continue
+        route = f"{r.method} {r.route or index_path(r.route, r.path, status)}"
+        route_count[route] = route_count.get(route, 0) + 1
+        route_us[route] = route_us.get(route, 0) + int(r.response_time_ms * 1000)
+    if route_count:
+        _merge(out, key("route_n"), route_count)
+        _merge(out, key("route_us"), route_us)
+
+
+def _merge(out: Increments, key: str, counts: Mapping[str, int]) -> None:
+    """Add ``counts`` to ``out``'s row of ``key``, each name cut to the field bound."""
+    row = out.counts.get(key)
+    if row is None and max(map(len, counts), default=0) <= schema.AGG_FIELD_MAX:
+        out.counts[key] = dict(counts)
+        return
+    for name, amount in counts.items():
+        out.add(key, _field(name), amount)
 
 
 def _error(out: Increments, entry: LogEntry, hour: str, kind: str, message: str) -> None:
@@ -166,29 +242,39 @@ def _error(out: Increments, entry: LogEntry, hour: str, kind: str, message: str)
 def plan(entries: Iterable[LogEntry]) -> Increments:
     """The aggregate increments of a batch (pure: reads the entries, touches nothing)."""
     out = Increments()
+    hours: dict[str, list[RequestFields]] = {}
     last_hour_ms = -1
     hour = ""
+    current: list[RequestFields] = []  # replaced by the first entry's hour
     for entry in entries:
         ts_ms = entry.timestamp_ns // 1_000_000
         hour_ms = ts_ms - ts_ms % 3_600_000
         if hour_ms != last_hour_ms:
             last_hour_ms, hour = hour_ms, schema.hour_bucket(ts_ms)
-        if entry.request is not None:
-            _request(out, entry, hour)
+            current = hours.get(hour)
+            if current is None:
+                current = hours[hour] = []
+        req = entry.request
+        if req is not None:
+            current.append(req)
+            if req.status_code < 500:
+                continue
         error = error_of(entry)
         if error is not None:
             _error(out, entry, hour, *error)
+    for hour, requests in hours.items():
+        _requests_into(out, hour, requests)
     return out
 
 
 def commands(entries: Iterable[LogEntry], ttl_s: int, cap: int = schema.AGG_CAP) -> list[tuple[Any, ...]]:
-    """The batch's aggregates as single-key ``EVAL`` calls, each setting its hash's expiry ``ttl_s``."""
+    """The batch's aggregates as single-key ``EVALSHA`` calls of :data:`SCRIPTS` (one per hash,
+    its increments summed over the batch), each setting its hash's expiry ``ttl_s``."""
     increments = plan(entries)
     out: list[tuple[Any, ...]] = []
+    chain = itertools.chain.from_iterable
     for key, row in increments.counts.items():
-        pairs = [x for item in row.items() for x in item]
-        out.append(("EVAL", _CAPPED_INCR, 1, key, cap, ttl_s, *pairs))
-    for key, row in increments.latest.items():
-        pairs = [x for item in row.items() for x in item]
-        out.append(("EVAL", _CAPPED_SET, 1, key, cap, ttl_s, *pairs))
+        out.append(("EVALSHA", CAPPED_INCR_SHA, 1, key, cap, ttl_s, *chain(row.items())))
+    for key, latest in increments.latest.items():
+        out.append(("EVALSHA", CAPPED_SET_SHA, 1, key, cap, ttl_s, *chain(latest.items())))
     return out

@@ -66,9 +66,9 @@ class Guarded:
         body, key, rest = command[1], command[3], command[4:]
         if body == store.HINCRBY_PAIRS_SHA:
             self.argv += ("P", key, len(rest), *rest)
-        elif body in (aggregates._CAPPED_INCR, aggregates._CAPPED_SET):
+        elif body in (aggregates.CAPPED_INCR_SHA, aggregates.CAPPED_SET_SHA):
             cap, ttl, pairs = rest[0], rest[1], rest[2:]
-            kind = "I" if body == aggregates._CAPPED_INCR else "S"
+            kind = "I" if body == aggregates.CAPPED_INCR_SHA else "S"
             self.argv += (kind, key, cap, ttl, len(pairs), *pairs)
         else:
             raise ValueError("a script the guarded batch cannot run")

@@ -606,12 +606,16 @@ class RedisStore:
         if self._transport.cluster:  # SCRIPT LOAD goes to every master (not pipelined: many targets)
             self.client.script_load(_ADD_TRIM_EXPIRE)
             self.client.script_load(_HINCRBY_PAIRS)
+            for script in aggregates.SCRIPTS:
+                self.client.script_load(script)
             self._scripts_loaded = True
             return
         pipe = self.client.pipeline(transaction=False)
         pipe.script_load(_ADD_TRIM_EXPIRE)
         pipe.script_load(_HINCRBY_PAIRS)
         pipe.script_load(guard.SCRIPT)
+        for script in aggregates.SCRIPTS:
+            pipe.script_load(script)
         pipe.execute()
         self._scripts_loaded = True
 
@@ -963,6 +967,8 @@ class RedisStore:
             add(("SET", vkey, raw, "EX", value_ttl))
         # the rest is not idempotent (or must follow what is not): guarded, applied once
         for command in aggregates.commands(seen, retention.stats + REFRESH_INTERVAL_S):
+            if guarded is None and scripted is not None:  # a Cluster's capped-hash EVALSHA: resent after NOSCRIPT
+                scripted.append((len(args), None))
             gadd(command)
         stats_keys: set[str] = {skey for skey, _field in hincr}
         for n, (hists, errors) in rt_parts.items():

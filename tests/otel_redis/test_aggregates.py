@@ -5,8 +5,11 @@ from __future__ import annotations
 import time
 
 import orjson
+import pytest
+from redis.cluster import RedisCluster
 
 from otel_redis import aggregates, schema
+from otel_redis.config import load_settings
 from otel_redis.connection import make_client
 from otel_redis.record import LogEntry, RequestFields
 from otel_redis.store import RedisStore
@@ -107,3 +110,136 @@ def test_plan_is_pure_and_counts_what_it_is_given():
     out = aggregates.plan(entries)
     assert out.counts[schema.stats_agents(schema.hour_bucket(now))] == {"a": 2, "b": 1}
     assert aggregates.plan(entries).counts == out.counts
+
+
+def _counts(r, key: str) -> dict[str, int]:
+    return {k: int(v) for k, v in r.hgetall(key).items()}
+
+
+def test_a_batch_is_folded_into_one_script_call_per_hash_with_summed_increments():
+    now = int(time.time() * 1000)
+    hour = schema.hour_bucket(now)
+    entries = [_req(now, user_agent=f"agent-{i % 3}", bytes_sent=10, proxy_hostname="h") for i in range(300)]
+    calls = aggregates.commands(entries, 60)
+    agents = [c for c in calls if c[3] == schema.stats_agents(hour)]
+    assert len(agents) == 1 and {c[0] for c in calls} == {"EVALSHA"} and {c[2] for c in calls} == {1}
+    (call,) = agents
+    assert dict(zip(call[6::2], call[7::2])) == {"agent-0": 100, "agent-1": 100, "agent-2": 100}
+    (sent,) = [c for c in calls if c[3] == schema.stats_bytes(hour)]
+    assert dict(zip(sent[6::2], sent[7::2])) == {"_all": 3000, "h": 3000}
+
+
+def test_repeated_fields_in_one_batch_give_exact_totals(settings, r):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    hour = schema.hour_bucket(now)
+    store.write([_req(now, user_agent=f"agent-{i % 7}", bytes_sent=3, proxy_hostname="h") for i in range(700)])
+    store.write([_req(now, user_agent=f"agent-{i % 7}", bytes_sent=3, proxy_hostname="h") for i in range(70)])
+    assert _counts(r, schema.stats_agents(hour)) == {f"agent-{i}": 110 for i in range(7)}
+    assert _counts(r, schema.stats_bytes(hour)) == {"_all": 770 * 3, "h": 770 * 3}
+
+
+def test_a_batch_crossing_the_cap_fills_it_in_order_and_sends_the_rest_to_other(settings, r):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    hour = schema.hour_bucket(now)
+    cap = schema.AGG_CAP
+    store.write([_req(now, user_agent=f"agent-{i}") for i in range(cap - 100)])
+    # the next batch: each of 300 new agents twice, and every known agent once more
+    batch = [_req(now, user_agent=f"agent-{i}") for i in range(cap - 100, cap + 200) for _ in range(2)]
+    batch += [_req(now, user_agent=f"agent-{i}") for i in range(cap - 100)]
+    store.write(batch)
+    counts = _counts(r, schema.stats_agents(hour))
+    assert len(counts) == cap + 1
+    assert {counts[f"agent-{i}"] for i in range(cap - 100)} == {2}
+    assert {counts[f"agent-{i}"] for i in range(cap - 100, cap)} == {2}  # the first new ones got a field
+    assert not [i for i in range(cap, cap + 200) if f"agent-{i}" in counts]
+    assert counts[schema.AGG_OTHER] == 400
+    assert sum(counts.values()) == (cap - 100) + len(batch)
+
+
+def test_a_full_hash_counts_known_fields_and_sends_new_ones_to_other_with_their_amounts(settings, r):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    hour = schema.hour_bucket(now)
+    cap = schema.AGG_CAP
+    store.write([_req(now, proxy_hostname=f"h{i}", bytes_sent=1) for i in range(cap + 10)])
+    full = _counts(r, schema.stats_bytes(hour))  # "_all" takes one of the fields
+    assert len(full) == cap + 1 and full[schema.AGG_OTHER] == 11 and full["_all"] == cap + 10
+    store.write([_req(now, proxy_hostname="h0", bytes_sent=5), _req(now, proxy_hostname="h0", bytes_sent=5),
+                 _req(now, proxy_hostname="new-a", bytes_sent=7), _req(now, proxy_hostname="new-b", bytes_sent=100)])
+    counts = _counts(r, schema.stats_bytes(hour))
+    assert len(counts) == cap + 1 and "new-a" not in counts
+    assert counts["h0"] == 11 and counts["_all"] == cap + 10 + 117
+    assert counts[schema.AGG_OTHER] == 11 + 107
+    assert sum(v for k, v in counts.items() if k != "_all") == counts["_all"]
+
+
+def test_latest_error_of_a_full_hash_is_kept_for_known_groups_only(r):
+    now = int(time.time() * 1000)
+    hour = schema.hour_bucket(now)
+    for script in aggregates.SCRIPTS:
+        r.script_load(script)
+    kinds = [f"Error{i}" for i in range(4)]
+    for command in aggregates.commands([_error(now, "boom", kind) for kind in kinds[:3]], 60, cap=3):
+        r.execute_command(*command)
+    for command in aggregates.commands([_error(now + 5, "boom", kind) for kind in kinds], 60, cap=3):
+        r.execute_command(*command)
+    latest = {k: orjson.loads(v) for k, v in r.hgetall(schema.stats_error_latest(hour)).items()}
+    assert set(latest) == {aggregates.fingerprint(k, "boom") for k in kinds[:3]}
+    assert {v["ts"] for v in latest.values()} == {now + 5}
+    groups = _counts(r, schema.stats_error_groups(hour))
+    assert groups == {**{aggregates.fingerprint(k, "boom"): 2 for k in kinds[:3]}, schema.AGG_OTHER: 1}
+
+
+def test_thousands_of_new_fields_in_one_batch_are_counted_exactly(r):
+    """More distinct values in one call than one HSET chunk or Lua unpack takes."""
+    now = int(time.time() * 1000)
+    hour = schema.hour_bucket(now)
+    for script in aggregates.SCRIPTS:
+        r.script_load(script)
+    entries = [_req(now, user_agent=f"a{i}") for i in range(5000)]
+    for command in aggregates.commands(entries, 60, cap=1200):
+        r.execute_command(*command)
+    counts = _counts(r, schema.stats_agents(hour))
+    assert len(counts) == 1201 and counts[schema.AGG_OTHER] == 3800
+    assert all(f"a{i}" in counts for i in range(1200))
+    errors = [_error(now, "boom", f"Kind{i}") for i in range(1200)]
+    for command in aggregates.commands(errors, 60, cap=5000):  # all fit: set in chunks
+        r.execute_command(*command)
+    assert r.hlen(schema.stats_error_latest(hour)) == 1200
+
+
+def test_scripts_lost_by_redis_are_loaded_again_and_nothing_is_counted_twice(settings, r):
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    hour = schema.hour_bucket(now)
+    store.write([_req(now, user_agent="curl/8", bytes_sent=2) for _ in range(5)])
+    r.script_flush()
+    result = store.write_batch([_req(now, user_agent="curl/8", bytes_sent=2) for _ in range(5)])
+    assert not result.failed and result.index_errors == 0 and result.resent > 0
+    assert _counts(r, schema.stats_agents(hour)) == {"curl/8": 10}
+    assert _counts(r, schema.stats_bytes(hour)) == {"_all": 20}
+
+
+@pytest.mark.cluster
+def test_on_a_cluster_each_hash_is_capped_exactly_and_lost_scripts_are_loaded_again(redis_cluster_url, tmp_path):
+    settings = load_settings({}).with_overrides(redis_url=redis_cluster_url, data_dir=tmp_path / "data")
+    client = make_client(settings)
+    store = RedisStore(client, settings)
+    now = int(time.time() * 1000)
+    hour = schema.hour_bucket(now)
+    n = schema.AGG_CAP + 300
+    store.write([_req(now, user_agent=f"agent-{i}", client_ip=f"10.2.{i // 250}.{i % 250}") for i in range(n)])
+    reader = RedisCluster.from_url(redis_cluster_url, decode_responses=True)
+    reader.execute_command("SCRIPT FLUSH", target_nodes=RedisCluster.ALL_NODES)
+    result = store.write_batch([_req(now, user_agent=f"agent-{i}") for i in range(n)])
+    assert not result.failed and result.index_errors == 0
+    agents = _counts(reader, schema.stats_agents(hour))
+    assert len(agents) == schema.AGG_CAP + 1 and sum(agents.values()) == 2 * n
+    assert agents[schema.AGG_OTHER] == 2 * (n - schema.AGG_CAP)
+    ips = _counts(reader, schema.stats_client_ips(hour))
+    assert len(ips) == schema.AGG_CAP + 1 and "10.0.0.1" not in ips  # new when the hash was full
+    assert ips[schema.AGG_OTHER] == (n - schema.AGG_CAP) + n and sum(ips.values()) == 2 * n
+    client.close()
+    reader.close()

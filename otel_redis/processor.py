@@ -93,16 +93,10 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
         self.counters.maybe_warn("report at flush", force=True)
         return done
 
-    def shutdown(self) -> None:
-        """Stop the worker, then report every drop not yet reported (the once-a-minute warning
-        would otherwise leave the last ones, often most of them, unsaid)."""
-        super().shutdown()
-        self.counters.maybe_warn("report at shutdown", force=True)
-
     def shutdown(self, timeout_millis: int = 30000) -> None:
         """The SDK's shutdown (export what is queued, then the exporter's, within the timeout),
-        and the records still queued when it ran out counted as ``dropped_after_shutdown``
-        instead of vanishing."""
+        the records still queued when it ran out counted as ``dropped_after_shutdown`` instead of
+        vanishing, then every drop not yet reported."""
         self._bp.shutdown(timeout_millis)
         queue = self._bp._queue
         left = 0
@@ -114,7 +108,9 @@ class CountingBatchLogRecordProcessor(BatchLogRecordProcessor):
             left += 1
         if left:
             self.counters.add("dropped_after_shutdown", left)
-            self.counters.maybe_warn("shutdown timed out with records still queued")
+        # every drop not yet reported (the once-a-minute warning would otherwise leave the last
+        # ones, often most of them, unsaid)
+        self.counters.maybe_warn("report at shutdown", force=True)
 
     def queue_length(self) -> int:
         return len(self._bp._queue)

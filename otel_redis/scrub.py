@@ -47,9 +47,10 @@ DEFAULT_PATTERNS: tuple[str, ...] = (
     r"credit[._ -]?card",
 )
 
-#: exact names kept in clear by default: the OTel session id is the OAuth flow's correlation key
-#: (``oauth:flow:{session_id}``), not a session cookie
-DEFAULT_ALLOW: tuple[str, ...] = ("session.id", SCRUBBED_ATTRIBUTE)
+#: exact names kept in clear by default: the session id the schema indexes (``session.id``, and the
+#: specification's ``session_id`` field) is the OAuth flow's correlation key (``idx:session:*``,
+#: ``oauth:flow:{session_id}``), not a session cookie; other spellings are masked
+DEFAULT_ALLOW: tuple[str, ...] = ("session.id", "session_id", SCRUBBED_ATTRIBUTE)
 
 _TEXT = re.compile(
     r"(?P<kv>\b(?:access_token|refresh_token|id_token|token|client_secret|secret|password|passwd|api_key|apikey)"

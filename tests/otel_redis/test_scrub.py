@@ -25,7 +25,7 @@ def _scrub(attrs: dict[str, Any], body: Any = "", scrubber: Scrubber | None = No
 @pytest.mark.parametrize(
     "name",
     ["password", "db_passwd", "client_secret", "access_token", "X-Auth-Token", "api_key", "apiKey", "Authorization",
-     "auth", "x-auth", "cookie", "Set-Cookie", "session_id", "sessionId", "aws_credentials", "private_key",
+     "auth", "x-auth", "cookie", "Set-Cookie", "sessionId", "session-id", "aws_credentials", "private_key",
      "jwt", "user.ssn", "credit_card", "creditCard"],
 )
 def test_secret_names_are_masked(name):
@@ -35,7 +35,8 @@ def test_secret_names_are_masked(name):
 
 
 @pytest.mark.parametrize(
-    "name", ["oauth.event_type", "oauth.client_id", "author", "total_tokens", "tokenizer", "session.id", "enduser.id"]
+    "name", ["oauth.event_type", "oauth.client_id", "author", "total_tokens", "tokenizer", "session.id", "session_id",
+             "enduser.id"]
 )
 def test_ordinary_names_are_kept(name):
     out, _, found = _scrub({name: "value"})

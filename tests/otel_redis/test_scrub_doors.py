@@ -95,9 +95,12 @@ def test_werkzeug_access_line(werkzeug_app, r):
     _assert_clean(r)
 
 
-def test_a_scrubbed_value_indexes_nothing(pipeline, r):
-    otel_redis.log_info("one", session_id=PLANTED)
-    otel_redis.log_info("two", session_id="other-secret")
+def test_the_indexed_session_id_is_kept_and_other_spellings_index_nothing(pipeline, r):
+    """``session_id`` is the specification's indexed field (the OAuth flow's correlation key), so it
+    stays in clear; a masked spelling (``sessionId``) leaves no ``***`` key behind."""
+    otel_redis.log_info("one", session_id="flow-7", sessionId=PLANTED)
+    otel_redis.log_info("two", sessionId="other-secret")
     assert otel_redis.force_flush()
     _assert_clean(r)
+    assert [k for k in r.scan_iter("idx:log:session:*") if "flow-7" in k]
     assert not [k for k in r.scan_iter("*") if "***" in k]

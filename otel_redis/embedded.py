@@ -183,34 +183,28 @@ class EmbeddedRedis:
             atexit.register(self.stop)
             return self
         lock_fd = os.open(self.data_dir / "redis.lock", os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(lock_fd)
-            self._join_running(timeout)
-            return self
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                # another process runs the folder's server: use it; or it is just stopping it (a
+                # keeper lets go of the lock once the server is gone): wait for the lock
+                if self._answering_addr():
+                    os.close(lock_fd)
+                    return self
+                if time.monotonic() > deadline:
+                    os.close(lock_fd)
+                    raise EmbeddedRedisError(
+                        f"the Redis server owned by another process in {self.data_dir} does not answer"
+                    ) from None
+                time.sleep(0.05)
         self._lock_fd = lock_fd
         self.owner = True
         self._spawn(timeout)
         atexit.register(self.stop)
         return self
-
-    def _join_running(self, timeout: float) -> None:
-        """Another process owns the server for this folder: wait until its address answers."""
-        deadline = time.monotonic() + timeout
-        addr_file = self.data_dir / "redis.addr"
-        while time.monotonic() < deadline:
-            if addr_file.exists():
-                addr = addr_file.read_text().strip()
-                if addr.startswith("unix://"):
-                    self.unix_socket = Path(addr[len("unix://") :])
-                else:
-                    self.unix_socket = None
-                    self.port = int(addr.rsplit(":", 1)[1].split("/")[0])
-                if self._ping():
-                    return
-            time.sleep(0.05)
-        raise EmbeddedRedisError(f"the Redis server owned by another process in {self.data_dir} does not answer")
 
     def _start_shared(self, timeout: float) -> None:
         """Take a lease on the folder's server; start it (through a keeper) when none answers."""

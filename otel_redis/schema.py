@@ -528,6 +528,7 @@ OWNED_PATTERNS: tuple[str, ...] = (
     "tmp:hll:*",
     "collector:*",
     "val:*",
+    "wp:batch:*",  # the write path's batch markers (BATCH_MARKER_PREFIX)
     STREAM_LOGS,
     STREAM_REQUESTS,
 )

@@ -9,6 +9,7 @@ index or stats update of a stored record is counted as an index error. Returned 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import redis
@@ -20,6 +21,8 @@ ERROR_KINDS = ("oom", "readonly", "wrongtype", "noscript", "moved", "timeout", "
 #: reply prefixes Redis uses, for errors redis-py leaves as a plain ResponseError
 _PREFIXES = {"OOM": "oom", "READONLY": "readonly", "WRONGTYPE": "wrongtype", "NOSCRIPT": "noscript",
              "MOVED": "moved", "ASK": "moved"}
+#: the error reply a script call wraps (Redis 6.2)
+_IN_SCRIPT = re.compile(r"-(OOM|READONLY|WRONGTYPE|NOSCRIPT|MOVED|ASK)\b")
 #: redis-py's classes for the replies it recognises (their text loses the prefix)
 _CLASSES: tuple[tuple[type[BaseException], str, str], ...] = (
     (exceptions.OutOfMemoryError, "oom", "OOM"),
@@ -36,8 +39,14 @@ def error_kind(error: BaseException) -> str:
     for cls, kind, _prefix in _CLASSES:
         if isinstance(error, cls):
             return kind
-    head = str(error).split(" ", 1)[0].upper()
-    return _PREFIXES.get(head, "other")
+    text = str(error)
+    head = text.split(" ", 1)[0].upper()
+    if head in _PREFIXES:
+        return _PREFIXES[head]
+    # an error raised inside a script: Redis 7 passes the reply through, Redis 6.2 wraps it
+    # ("Error running script (call to f_...): @user_script:12: -OOM command not allowed ...")
+    inner = _IN_SCRIPT.search(text)
+    return _PREFIXES[inner.group(1)] if inner else "other"
 
 
 def error_text(error: BaseException) -> str:

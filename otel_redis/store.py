@@ -498,12 +498,9 @@ class RedisStore:
                 again.argv = [x for i in ops for x in guarded.op_argv(i)]
                 again.count = len(ops)
                 send.args.append(resp.pack(again.call(self._marker_ttl())))
-        try:
-            replies = send.finish()
-        except redis.RedisError as exc:  # the first errors stand; this one is quoted too
-            result.note(exc)
+        replies = self._send_again(send, result)
+        if replies is None:
             return
-        self.commands_sent += len(replies)
         result.resent = len(plain) + len(ops)
         for position, reply in zip(plain, replies):
             results[position] = reply
@@ -515,6 +512,16 @@ class RedisStore:
                 for i, reply in zip(ops, op_replies):
                     results[base + i] = reply
 
+    def _send_again(self, send: transport.Sender, result: WriteResult) -> list[Any] | None:
+        """One resend round trip; None when it failed (the first errors stand, this one is quoted)."""
+        try:
+            replies = send.finish()
+        except redis.RedisError as exc:
+            result.note(exc)
+            return None
+        self.commands_sent += len(replies)
+        return replies
+
     def _resend_plain(self, pending: "PendingWrite", results: list[Any], failed: list[int], result: WriteResult) -> None:
         """:meth:`_resend` of a batch without a guarded call (a Cluster): the failed commands as they
         are, but a histogram script that stopped part-way only after NOSCRIPT."""
@@ -524,12 +531,9 @@ class RedisStore:
             return
         send = self._transport.new()
         send.args.extend(pending.send.args[p] for p in again)
-        try:
-            replies = send.finish()
-        except redis.RedisError as exc:  # the first errors stand; this one is quoted too
-            result.note(exc)
+        replies = self._send_again(send, result)
+        if replies is None:
             return
-        self.commands_sent += len(replies)
         result.resent = len(again)
         for position, reply in zip(again, replies):
             results[position] = reply

@@ -204,6 +204,17 @@ def _extra_exporters(names: tuple[str, ...]) -> list[Any]:
 _lock = threading.RLock()
 _current: Pipeline | None = None
 _stdlib_handler: Any = None
+_requests_need_redis = False
+
+
+def keep_redis_for_requests() -> None:
+    """Called by the span exporter (``OTEL_TRACES_EXPORTER=redis``): this process asked for request
+    records in Redis, so a later ``configure()`` keeps the Redis exporter even when
+    ``OTEL_LOGS_EXPORTER`` leaves it out (zero-code setups often say ``none``). Without this, an app
+    that also calls ``configure()`` itself would replace the span door's pipeline with one that
+    stores nothing, and every request record would vanish."""
+    global _requests_need_redis
+    _requests_need_redis = True
 
 
 def _global_sdk_provider() -> LoggerProvider | None:
@@ -262,6 +273,8 @@ def configure(
             api._install(disabled, settings.preconfigure_buffer)
             return disabled  # type: ignore[return-value]
         names = logs_exporters({"OTEL_LOGS_EXPORTER": ",".join(exporters)} if exporters is not None else None)
+        if _requests_need_redis and "redis" not in names:
+            names = ("redis", *names)
         limited = limits_set()
         owns = False
         processor = None

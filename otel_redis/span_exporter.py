@@ -181,6 +181,7 @@ class RedisSpanExporter(SpanExporter):
                 return self._reader
             from . import pipeline
 
+            pipeline.keep_redis_for_requests()
             current = pipeline.current()
             if current is None:
                 # request records go to Redis whatever the distro's OTEL_LOGS_EXPORTER says (often none)

@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
 import redis
+from redis.exceptions import RedisClusterException
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -75,8 +76,10 @@ def create_app(settings: Settings | None = None, *, announce_token: bool = True)
         message = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in problems)
         return JSONResponse(status_code=422, content={"detail": message, "errors": problems})
 
+    # RedisClusterException is not a RedisError: redis-py raises it when no node of a Cluster answers
     @app.exception_handler(redis.RedisError)
-    async def _redis_error(_request: Request, exc: redis.RedisError) -> JSONResponse:
+    @app.exception_handler(RedisClusterException)
+    async def _redis_error(_request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse(status_code=503, content={"detail": f"Redis unavailable: {type(exc).__name__}"})
 
     app.include_router(health.router)

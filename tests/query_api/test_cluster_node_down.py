@@ -1,0 +1,52 @@
+"""The query API while a Redis Cluster master is down and nothing took over its slots: every route
+answers 503 with a message (never a 500 or a traceback), 200 again once the master is back, and\n503 again with every node gone."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.redis_cluster import LocalRedisCluster
+from tests.servers import free_port, run_service
+
+pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("query-api-cluster-down")]
+TOKEN = "cluster-down-token"
+ROUTES = ["/logs", "/logs/search?level=ERROR", "/logs/stats", "/logs/ip/127.0.0.1", "/logs/errors", "/metrics"]
+
+
+def test_every_route_answers_503_while_cluster_nodes_are_down(tmp_path: Path) -> None:
+    cluster = LocalRedisCluster(tmp_path / "cluster", masters=3, replicas=1).start()
+    try:
+        env = {"REDIS_URL": cluster.url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"),
+               "OTEL_REDIS_API_TOKENS": TOKEN, "OTEL_LOGS_EXPORTER": "none"}
+        argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
+        with run_service(argv, env=env, port=free_port(), tmp_path=tmp_path, name="serve-cluster-down") as svc:
+            headers = {"Authorization": f"Bearer {TOKEN}"}
+            with httpx.Client(base_url=svc.base_url, headers=headers, timeout=60) as c:
+                assert {route: c.get(route).status_code for route in ROUTES} == {route: 200 for route in ROUTES}
+                down = cluster.nodes[1]
+                cluster.kill(down)
+                answers = {route: c.get(route) for route in ROUTES}
+                # a route whose keys all live on the other masters may still answer; none may fail otherwise
+                assert {a.status_code for a in answers.values()} <= {200, 503}, {
+                    route: a.text[:200] for route, a in answers.items()}
+                assert answers["/logs"].status_code == 503  # /logs merges the shards of every master
+                assert all(a.json()["detail"] for a in answers.values() if a.status_code == 503)
+                cluster.wait_failover()  # its replica takes over
+                deadline = time.monotonic() + 30  # the client finds the new master on its next slot-map refresh
+                while (codes := {route: c.get(route).status_code for route in ROUTES}) != dict.fromkeys(ROUTES, 200):
+                    assert set(codes.values()) <= {200, 503}, codes
+                    assert time.monotonic() < deadline, codes
+                    time.sleep(0.5)
+                for node in cluster.nodes:  # every node gone: the client cannot even refresh its slot map
+                    cluster.kill(node)
+                answers = {route: c.get(route) for route in ROUTES}
+                assert {route: a.status_code for route, a in answers.items()} == {route: 503 for route in ROUTES}, {
+                    route: a.text[:200] for route, a in answers.items()}
+            assert "Traceback" not in svc.output()
+    finally:
+        cluster.stop()

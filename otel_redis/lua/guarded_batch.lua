@@ -22,17 +22,61 @@ local function note(reply)
     failed[#failed + 1] = tostring(#out - 2)
   end
 end
-local function pairs_op(key, count, first, capped, cap)
-  local last = first + count - 1
-  for j = first, last, 2 do
-    local f = ARGV[j]
-    if capped then
-      local has = redis.pcall('HEXISTS', key, f)
-      if type(has) == 'table' then return has end
-      if has == 0 and redis.pcall('HLEN', key) >= cap then f = '_OTHER' end
-    end
-    local r = redis.pcall('HINCRBY', key, f, ARGV[j + 1])
+local function pairs_op(key, count, first)
+  for j = first, first + count - 1, 2 do
+    local r = redis.pcall('HINCRBY', key, ARGV[j], ARGV[j + 1])
     if type(r) == 'table' and r.err then return r end
+  end
+  return 0
+end
+-- A capped hash's field names when its new fields may not all fit (HLEN + fields > cap): read
+-- once (HKEYS, at most cap + 1 names) rather than one HEXISTS per field, as on a listpack every
+-- lookup of a missing field scans the whole hash. nil when every field fits (or on an error).
+local function names_if_near(key, fields, cap)
+  local len = redis.pcall('HLEN', key)
+  if type(len) == 'table' then return nil, len, len end
+  if len + fields <= cap then return nil, len, nil end
+  local have = {}
+  for _, name in ipairs(redis.call('HKEYS', key)) do have[name] = true end
+  return have, len, nil
+end
+-- capped HINCRBY: fields beyond cap summed into one _OTHER increment
+local function capped_incr(key, count, first, cap)
+  local have, len, err = names_if_near(key, count / 2, cap)
+  if err then return err end
+  if not have then return pairs_op(key, count, first) end
+  local other = 0
+  for j = first, first + count - 1, 2 do
+    local f = ARGV[j]
+    if not have[f] then
+      if len < cap then len = len + 1 else f = nil end
+    end
+    if f then
+      local r = redis.pcall('HINCRBY', key, f, ARGV[j + 1])
+      if type(r) == 'table' and r.err then return r end
+    else
+      other = other + tonumber(ARGV[j + 1])
+    end
+  end
+  if other > 0 then
+    local r = redis.pcall('HINCRBY', key, '_OTHER', string.format('%d', other))
+    if type(r) == 'table' and r.err then return r end
+  end
+  return 0
+end
+-- capped HSET: a field is set while the hash has room or when it exists
+local function capped_set(key, count, first, cap)
+  local have, len, err = names_if_near(key, count / 2, cap)
+  if err then return err end
+  for j = first, first + count - 1, 2 do
+    local f = ARGV[j]
+    if have and not have[f] then
+      if len < cap then len = len + 1 else f = nil end
+    end
+    if f then
+      local r = redis.pcall('HSET', key, f, ARGV[j + 1])
+      if type(r) == 'table' and r.err then return r end
+    end
   end
   return 0
 end
@@ -50,27 +94,20 @@ while i <= n do
     i = i + 2 + count
   elseif kind == 'P' then
     local count = tonumber(ARGV[i + 2])
-    note(pairs_op(ARGV[i + 1], count, i + 3, false, 0))
+    note(pairs_op(ARGV[i + 1], count, i + 3))
     i = i + 3 + count
   elseif kind == 'I' then
     local key = ARGV[i + 1]
     local count = tonumber(ARGV[i + 4])
-    local r = pairs_op(key, count, i + 5, true, tonumber(ARGV[i + 2]))
+    local r = capped_incr(key, count, i + 5, tonumber(ARGV[i + 2]))
     if r == 0 then r = redis.pcall('EXPIRE', key, ARGV[i + 3]) end
     note(r)
     i = i + 5 + count
   elseif kind == 'S' then
     local key = ARGV[i + 1]
-    local cap = tonumber(ARGV[i + 2])
     local count = tonumber(ARGV[i + 4])
-    local r = 0
-    for j = i + 5, i + 4 + count, 2 do
-      if redis.pcall('HEXISTS', key, ARGV[j]) == 1 or redis.pcall('HLEN', key) < cap then
-        r = redis.pcall('HSET', key, ARGV[j], ARGV[j + 1])
-        if type(r) == 'table' and r.err then break end
-      end
-    end
-    if not (type(r) == 'table' and r.err) then r = redis.pcall('EXPIRE', key, ARGV[i + 3]) end
+    local r = capped_set(key, count, i + 5, tonumber(ARGV[i + 2]))
+    if r == 0 then r = redis.pcall('EXPIRE', key, ARGV[i + 3]) end
     note(r)
     i = i + 5 + count
   else

@@ -192,6 +192,22 @@ def test_latest_error_of_a_full_hash_is_kept_for_known_groups_only(r):
     assert groups == {**{aggregates.fingerprint(k, "boom"): 2 for k in kinds[:3]}, schema.AGG_OTHER: 1}
 
 
+def test_the_write_path_keeps_the_latest_error_of_a_full_hash_for_known_groups_only(settings, r):
+    """The guarded batch's capped HSET (standalone server): a later batch crossing the cap."""
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    hour = schema.hour_bucket(now)
+    cap = schema.AGG_CAP
+    store.write([_error(now, "boom", f"Error{i}") for i in range(cap - 2)])
+    store.write([_error(now + 5, "boom", f"Error{i}") for i in (0, cap - 2, cap - 1, cap, cap + 1)])
+    latest = {k: orjson.loads(v) for k, v in r.hgetall(schema.stats_error_latest(hour)).items()}
+    assert len(latest) == cap
+    assert latest[aggregates.fingerprint("Error0", "boom")]["ts"] == now + 5
+    assert {latest[aggregates.fingerprint(f"Error{i}", "boom")]["ts"] for i in (cap - 2, cap - 1)} == {now + 5}
+    assert not {aggregates.fingerprint(f"Error{i}", "boom") for i in (cap, cap + 1)} & set(latest)
+    assert latest[aggregates.fingerprint("Error1", "boom")]["ts"] == now
+
+
 def test_thousands_of_new_fields_in_one_batch_are_counted_exactly(r):
     """More distinct values in one call than one HSET chunk or Lua unpack takes."""
     now = int(time.time() * 1000)

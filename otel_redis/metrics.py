@@ -16,6 +16,7 @@ minute boundary at or before ``end_ms - seconds``; rates divide by the span actu
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
@@ -191,7 +192,9 @@ def parse_duration(text: str) -> int:
     try:
         value = float(number)
     except ValueError:
-        raise ValueError(f"invalid duration {text!r}: use seconds or a number with s, m, h or d (5m, 1h)") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"invalid duration {text!r}: use seconds or a number with s, m, h or d (5m, 1h)")
     seconds = int(value * (mult or 1))
     if seconds <= 0 or seconds > MAX_WINDOW_S:
         raise ValueError(f"invalid duration {text!r}: must be between 1 s and {MAX_WINDOW_S // 86400} d")

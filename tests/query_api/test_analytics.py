@@ -189,6 +189,8 @@ def test_json_metrics_and_paths(service, store, r):
     [
         ("/logs/metrics", {"window": "soon"}, "window"),
         ("/logs/metrics", {"window": "999d"}, "window"),
+        ("/logs/paths", {"window": "Inf"}, "window"),
+        ("/logs/metrics", {"window": "nan"}, "window"),
         ("/logs/paths", {"limit": "0"}, "limit"),
         ("/logs/alerts", {"since": "yesterday"}, "since"),
         ("/logs/alerts", {"rule": "nope"}, "rule"),

@@ -10,7 +10,7 @@ import anyio
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 import otel_redis
-from otel_redis import api, pipeline, query, query_stats
+from otel_redis import api, console_cache, pipeline, query, query_stats
 from otel_redis.clear import clear_owned
 from otel_redis.levels import ERROR, INFO, NAME_TO_LEVEL, WARNING
 from otel_redis.record import entry_to_dict, normalize_trace_id
@@ -79,6 +79,7 @@ async def logs_test(request: Request) -> JSONBytes:
 async def clear(request: Request) -> JSONBytes:
     removed = await clear_owned(deps.redis_client(request))
     query_stats.forget_cached()
+    console_cache.clear()
     current = pipeline.current()
     if current is not None and current.exporter is not None:
         current.exporter.store.forget_refreshes()

@@ -60,7 +60,7 @@ def _compare(clients: list[httpx.Client], rounds: int, per_round: int) -> dict[s
 
 
 def run(ctx: BenchContext) -> Section:
-    sizes = [10_000, 100_000] if ctx.quick else [10_000, 1_000_000]
+    sizes = [10_000, 200_000] if ctx.quick else [10_000, 1_000_000]
     small, big = sizes
     rounds, per_round = (5, 3) if ctx.quick else (15, 3)
     section = Section(

@@ -62,7 +62,7 @@ async def error_groups(request: Request, window: WindowParam = "24h", limit: Lim
 def dashboard(request: Request, window: WindowParam = "1h", hostname: HostQ = None) -> dict[str, Any]:
     seconds = _seconds(window, request)
     client = request.app.state.background.client
-    figures = metrics.compute(client, seconds, hostname=hostname or None, per_hostname=False)
+    figures = metrics.compute(client, seconds, hostname=hostname or None, per_hostname=False, cache=True)
     w = figures.window
     scope = figures.hostnames.get(hostname, metrics.ScopeMetrics()) if hostname else figures.overall
     series, extra = window_stats.run_sync(client, window_stats.together(

@@ -22,7 +22,8 @@ import redis
 
 from otel_redis import schema
 from otel_redis.retention import CleanupSettings, run_cleanup
-from otel_redis.store import _ADD_TRIM_EXPIRE, TRIM_STEP
+from otel_redis.scripts import ADD_TRIM_EXPIRE
+from otel_redis.store import TRIM_STEP
 
 from .harness import BenchContext, Section, fmt_ratio, timed, verdict
 
@@ -159,7 +160,7 @@ def run(ctx: BenchContext) -> Section:
         # the write path's own trim at 1,000 requests/s: a minute of members (60,000) has expired from
         # idx:req:all since its last trim; the store removes them in bounded steps (one per batch)
         minute = 60_000 if not ctx.quick else 6_000
-        trim_script = client.register_script(_ADD_TRIM_EXPIRE)  # as a due index without new members
+        trim_script = client.register_script(ADD_TRIM_EXPIRE)  # as a due index without new members
 
         def write_path_trim() -> int:
             steps = 1

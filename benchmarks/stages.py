@@ -16,7 +16,6 @@ import cProfile
 import pstats
 import sys
 import time
-import types
 from typing import Any, Callable, Sequence
 
 import redis
@@ -109,9 +108,7 @@ def main() -> None:
             out = []
             store._refresh.clear()
             for b in batches:
-                c = types.SimpleNamespace(args=[])  # plan only: nothing is sent
-                store._plan(b, c)
-                out.append(c.args)
+                out.append(store.planner.plan(b).args)  # plan only: nothing is sent
             return out
 
         t_plan = _best(plan, n)

@@ -61,10 +61,10 @@ class Guarded:
         self.count += 1
 
     def _script(self, command: tuple[Any, ...]) -> None:
-        from . import aggregates, store
+        from . import aggregates, scripts
 
         body, key, rest = command[1], command[3], command[4:]
-        if body == store.HINCRBY_PAIRS_SHA:
+        if body == scripts.HINCRBY_PAIRS_SHA:
             self.argv += ("P", key, len(rest), *rest)
         elif body in (aggregates.CAPPED_INCR_SHA, aggregates.CAPPED_SET_SHA):
             cap, ttl, pairs = rest[0], rest[1], rest[2:]
@@ -78,9 +78,17 @@ class Guarded:
     def op_argv(self, index: int) -> list[Any]:
         """The arguments of op ``index`` (to send it again on its own); walks the ops, as only
         the rare resend needs it."""
+        for n, op in enumerate(self.ops()):
+            if n == index:
+                return op
+        raise IndexError(index)
+
+    def ops(self) -> list[list[Any]]:
+        """Every op as its kind and arguments, in order (a resend's, a test's or a reader's view)."""
         argv = self.argv
+        out = []
         at = 0
-        for n in range(index + 1):
+        while at < len(argv):
             kind = argv[at]
             if kind == "X":
                 size = 3
@@ -92,10 +100,9 @@ class Guarded:
                 size = 3 + int(argv[at + 2])
             else:  # "I", "S"
                 size = 5 + int(argv[at + 4])
-            if n == index:
-                return argv[at : at + size]
+            out.append(argv[at : at + size])
             at += size
-        raise IndexError(index)
+        return out
 
     def call(self, ttl_s: int, token: str | None = None, tag: str | None = None) -> tuple[Any, ...]:
         """The script call (``EVALSHA``) applying every op once under a new (or the given) marker."""

@@ -204,6 +204,76 @@ def _mask_request(request: RequestFields, otlp: dict[str, Any]) -> None:
         otlp["request_attributes"] = default_scrubber().value(kept, "request", [])
 
 
+def _attributes(record: LogRecord, max_attribute_bytes: int, typed: list[list[Any]]) -> dict[str, Any]:
+    """The record's attributes as Python values (strings and ints inline: the common case)."""
+    attributes: dict[str, Any] = {}
+    for kv in record.attributes:
+        value = kv.value
+        key = kv.key if len(kv.key) <= 256 and kv.key.isascii() else truncate(kv.key, 256)
+        kind = value.WhichOneof("value")
+        if kind == "string_value":  # the common case, inline
+            attributes[key] = truncate(value.string_value, max_attribute_bytes)
+        elif kind == "int_value":
+            attributes[key] = value.int_value
+        else:
+            attributes[key] = any_to_py(value, ("attributes", key), typed)
+    return attributes
+
+
+def _take_component(attributes: dict[str, Any], resource: dict[str, Any], otlp: dict[str, Any]) -> str:
+    """The component attribute (removed from ``attributes``), else the resource's service name."""
+    component = _component_value(attributes)
+    if component is not None:
+        del attributes[COMPONENT_ATTRIBUTE]
+        return component
+    service = resource.get(SERVICE_NAME)
+    component = service if isinstance(service, str) else ""
+    if component:
+        otlp["component_from"] = "resource"
+    return component
+
+
+def _take_request(attributes: dict[str, Any], otlp: dict[str, Any]) -> RequestFields | None:
+    """The request fields; the attributes as sent are kept in ``otlp`` when restoring would differ."""
+    kept = _request_attributes_kept(attributes)
+    request = extract_request(attributes)
+    if request is not None and kept is not None:
+        restored = restore_request_attributes(request)
+        # compared with their types: 200 == 200.0 == True in Python, but not on the wire
+        if restored.keys() != kept.keys() or any(
+            type(restored[k]) is not type(v) or restored[k] != v for k, v in kept.items()
+        ):
+            otlp["request_attributes"] = kept
+    return request
+
+
+def _body(record: LogRecord, max_message_bytes: int, typed: list[list[Any]], otlp: dict[str, Any]) -> Any:
+    """The body (a string inline, else a Python value); an unset or empty one is noted in ``otlp``."""
+    if not record.HasField("body"):
+        otlp["body"] = "unset"
+        return ""
+    raw_body = record.body
+    if raw_body.WhichOneof("value") == "string_value":
+        return truncate(raw_body.string_value, max_message_bytes)
+    body = any_to_py(raw_body, ("body",), typed)
+    if body is None:
+        otlp["body"] = "empty"
+        return ""
+    return body
+
+
+def _note_wire_details(record: LogRecord, otlp: dict[str, Any]) -> None:
+    """What the record says that LogEntry has no field for: unset times, dropped counts, high flag bits."""
+    time_ns = record.time_unix_nano
+    observed_ns = record.observed_time_unix_nano
+    if not time_ns or not observed_ns:
+        otlp["unset"] = [name for name, v in (("time", time_ns), ("observed", observed_ns)) if not v]
+    if record.dropped_attributes_count:
+        otlp["dropped_attributes_count"] = record.dropped_attributes_count
+    if record.flags & ~0xFF:
+        otlp["flags"] = record.flags
+
+
 def entry_from_record(
     record: LogRecord,
     resource: dict[str, Any],
@@ -219,61 +289,14 @@ def entry_from_record(
     span_id = _id_hex(record.span_id, 8, "span_id")
     inherited = shared.get("typed")
     typed: list[list[Any]] = list(inherited) if inherited else []
-    attributes: dict[str, Any] = {}
-    for kv in record.attributes:
-        value = kv.value
-        key = kv.key if len(kv.key) <= 256 and kv.key.isascii() else truncate(kv.key, 256)
-        kind = value.WhichOneof("value")
-        if kind == "string_value":  # the common case, inline
-            attributes[key] = truncate(value.string_value, max_attribute_bytes)
-        elif kind == "int_value":
-            attributes[key] = value.int_value
-        else:
-            attributes[key] = any_to_py(value, ("attributes", key), typed)
+    attributes = _attributes(record, max_attribute_bytes, typed)
     otlp: dict[str, Any] = {k: v for k, v in shared.items() if k != "typed"} if shared else {}
-
-    component = _component_value(attributes)
-    if component is not None:
-        del attributes[COMPONENT_ATTRIBUTE]
-    else:
-        service = resource.get(SERVICE_NAME)
-        component = service if isinstance(service, str) else ""
-        if component:
-            otlp["component_from"] = "resource"
-
-    kept = _request_attributes_kept(attributes)
-    request = extract_request(attributes)
-    if request is not None and kept is not None:
-        restored = restore_request_attributes(request)
-        # compared with their types: 200 == 200.0 == True in Python, but not on the wire
-        if restored.keys() != kept.keys() or any(
-            type(restored[k]) is not type(v) or restored[k] != v for k, v in kept.items()
-        ):
-            otlp["request_attributes"] = kept
-
-    if record.HasField("body"):
-        raw_body = record.body
-        if raw_body.WhichOneof("value") == "string_value":
-            body = truncate(raw_body.string_value, max_message_bytes)
-        else:
-            body = any_to_py(raw_body, ("body",), typed)
-            if body is None:
-                otlp["body"] = "empty"
-                body = ""
-    else:
-        body = ""
-        otlp["body"] = "unset"
-
-    time_ns = record.time_unix_nano
+    component = _take_component(attributes, resource, otlp)
+    request = _take_request(attributes, otlp)
+    body = _body(record, max_message_bytes, typed, otlp)
+    _note_wire_details(record, otlp)
     observed_ns = record.observed_time_unix_nano
-    if not time_ns or not observed_ns:
-        otlp["unset"] = [name for name, v in (("time", time_ns), ("observed", observed_ns)) if not v]
-    timestamp = time_ns or observed_ns or now_ns
-    if record.dropped_attributes_count:
-        otlp["dropped_attributes_count"] = record.dropped_attributes_count
-    flags = record.flags
-    if flags & ~0xFF:
-        otlp["flags"] = flags
+    timestamp = record.time_unix_nano or observed_ns or now_ns
     attributes, body = scrub_entry_parts(attributes, body)
     if SCRUBBED_ATTRIBUTE in attributes:
         typed = [t for t in typed if _still_there(t[1:], attributes, body)]
@@ -293,7 +316,7 @@ def entry_from_record(
         event=truncate(record.event_name, max_attribute_bytes),
         trace_id=trace_id,
         span_id=span_id,
-        trace_flags=flags & 0xFF,
+        trace_flags=record.flags & 0xFF,
         attributes=attributes,
         resource=resource,
         scope_name=scope_name,

@@ -18,6 +18,7 @@ import redis
 
 from otel_redis.embedded import EmbeddedRedis, free_port
 from otel_redis.schema import CLUSTER_SLOTS
+from tests.waiting import wait_until
 
 #: short node timeout: a killed master is failed over in about a second
 NODE_TIMEOUT_MS = 1000
@@ -140,15 +141,7 @@ class LocalRedisCluster:
 
     @staticmethod
     def _wait(condition, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if condition():
-                    return
-            except redis.RedisError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"Redis Cluster: timed out waiting for {what}")
+        wait_until(condition, timeout=timeout, message=f"Redis Cluster: {what}", ignore=(redis.RedisError,))
 
     # ------------------------------------------------------------------ state
 

@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
 
 import httpx
 
 from otel_redis.embedded import free_port
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,20 +39,16 @@ class Service:
 
 
 def wait_http(url: str, timeout: float = 30, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
+    def output() -> str:
+        return log.read_text(errors="replace") if log else ""
+
+    def answers() -> bool:
         if proc is not None and proc.poll() is not None:
-            out = log.read_text(errors="replace") if log else ""
-            raise RuntimeError(f"service exited with {proc.returncode} before answering {url}:\n{out}")
-        try:
-            httpx.get(url, timeout=1.0)
-            return
-        except httpx.HTTPError as exc:
-            last = exc
-            time.sleep(0.05)
-    out = log.read_text(errors="replace") if log else ""
-    raise RuntimeError(f"{url} did not answer within {timeout}s ({last}):\n{out}")
+            raise RuntimeError(f"service exited with {proc.returncode} before answering {url}:\n{output()}")
+        httpx.get(url, timeout=1.0)
+        return True
+
+    wait_until(answers, timeout=timeout, message=lambda: f"{url} to answer:\n{output()}", ignore=(httpx.HTTPError,))
 
 
 @contextlib.contextmanager

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import httpx
 import pytest
 
 from tests.servers import free_port
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE_IMAGES = ("python:3.11-slim", "redis:7-alpine")
@@ -57,16 +57,10 @@ def test_the_image_builds_and_its_service_answers(docker_ready: None) -> None:
     run = _docker("run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080", tag, timeout=120)
     assert run.returncode == 0, run.stderr
     try:
-        deadline = time.monotonic() + 90
-        while True:  # the embedded Redis of the image, then the API
-            try:
-                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
-                if response.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, _docker("logs", name).stdout[-3000:]
-            time.sleep(0.5)
+        # the embedded Redis of the image, then the API
+        response = wait_until(lambda: (a := httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)).status_code == 200
+                              and a, timeout=90, interval=0.5, ignore=(httpx.HTTPError,),
+                              message=lambda: _docker("logs", name).stdout[-3000:])
         assert response.json()["status"] in ("ok", "degraded")
         assert "Traceback" not in _docker("logs", name).stderr
     finally:

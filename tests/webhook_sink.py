@@ -8,6 +8,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterator
+from tests.waiting import wait_until
 
 
 class WebhookSink:
@@ -39,13 +40,12 @@ class WebhookSink:
 
     def wait_for(self, n: int, timeout: float = 30.0) -> list[dict[str, Any]]:
         """Wait until ``n`` payloads arrived (generous timeout: a test waits, it does not time)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def arrived() -> list[dict[str, Any]] | None:
             with self._lock:
-                if len(self.received) >= n:
-                    return list(self.received)
-            time.sleep(0.05)
-        raise AssertionError(f"webhook got {len(self.received)} of {n} payloads in {timeout}s ({self.attempts} attempts)")
+                return list(self.received) if len(self.received) >= n else None
+
+        return wait_until(arrived, timeout=timeout,
+                          message=lambda: f"{n} webhook payloads (got {len(self.received)}, {self.attempts} attempts)")
 
 
 @contextlib.contextmanager

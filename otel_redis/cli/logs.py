@@ -260,7 +260,18 @@ def register(subparsers: Any) -> None:
     commands = logs.add_subparsers(dest="logs_command", metavar="COMMAND")
     logs.set_defaults(func=_cmd_help)
     common = _common()
+    # the order of the calls is the order of `otel-redis logs --help`
+    _register_queries(commands, common)
+    _register_follow(commands, common)
+    _register_documents(commands, common)
+    _register_admin(commands, common)
+    _register_containers(commands)
+    p = commands.add_parser("help", help="list every command with one line each (just logs-help)")
+    p.set_defaults(func=_cmd_help)
 
+
+def _register_queries(commands: Any, common: argparse.ArgumentParser) -> None:
+    """The record queries of the QUERIES table: one sub-command each, with its subject and options."""
     for query in QUERIES:
         p = commands.add_parser(query.name, parents=[common], help=query.help, description=query.help)
         if query.subject:
@@ -272,6 +283,9 @@ def register(subparsers: Any) -> None:
             _add_option(p, name)
         p.set_defaults(func=_cmd_query, query_spec=query)
 
+
+def _register_follow(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Live follow over SSE, with its source filter."""
     p = commands.add_parser("follow", parents=[common], help="follow new records live (just logs-follow)")
     p.add_argument(
         "--interval", type=text_value, metavar="SECONDS|SOURCE",
@@ -287,6 +301,9 @@ def register(subparsers: Any) -> None:
         _add_option(p, name)
     p.set_defaults(func=_cmd_follow)
 
+
+def _register_documents(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Commands that print one summary document of the API (OAuth views, top lists, alerts)."""
     for name, endpoint, subject, helptext in (
         ("oauth", "/logs/oauth/ip/{subject}", "ip", "OAuth activity summary of one IP (just logs-oauth)"),
         ("oauth-debug", "/logs/oauth/ip/{subject}/flows", "ip", "full OAuth flow debugging for one IP (just logs-oauth-debug)"),
@@ -315,6 +332,9 @@ def register(subparsers: Any) -> None:
         _add_option(p, opt)
     p.set_defaults(func=_cmd_document, endpoint="/logs/alerts", subject=None, options=alert_opts)
 
+
+def _register_admin(commands: Any, common: argparse.ArgumentParser) -> None:
+    """Statistics, the self-check and clearing the data."""
     p = commands.add_parser("stats", parents=[common], help="event statistics and request totals (just logs-stats)")
     _add_option(p, "hours")
     p.set_defaults(func=_cmd_stats)
@@ -326,6 +346,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=_cmd_clear)
 
+
+def _register_containers(commands: Any) -> None:
+    """Container logs of the compose project (no query API involved)."""
     p = commands.add_parser("docker", help="container logs of the compose project (just logs-docker)")
     p.add_argument("--lines", type=positive_int("lines", minimum=0), default=None, metavar="N", help="last N lines of each container (default 100)")
     p.add_argument("--follow", type=flag_value("follow"), default=None, metavar="BOOL", help="keep following (true/false)")
@@ -335,9 +358,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("service", nargs="?", type=text_value, default=None, help="redis, otel-redis (default) or demo")
     p.add_argument("--lines", type=positive_int("lines", minimum=0), default=None, metavar="N", help="last N lines (default 100)")
     p.set_defaults(func=_cmd_service)
-
-    p = commands.add_parser("help", help="list every command with one line each (just logs-help)")
-    p.set_defaults(func=_cmd_help)
 
 
 # ----------------------------------------------------------------------------- command bodies

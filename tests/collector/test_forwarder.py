@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 import redis
@@ -31,17 +31,9 @@ from tests.servers import ROOT
 from .otlp_helpers import SdkSender, canonical, span_context
 from .sink import Sink
 from .test_receiver import T0, TRACE_ID, SPAN_ID, emit_everything
+from tests.waiting import wait_until
 
 GROUP = "otel-redis-forwarder"
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 60, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -99,7 +91,7 @@ def test_round_trip_keeps_every_field(protocol, receiver, store, sink, monkeypat
     emit_everything(sender)
     sender.close()
     with forwarding(receiver.settings, sink, monkeypatch, protocol) as forwarder:
-        wait_for(lambda: forwarder.counters.forwarded == 3, what="3 records forwarded")
+        wait_until(lambda: forwarder.counters.forwarded == 3, message="3 records forwarded")
     assert canonical(sink.requests) == canonical([sender.sent()])
     assert forwarder.counters.snapshot()["failed"] == 0
     assert pending(store.client) == 0
@@ -130,7 +122,7 @@ def test_in_process_records_are_forwarded_with_their_component_and_request_field
     from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 
     with forwarding(settings, sink, monkeypatch) as forwarder:
-        wait_for(lambda: forwarder.counters.forwarded == 3, what="3 records forwarded")
+        wait_until(lambda: forwarder.counters.forwarded == 3, message="3 records forwarded")
     forwarded = canonical(sink.requests)
     huge = next(item for item in forwarded if item["record"]["body"] == {"stringValue": "huge"})
     assert huge["record"]["attributes"]["n"] == {"stringValue": str(2**70)}
@@ -142,8 +134,8 @@ def test_chaos_upstream_refuses_70_percent(receiver, store, sink, monkeypatch):
     sink.fail_ratio = 0.7
     ids = send_numbered(receiver, 400, "chaos")
     with forwarding(receiver.settings, sink, monkeypatch, batch_size=25) as forwarder:
-        wait_for(lambda: set(sink.record_ids()) >= set(ids), what="every record at the sink")
-        wait_for(lambda: pending(store.client) == 0, what="every entry acknowledged")
+        wait_until(lambda: set(sink.record_ids()) >= set(ids), message="every record at the sink")
+        wait_until(lambda: pending(store.client) == 0, message="every entry acknowledged")
     received = sink.record_ids()
     assert set(received) == set(ids)
     assert len(received) == len(ids)  # retried batches were refused, so nothing arrived twice
@@ -157,7 +149,7 @@ def test_grpc_chaos_with_retry_info(receiver, store, sink, monkeypatch):
     sink.fail_ratio = 0.7
     ids = send_numbered(receiver, 100, "grpc-chaos")
     with forwarding(receiver.settings, sink, monkeypatch, "grpc", batch_size=10):
-        wait_for(lambda: set(sink.record_ids()) >= set(ids), what="every record at the sink")
+        wait_until(lambda: set(sink.record_ids()) >= set(ids), message="every record at the sink")
     assert sorted(sink.record_ids()) == sorted(ids)
 
 
@@ -166,9 +158,9 @@ def test_retry_after_is_honoured(receiver, store, sink, monkeypatch):
     sink.retry_after = "1"
     send_numbered(receiver, 3, "patient")
     with forwarding(receiver.settings, sink, monkeypatch) as forwarder:
-        wait_for(lambda: sink.attempts >= 1, what="a first attempt")
+        wait_until(lambda: sink.attempts >= 1, message="a first attempt")
         sink.fail_ratio = 0.0
-        wait_for(lambda: forwarder.counters.forwarded == 3, what="records forwarded")
+        wait_until(lambda: forwarder.counters.forwarded == 3, message="records forwarded")
     gap = sink.arrivals[1] - sink.arrivals[0]
     assert gap >= 0.95, f"retried after {gap:.2f}s although the upstream asked for 1s"
 
@@ -182,8 +174,8 @@ def test_abandoned_entries_are_claimed_by_another_forwarder(receiver, store, sin
     client.xreadgroup(GROUP, "dead-forwarder", {"stream:logs": ">", "stream:requests": ">"}, count=1000)
     assert pending(client) == 30
     with forwarding(receiver.settings, sink, monkeypatch, claim_idle_ms=300) as forwarder:
-        wait_for(lambda: set(sink.record_ids()) >= set(ids), what="claimed records at the sink")
-        wait_for(lambda: pending(client) == 0, what="claimed entries acknowledged")
+        wait_until(lambda: set(sink.record_ids()) >= set(ids), message="claimed records at the sink")
+        wait_until(lambda: pending(client) == 0, message="claimed entries acknowledged")
     assert forwarder.counters.redelivered == 30
 
 
@@ -191,7 +183,7 @@ def test_two_forwarders_share_the_streams(receiver, store, sink, monkeypatch):
     ids = send_numbered(receiver, 300, "shared")
     with forwarding(receiver.settings, sink, monkeypatch, consumer="a", batch_size=20) as a:
         with forwarding(receiver.settings, sink, monkeypatch, consumer="b", batch_size=20) as b:
-            wait_for(lambda: set(sink.record_ids()) >= set(ids), what="every record at the sink")
+            wait_until(lambda: set(sink.record_ids()) >= set(ids), message="every record at the sink")
     assert sorted(sink.record_ids()) == sorted(ids)  # no failure: each record exactly once
     assert a.counters.forwarded + b.counters.forwarded == len(ids)
 
@@ -203,8 +195,8 @@ def test_expired_and_damaged_records_are_counted_and_acknowledged(receiver, stor
     client.delete(keys[0])  # expired before it could be forwarded
     client.hset(keys[1], "attrs", "[1, 2]")  # a damaged hash: cannot become an OTLP record
     with forwarding(receiver.settings, sink, monkeypatch) as forwarder:
-        wait_for(lambda: sum(forwarder.counters.snapshot()[k] for k in ("forwarded", "expired", "failed")) == 4,
-                 what="all handled")
+        wait_until(lambda: sum(forwarder.counters.snapshot()[k] for k in ("forwarded", "expired", "failed")) == 4,
+                 message="all handled")
     assert (forwarder.counters.forwarded, forwarder.counters.expired, forwarder.counters.failed) == (2, 1, 1)
     assert len(sink.record_ids()) == 2
     assert pending(client) == 0
@@ -256,8 +248,8 @@ def test_sigkill_mid_batch_then_restart_loses_nothing(same_consumer, receiver, s
         redis_url, sink, "fwd-1" if same_consumer else "fwd-2", tmp_path, OTEL_REDIS_FORWARD_CLAIM_IDLE_MS="300"
     )
     try:
-        wait_for(lambda: set(sink.record_ids()) >= set(ids), what="every record after the restart")
-        wait_for(lambda: pending(store.client) == 0, what="every entry acknowledged")
+        wait_until(lambda: set(sink.record_ids()) >= set(ids), message="every record after the restart")
+        wait_until(lambda: pending(store.client) == 0, message="every entry acknowledged")
     finally:
         second.send_signal(signal.SIGTERM)
         second.wait(15)
@@ -275,7 +267,7 @@ def test_forwarder_store_reads_are_pipelined(receiver, store, sink, monkeypatch)
     send_numbered(receiver, 40, "pipelined")
     store.client.config_resetstat()
     with forwarding(receiver.settings, sink, monkeypatch, batch_size=100) as forwarder:
-        wait_for(lambda: forwarder.counters.forwarded == 40, what="forwarded")
+        wait_until(lambda: forwarder.counters.forwarded == 40, message="forwarded")
     stats = {k.removeprefix("cmdstat_"): v["calls"] for k, v in store.client.info("commandstats").items()}
     assert stats["hgetall"] == 40 and stats["xack"] <= 4
 
@@ -296,8 +288,8 @@ def test_permanent_refusal_is_counted_failed_and_not_retried(receiver, store, si
     sink.fail_ratio, sink.fail_status = 1.0, 400
     send_numbered(receiver, 5, "refused")
     with forwarding(receiver.settings, sink, monkeypatch) as forwarder:
-        wait_for(lambda: forwarder.counters.failed == 5, what="the batch counted as failed")
-        wait_for(lambda: pending(store.client) == 0, what="the refused entries acknowledged")
+        wait_until(lambda: forwarder.counters.failed == 5, message="the batch counted as failed")
+        wait_until(lambda: pending(store.client) == 0, message="the refused entries acknowledged")
     assert sink.attempts == 1 and forwarder.counters.retried == 0 and forwarder.counters.forwarded == 0
 
 
@@ -306,7 +298,7 @@ def test_batch_over_the_upstream_size_limit_is_sent_in_halves(protocol, receiver
     sink.max_records = 7  # HTTP 413 / gRPC RESOURCE_EXHAUSTED without RetryInfo above that
     ids = send_numbered(receiver, 60, f"split-{protocol}")
     with forwarding(receiver.settings, sink, monkeypatch, protocol, batch_size=60) as forwarder:
-        wait_for(lambda: forwarder.counters.forwarded == 60, what="every record forwarded")
+        wait_until(lambda: forwarder.counters.forwarded == 60, message="every record forwarded")
     assert sorted(sink.record_ids()) == sorted(ids)
     assert forwarder.counters.split > 0 and forwarder.counters.failed == 0 and forwarder.counters.retried == 0
 
@@ -334,12 +326,12 @@ def test_forwarder_waits_out_a_redis_restart(tmp_path, sink, monkeypatch):
     try:
         write(0, 20)
         with forwarding(settings, sink, monkeypatch) as forwarder:
-            wait_for(lambda: forwarder.counters.forwarded == 20, what="the first records")
+            wait_until(lambda: forwarder.counters.forwarded == 20, message="the first records")
             server.stop()
             time.sleep(1.0)  # the forwarder meets a dead Redis for a while
             server = EmbeddedRedis(tmp_path / "redis", persist=True).start()
             write(20, 20)
-            wait_for(lambda: forwarder.counters.forwarded == 40, what="the records written after the restart")
+            wait_until(lambda: forwarder.counters.forwarded == 40, message="the records written after the restart")
         assert sorted(sink.record_ids()) == sorted(f"restart-{i}" for i in range(40))
     finally:
         server.stop()
@@ -351,9 +343,9 @@ def test_upstream_down_at_first_then_up(protocol, receiver, store, monkeypatch):
     late = Sink()  # ports chosen, nothing listening yet
     try:
         with forwarding(receiver.settings, late, monkeypatch, protocol) as forwarder:
-            wait_for(lambda: forwarder.counters.retried >= 3, what="failed attempts against a closed port")
+            wait_until(lambda: forwarder.counters.retried >= 3, message="failed attempts against a closed port")
             late.start()
-            wait_for(lambda: forwarder.counters.forwarded == 30, what="records forwarded once the upstream is up")
+            wait_until(lambda: forwarder.counters.forwarded == 30, message="records forwarded once the upstream is up")
         assert sorted(late.record_ids()) == sorted(ids)
     finally:
         late.stop()
@@ -367,7 +359,7 @@ def test_standard_headers_and_gzip_reach_the_upstream(protocol, receiver, store,
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip")
     ids = send_numbered(receiver, 20, service="headers")
     with forwarding(receiver.settings, sink, monkeypatch, protocol) as forwarder:
-        wait_for(lambda: forwarder.counters.forwarded == len(ids), what="20 records forwarded")
+        wait_until(lambda: forwarder.counters.forwarded == len(ids), message="20 records forwarded")
     assert sorted(sink.record_ids()) == sorted(ids)
     assert sink.headers and all(h.get("x-tenant") == "acme" for h in sink.headers)
     assert all(h.get("authorization") == "Bearer up-token" for h in sink.headers)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Iterator
 
@@ -15,6 +14,7 @@ import pytest
 from otel_redis.embedded import EmbeddedRedis
 from tests.docs.examples import Block, blocks, documents
 from tests.servers import ROOT, free_port, run_service
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.xdist_group("docs-examples")]
 
@@ -36,12 +36,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     try:
         with run_service(argv, env=env, port=port, tmp_path=base, name="docs-serve") as svc:
             url = svc.base_url
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:  # the demo has stored something to find
-                page = httpx.get(f"{url}/logs?hours=1&limit=1", headers={"Authorization": f"Bearer {TOKEN}"}).json()
-                if page.get("records"):
-                    break
-                time.sleep(0.1)
+            wait_until(lambda: httpx.get(f"{url}/logs?hours=1&limit=1", headers={"Authorization": f"Bearer {TOKEN}"})
+                       .json().get("records"), interval=0.1, message="the demo's first stored record")
             yield {
                 "REDIS_URL": server.url,
                 "OTEL_REDIS_API_URL": url, "OTEL_REDIS_API_TOKEN": TOKEN,

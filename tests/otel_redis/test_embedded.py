@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from otel_redis.embedded import EmbeddedRedis, EmbeddedRedisError, find_redis_server
+from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,12 +33,10 @@ def _alive(pid: int) -> bool:
 
 
 def _wait_dead(pid: int, timeout: float = 15) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            return True
-        time.sleep(0.05)
-    return False
+    try:
+        return wait_until(lambda: not _alive(pid), timeout=timeout)
+    except AssertionError:
+        return False
 
 
 def test_starts_on_a_private_unix_socket_and_persists_across_restarts(tmp_path):

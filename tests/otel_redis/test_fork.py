@@ -12,6 +12,7 @@ import time
 import pytest
 
 import otel_redis
+from tests.waiting import wait_until
 
 FORKS = 200
 PER_CHILD = 5
@@ -30,12 +31,14 @@ def _child(i: int) -> None:  # pragma: no cover - runs in the forked child
 
 def _wait(pid: int, deadline_s: float) -> int | None:
     """The child's exit code, or None (and the child killed) if it did not exit in time."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
+    def exited() -> tuple[int, int] | None:
         done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        time.sleep(0.005)
+        return (done, status) if done else None
+
+    try:
+        return os.waitstatus_to_exitcode(wait_until(exited, timeout=deadline_s, interval=0.005)[1])
+    except AssertionError:
+        pass
     os.kill(pid, signal.SIGKILL)
     os.waitpid(pid, 0)
     return None

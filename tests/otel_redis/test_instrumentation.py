@@ -10,7 +10,6 @@ import datetime as dt
 import json
 import socket
 import time
-from typing import Any, Callable
 
 import httpx
 import pytest
@@ -22,6 +21,7 @@ from otel_redis.config import load_settings
 from otel_redis.store import RedisStore, trace_keys
 from otel_redis.histogram import bucket_of
 from tests.servers import free_port, run_service, uvicorn_argv
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.xdist_group("request_app")
 
@@ -54,25 +54,13 @@ def client_from(source: str) -> httpx.Client:
     return httpx.Client(transport=httpx.HTTPTransport(local_address=source), timeout=10)
 
 
-def wait_for(fn: Callable[[], Any], what: str, timeout: float = 15) -> Any:
-    """Poll until ``fn()`` is truthy (records are written asynchronously by the exporter)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
 def request_records(r: redis.Redis, trace_id: str) -> list[tuple[str, dict[str, str]]]:
     keys = trace_keys(r, trace_id)
     return [(k, r.hgetall(k)) for k in keys if schema.is_request_key(k)]
 
 
 def one_request(r: redis.Redis, trace_id: str) -> tuple[str, dict[str, str]]:
-    recs = wait_for(lambda: request_records(r, trace_id), f"the request record of trace {trace_id}")
+    recs = wait_until(lambda: request_records(r, trace_id), message=f"the request record of trace {trace_id}")
     assert len(recs) == 1, recs
     return recs[0]
 
@@ -94,7 +82,7 @@ def test_every_field_index_and_stat_of_a_request(service, r, redis_url):
     assert resp.status_code == 200
     assert resp.json()["trace_id"] == TRACE  # the app saw the incoming trace
     key, rec = one_request(r, TRACE)
-    rec = wait_for(lambda: r.hgetall(key) if r.hget(key, "client_hostname") else None, "the reverse-DNS name")
+    rec = wait_until(lambda: r.hgetall(key) if r.hget(key, "client_hostname") else None, message="the reverse-DNS name")
     assert key.startswith(f"req:") and key.endswith(":203.0.113.9")
     ts = dt.datetime.fromisoformat(rec["timestamp"].replace("Z", "")[:26]).replace(tzinfo=dt.timezone.utc)
     assert before_ms - 1000 <= ts.timestamp() * 1000 <= time.time() * 1000
@@ -254,7 +242,7 @@ def test_unmatched_paths_share_one_index_key(service, r):
     with client_from("127.0.0.1") as c:
         for i in range(5):
             assert c.get(service.base_url + f"/scanner/{i}/wp-admin.php").status_code == 404
-    wait_for(lambda: r.zcard("idx:req:status:404") == 5, "five 404 records")
+    wait_until(lambda: r.zcard("idx:req:status:404") == 5, message="five 404 records")
     assert r.zcard(schema.idx_req_path("GET", "/{unmatched}")) == 5
     assert list(r.scan_iter("idx:req:path:*")) == [schema.idx_req_path("GET", "/{unmatched}")]
 
@@ -305,7 +293,7 @@ def test_many_concurrent_requests_from_one_ip_are_all_stored(service, r):
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         assert list(pool.map(hit, range(40))) == [200] * 40
-    wait_for(lambda: r.zcard("idx:req:ip:127.0.0.1") == 40, "40 records")
+    wait_until(lambda: r.zcard("idx:req:ip:127.0.0.1") == 40, message="40 records")
     keys = r.zrange("idx:req:ip:127.0.0.1", 0, -1)
     assert len(set(keys)) == 40 and all(r.exists(k) for k in keys)
 
@@ -323,14 +311,14 @@ def test_failing_or_stuck_reverse_dns_does_not_hold_requests(service, r):
     assert not r.exists("idx:req:fqdn:client-3.test")
 
     httpx.post(service.base_url + "/_test/release-dns")
-    wait_for(lambda: r.zcard("idx:req:fqdn:client-3.test") == 3, "the late hostname patch")
+    wait_until(lambda: r.zcard("idx:req:fqdn:client-3.test") == 3, message="the late hostname patch")
     assert all(r.hget(k, "client_hostname") == "client-3.test" for k in keys)
     assert set(r.zrange("idx:req:fqdn:client-3.test", 0, -1)) == set(keys)
 
     with client_from("127.0.0.4") as c:
         tid = c.get(service.base_url + "/trace").json()["trace_id"]
     key, _rec = one_request(r, tid)
-    wait_for(lambda: httpx.get(service.base_url + "/_test/dns").json()["failed"] >= 1, "the failed lookup")
+    wait_until(lambda: httpx.get(service.base_url + "/_test/dns").json()["failed"] >= 1, message="the failed lookup")
     assert r.hget(key, "client_hostname") in (None, "")
     assert not list(r.scan_iter("idx:req:fqdn:*127*"))
 

@@ -24,6 +24,7 @@ from otel_redis.config import ConfigError
 from otel_redis.counters import PipelineCounters
 from otel_redis.exporter import RedisLogRecordExporter
 from otel_redis.record import LogEntry
+from tests.waiting import wait_until
 
 DOC = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "opentelemetry-config.md")
 
@@ -116,9 +117,7 @@ def test_otel_exporter_otlp_logs_endpoint_reaches_a_real_receiver(redis_server, 
             "OTEL_LOGS_EXPORTER": "otlp",
             "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT": f"http://127.0.0.1:{port}/v1/logs",
         }, _LOG_ONE))
-        deadline = time.monotonic() + 30
-        while r.zcard(schema.IDX_LOG_ALL) == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: r.zcard(schema.IDX_LOG_ALL), message="the record sent over OTLP")
         (entry,) = _entries(r)
         assert entry.body == "hello"
     finally:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-import time
 
 import pytest
 from redis.cluster import RedisCluster
 
 from otel_redis import schema
 from tests.servers import free_port, run_service
+from tests.waiting import wait_until
 
 
 def test_demo_sends_http_traffic_that_is_stored_as_request_records(redis_url, r, tmp_path):
@@ -19,9 +19,7 @@ def test_demo_sends_http_traffic_that_is_stored_as_request_records(redis_url, r,
             "--port", "{port}", "--no-otlp"]
     env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"), "OTEL_REDIS_BATCH_DELAY_MS": "20"}
     with run_service(argv, env=env, port=port, tmp_path=tmp_path, name="serve-demo") as svc:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and r.zcard(schema.IDX_REQ_ALL) < 5:
-            time.sleep(0.1)
+        wait_until(lambda: r.zcard(schema.IDX_REQ_ALL) >= 5, interval=0.1, message=svc.output)
         output = svc.output()
     keys = r.zrange(schema.IDX_REQ_ALL, 0, -1)
     assert len(keys) >= 5, output
@@ -44,9 +42,8 @@ def test_demo_on_a_cluster_stores_and_prints_the_records(redis_cluster, tmp_path
     with RedisCluster.from_url(redis_cluster.url, decode_responses=True) as rc:
         parts = schema.sharded(schema.IDX_REQ_ALL, 12)
         with run_service(argv, env=env, port=port, tmp_path=tmp_path, name="serve-demo-cluster") as svc:
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and (sum(rc.zcard(p) for p in parts) < 5 or "stored " not in svc.output()):
-                time.sleep(0.1)
+            wait_until(lambda: sum(rc.zcard(p) for p in parts) >= 5 and "stored " in svc.output(), interval=0.1,
+                       message=svc.output)
             output = svc.output()
         assert sum(rc.zcard(p) for p in parts) >= 5, output
         assert rc.exists(schema.IDX_REQ_ALL) == 0

@@ -23,6 +23,7 @@ from otel_redis.store import RedisStore
 from tests.servers import free_port, run_service
 from tests.traffic import request_entry, spread, write
 from tests.webhook_sink import webhook_sink
+from tests.waiting import wait_until
 
 READ = {"authorization": "Bearer read-token"}
 SCRAPE = {"authorization": "Bearer scrape-token"}
@@ -145,11 +146,10 @@ def test_prometheus_metrics_match_the_stored_records(service, store, r):
     assert lag == pytest.approx((newest - delivered) / 1000)
     assert _value(fams["otel_redis_stream_group_pending"], stream=schema.STREAM_REQUESTS, group="forwarder") == 100
     assert _value(fams["otel_redis_stream_length"], stream=schema.STREAM_REQUESTS) == 300
-    deadline = time.monotonic() + 30  # the first alerts run starts 0.3 s after the service (it may be younger)
-    while _value(fams["otel_redis_job_runs"], job="alerts") < 1 and time.monotonic() < deadline:
-        time.sleep(0.1)
-        fams = _families(_get(service, "/metrics", headers=SCRAPE).text)
-    assert _value(fams["otel_redis_job_runs"], job="alerts") >= 1
+    # the first alerts run starts 0.3 s after the service (it may be younger)
+    fams = wait_until(lambda: f if _value((f := _families(_get(service, "/metrics", headers=SCRAPE).text))
+                                             ["otel_redis_job_runs"], job="alerts") >= 1 else None,
+                      interval=0.1, message="a first run of the alerts job")
     assert "otel_redis_receiver_accepted_records" in fams
 
 
@@ -214,9 +214,7 @@ def test_error_rate_alert_reaches_the_webhook_after_failures_and_recovers(servic
     assert listed["active"][0]["condition"] == "error_rate:*"
     assert listed["events"][0]["id"] == fired["id"]
     # logged through the service's pipeline
-    deadline = time.monotonic() + 30
-    while not r.zcard(schema.idx_log_event("alert_fired")) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    wait_until(lambda: r.zcard(schema.idx_log_event("alert_fired")), interval=0.1, message="the alert_fired event")
     assert r.zcard(schema.idx_log_event("alert_fired")) == 1
     # recovery: enough good requests bring the rate under the threshold
     now = int(time.time() * 1000)

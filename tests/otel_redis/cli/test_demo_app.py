@@ -4,7 +4,6 @@ the recipes: its own background traffic and the requests a client sends it arriv
 from __future__ import annotations
 
 import sys
-import time
 from typing import Iterator
 
 import httpx
@@ -14,6 +13,7 @@ import yaml
 from tests.servers import Service, free_port, run_service
 
 from .conftest import READ_TOKEN, ROOT, Stack, module_stack, run_just
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.xdist_group("cli-demo")
 
@@ -36,10 +36,8 @@ def demo(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
 
 def _wait_for(stack: Stack, path: str, count: int) -> None:
     with httpx.Client(base_url=stack.base_url, headers={"Authorization": f"Bearer {READ_TOKEN}"}) as client:
-        deadline = time.monotonic() + 60
-        while client.get(path).json()["count"] < count:
-            assert time.monotonic() < deadline, f"{path} never had {count} records"
-            time.sleep(0.1)
+        wait_until(lambda: client.get(path).json()["count"] >= count, interval=0.1,
+                   message=f"{path} to have {count} records")
 
 
 def test_requests_to_the_demo_app_are_shown_by_the_recipes(stack, demo, data_dir):

@@ -6,26 +6,26 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Callable
 
 from tests.servers import free_port
 
 from .conftest import cli_env
+from tests.waiting import wait_until
 
 ALERT = "<alert_fired>"
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[bytes], done: Callable[[str], bool], timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def seen() -> str | None:
         text = path.read_text(errors="replace") if path.exists() else ""
         if done(text):
             return text
         assert proc.poll() is None, f"serve exited early: {text}"
-        time.sleep(0.2)
-    raise AssertionError(f"not seen within {timeout}s:\n{path.read_text(errors='replace')}")
+        return None
+
+    return wait_until(seen, timeout=timeout, interval=0.2, message=lambda: path.read_text(errors="replace"))
 
 
 def test_a_fired_alert_is_printed_once(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ import pytest
 from otel_redis.embedded import EmbeddedRedis, free_port
 from tests.collector.sink import Sink
 from tests.servers import run_service
+from tests.waiting import wait_until
 
 from .conftest import READ_TOKEN
 
@@ -52,16 +52,6 @@ def _log(redis_url: str, tmp: Path, ids: list[str]) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def _wait(what, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout}s")
-
-
 @pytest.mark.parametrize("how", ["flag", "env"])
 def test_serve_forwards_to_the_upstream_and_reports_it(tmp_path: Path, sink: Sink, how: str) -> None:
     upstream = f"http://127.0.0.1:{sink.http_port}"
@@ -70,9 +60,9 @@ def test_serve_forwards_to_the_upstream_and_reports_it(tmp_path: Path, sink: Sin
         with _serve(tmp_path, server.url, *extra, env=env) as service:
             ids = [f"{how}-{i}" for i in range(5)]
             _log(server.url, tmp_path, ids)
-            _wait(lambda: set(ids) <= set(sink.record_ids()))
+            wait_until(lambda: set(ids) <= set(sink.record_ids()))
             assert sorted(r for r in sink.record_ids() if r in ids) == sorted(ids)  # each once
-            health = _wait(lambda: (h := httpx.get(f"{service.base_url}/healthz").json())["collector"]
+            health = wait_until(lambda: (h := httpx.get(f"{service.base_url}/healthz").json())["collector"]
                            .get("forwarder", {}).get("forwarded", 0) >= len(ids) and h)  # fmt: skip
             assert health["collector"]["forwarders"], health  # published under its consumer name
             metrics = httpx.get(f"{service.base_url}/metrics", headers={"Authorization": f"Bearer {READ_TOKEN}"})

@@ -15,6 +15,7 @@ import redis
 from otel_redis import schema
 from otel_redis.histogram import bucket_of
 from tests.servers import Service, free_port, run_service
+from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -73,12 +74,12 @@ def request_records(r: redis.Redis) -> dict[str, dict[str, str]]:
 
 
 def wait_records(r: redis.Redis, count: int, timeout: float = 20) -> dict[str, dict[str, str]]:
-    deadline = time.monotonic() + timeout
-    while True:
-        recs = request_records(r)
-        if len(recs) >= count or time.monotonic() > deadline:
-            return recs
-        time.sleep(0.05)
+    """The request records once there are ``count``, else what is there after ``timeout`` (the caller's
+    assertion then shows them)."""
+    try:
+        return wait_until(lambda: recs if len(recs := request_records(r)) >= count else None, timeout=timeout)
+    except AssertionError:
+        return request_records(r)
 
 
 def by_path(recs: Mapping[str, Mapping[str, str]]) -> dict[str, tuple[str, Mapping[str, str]]]:

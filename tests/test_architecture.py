@@ -22,7 +22,6 @@ LONG_FUNCTIONS = {
     "otel_redis/pipeline.py:configure": 123,
     "otel_redis/request_log.py:emit_request": 83,
     "otel_redis/schema.py:encode_fields": 91,
-    "otel_redis/store.py:RedisStore._plan": 370,
 }
 
 

@@ -254,3 +254,44 @@ def status_and_bytes(
     all_classes = Counter(classes)
     all_classes.update(live_classes)  # (zero counts kept, as the reply had them)
     return {"status_classes": dict(sorted(all_classes.items())), "bytes_sent": sent.get(field, 0) + live_sent.get(field, 0)}
+
+
+def _settled_bucket(key: str, now_ms: int) -> bool:
+    """Whether the hour or minute bucket ending ``key`` (a response-time histogram) is settled."""
+    return console_cache.settled_prefix([":".join(key.rsplit(":", 2)[1:])], now_ms) == 1
+
+
+def summary(
+    start_ms: int, end_ms: int, seconds: float, hostname: str | None, *, cluster: bool, shards: int = 1,
+    now_ms: int | None = None,
+) -> Plan[tuple[Any, list[str]]]:
+    """The dashboard's figures (metrics.ScopeMetrics, as ``/logs/metrics`` computes them for the
+    window) and the window's proxy hostnames. The histograms of settled buckets, the hours inside
+    and the minutes at both edges alike, are merged once and cached (the window slides by a
+    minute, so the merge is redone about once a minute); a request reads the last minutes only."""
+    from .metrics import ScopeMetrics  # metrics imports the read plans of this package
+
+    now = _now() if now_ms is None else now_ms
+    by_hour = yield from window_stats.hosts_by_hour(schema.hour_buckets(start_ms, end_ms))
+    keys = schema.rt_window_keys(start_ms, end_ms, hostname, now)
+    done = [part for k in keys if _settled_bucket(k, now) for part in schema.sharded(k, shards)]
+    live = [part for k in keys if not _settled_bucket(k, now) for part in schema.sharded(k, shards)]
+    cache_key = ("histogram", *done)
+    merged = console_cache.TALLIES.get(cache_key)
+    read = live if merged is not None else done + live
+    groups = [window_stats.visitor_sources(by_hour, hostname, now)]
+    replies, visitors = yield from window_stats.together(
+        _rows_of(read), window_stats.union_counts(groups, cluster=cluster, cache=True)
+    )
+    decoded = [window_stats.decode_histogram(row) for row in replies]
+    if merged is None:
+        merged = console_cache.TALLIES.put(cache_key, window_stats.Histogram.of(decoded[: len(done)]))
+        decoded = decoded[len(done) :]
+    scope = ScopeMetrics.from_histogram(window_stats.Histogram.total([merged, window_stats.Histogram.of(decoded)]), seconds)
+    scope.unique_visitors = visitors[0]
+    return scope, sorted({h for hosts in by_hour.values() for h in hosts})
+
+
+def _rows_of(keys: list[str]) -> Plan[list[Any]]:
+    replies = yield Round([call("hgetall", k) for k in keys])
+    return replies

@@ -128,14 +128,12 @@ def hostnames(client: redis.Redis, window: Window) -> list[str]:
     return sorted({h for hosts in by_hour.values() for h in hosts})
 
 
-def _scopes_plan(
-    window: Window, hosts: Iterable[str | None], now_ms: int, shards: int = 1, cache: bool = False
-) -> window_stats.Plan[dict]:
+def _scopes_plan(window: Window, hosts: Iterable[str | None], now_ms: int, shards: int = 1) -> window_stats.Plan[dict]:
     """The scopes' histograms (on a Redis Cluster layout, every part of each, summed)."""
     sources = {
         h: window_stats.histogram_sources(window.start_ms, window.end_ms, h, now_ms, shards=shards) for h in hosts
     }
-    hists = yield from window_stats.histograms(sources, cache=cache)
+    hists = yield from window_stats.histograms(sources)
     return {h: ScopeMetrics.from_histogram(hist, window.seconds) for h, hist in hists.items()}
 
 
@@ -154,16 +152,14 @@ def count_union(client: redis.Redis, keys: list[str]) -> int:
 
 
 def _compute_plan(
-    window: Window, hostname: str | None, per_hostname: bool, now_ms: int, cluster: bool, shards: int = 1,
-    cache: bool = False,
+    window: Window, hostname: str | None, per_hostname: bool, now_ms: int, cluster: bool, shards: int = 1
 ) -> window_stats.Plan[WindowMetrics]:
     by_hour = yield from window_stats.hosts_by_hour(window.hours())
     known = sorted({h for hosts in by_hour.values() for h in hosts})
     hosts = [hostname] if hostname else (known if per_hostname else [])
     groups = [window_stats.visitor_sources(by_hour, h, now_ms) for h in (None, *hosts)]
     scopes, visitors = yield from window_stats.together(
-        _scopes_plan(window, [None, *hosts], now_ms, shards, cache),
-        window_stats.union_counts(groups, cluster=cluster, cache=cache),
+        _scopes_plan(window, [None, *hosts], now_ms, shards), window_stats.union_counts(groups, cluster=cluster)
     )
     for scope, count in zip((None, *hosts), visitors):
         scopes[scope].unique_visitors = count
@@ -178,14 +174,12 @@ def compute(
     end_ms: int | None = None,
     hostname: str | None = None,
     per_hostname: bool = True,
-    cache: bool = False,
 ) -> WindowMetrics:
     """Metrics of the window of ``seconds`` ending at ``end_ms`` (now): overall and per hostname
-    (only ``hostname`` when given). Two round trips (three on Redis Cluster). With ``cache``, settled
-    hours' histograms and visitor unions come from window_stats' caches (a polled dashboard)."""
+    (only ``hostname`` when given). Two round trips (three on Redis Cluster)."""
     now = int(time.time() * 1000)
     window = Window.ending(seconds, end_ms if end_ms is not None else now)
-    plan = _compute_plan(window, hostname, per_hostname, now, window_stats.is_cluster(client), read_layout(client), cache)
+    plan = _compute_plan(window, hostname, per_hostname, now, window_stats.is_cluster(client), read_layout(client))
     return window_stats.run_sync(client, plan)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from otel_redis import console_stats, metrics, window_stats
+from otel_redis import connection, console_stats, metrics, window_stats
 
 from .. import deps
 from ..auth import require_read
@@ -60,12 +60,14 @@ async def error_groups(request: Request, window: WindowParam = "24h", limit: Lim
     summary="Requests dashboard: totals, percentiles, unique visitors, status classes, bytes sent and a time series",
 )
 def dashboard(request: Request, window: WindowParam = "1h", hostname: HostQ = None) -> dict[str, Any]:
-    seconds = _seconds(window, request)
+    w = _window(request, window)
     client = request.app.state.background.client
-    figures = metrics.compute(client, seconds, hostname=hostname or None, per_hostname=False, cache=True)
-    w = figures.window
-    scope = figures.hostnames.get(hostname, metrics.ScopeMetrics()) if hostname else figures.overall
-    series, extra = window_stats.run_sync(client, window_stats.together(
+    scope_plan = console_stats.summary(
+        w.start_ms, w.end_ms, w.seconds, hostname or None,
+        cluster=window_stats.is_cluster(client), shards=connection.read_layout(client),
+    )
+    (scope, hostnames), series, extra = window_stats.run_sync(client, window_stats.together(
+        scope_plan,
         console_stats.series(w.start_ms, w.end_ms, hostname or None),
         console_stats.status_and_bytes(w.start_ms, w.end_ms, hostname or None),
     ))
@@ -77,7 +79,7 @@ def dashboard(request: Request, window: WindowParam = "1h", hostname: HostQ = No
     return {
         "window": w.to_dict(),
         "hostname": hostname or None,
-        "hostnames": metrics.hostnames(client, w),
+        "hostnames": hostnames,
         "summary": {**scope.to_dict(), "requests_per_minute": round(scope.requests_per_second * 60, 3)},
         **extra,
         "series": series,

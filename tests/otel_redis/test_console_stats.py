@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from otel_redis import console_cache, console_stats, schema
+from otel_redis import console_cache, console_stats, metrics, schema
 from otel_redis.connection import make_client
 from otel_redis.record import LogEntry, RequestFields
 from otel_redis.store import RedisStore
@@ -100,3 +100,17 @@ def test_error_groups_and_series_over_settled_hours_are_the_same_cached_or_not(r
         fresh = run_sync(r, make())
         assert run_sync(r, make()) == fresh
     assert sum(p["requests"] for p in fresh["points"]) == 33
+
+
+@pytest.mark.parametrize("hostname", [None, "a.example"])
+def test_the_dashboard_summary_equals_the_metrics_of_the_window_cached_or_not(r, three_hours, hostname):
+    start, now = three_hours
+    window = metrics.Window(start + 30 * 60_000, now)  # minute hashes at the start edge, settled
+    expected = metrics.compute(r, window.seconds, end_ms=now, hostname=hostname, per_hostname=False)
+    want = expected.hostnames[hostname] if hostname else expected.overall
+    assert want.requests == (33 if hostname is None else 33) + 40 + 3
+    for _ in range(2):
+        scope, hosts = run_sync(r, console_stats.summary(window.start_ms, now, window.seconds, hostname,
+                                                         cluster=False, now_ms=now))
+        assert scope.to_dict() == want.to_dict()
+        assert hosts == ["a.example"]

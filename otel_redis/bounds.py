@@ -123,6 +123,8 @@ class KeyBounds:
         self.user_agent = BoundedNames(settings.max_user_agents_per_hour, HOUR_S)
         #: reverse-DNS names of client addresses (an OTLP sender states them as it likes)
         self.client_hostname = BoundedNames(settings.max_client_hostnames_per_hour, HOUR_S)
+        #: resource ``service.name`` of every record (an OTLP sender names it as it likes)
+        self.service = BoundedNames(settings.max_services)
         #: the other application-log index fields (``idx:log:{name}:{value}``)
         self.log_fields: dict[str, BoundedNames] = {
             "client": self.client,

@@ -8,9 +8,12 @@ pipeline that is dropping them).
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 import time
 from dataclasses import dataclass, field, fields
+from typing import Any, Callable
 
 from . import forksafe
 from .write_result import ERROR_KINDS
@@ -122,3 +125,129 @@ class PipelineCounters:
 
 #: the process-wide counters used by the default pipeline
 COUNTERS = PipelineCounters()
+
+
+def process_name() -> str:
+    """``{host}:{pid}``: this process in the per-process counters (read again after a fork)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+#: publish(registry, member, key, counters, ttl_s): RedisStore.publish_counters
+Publish = Callable[[str, str, str, dict[str, Any], int], None]
+
+
+class CounterPublisher:
+    """Writes this process's counters to Redis every ``interval_s`` (and when asked, at flush and
+    shutdown), so that ``/metrics`` of any process of a prefork server (gunicorn, uvicorn workers)
+    sums every live worker: after a fork each worker counts its own records only, and a scrape
+    reaches one worker. The hash ``pipeline:counters:{host}:{pid}`` expires ``2 * interval_s``
+    after the last write, so a stopped worker leaves the sum by itself."""
+
+    def __init__(self, counters: PipelineCounters, interval_s: float = 15.0) -> None:
+        self.counters = counters
+        self.interval_s = interval_s
+        self._publish: Publish | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        forksafe.renew_in_child(self._after_fork)
+
+    def _after_fork(self) -> None:
+        """The parent's thread does not run in the child; the child starts its own when it writes."""
+        self._lock = threading.Lock()
+        self._thread = None
+        self._publish = None
+        self._stop = threading.Event()
+
+    @property
+    def ttl_s(self) -> int:
+        return max(2, int(2 * self.interval_s + 0.999))
+
+    def attach(self, publish: Publish, interval_s: float | None = None) -> None:
+        """Publish through ``publish`` from now on (the exporter's store), starting the timer thread."""
+        with self._lock:
+            if interval_s is not None and interval_s > 0:
+                self.interval_s = interval_s
+            self._publish = publish
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="otel-redis-counters", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        stop = self._stop
+        while not stop.wait(self.interval_s):
+            self.publish_now()
+
+    def publish_now(self) -> bool:
+        """Write the snapshot now; never raises (Redis down: the next round tries again)."""
+        publish = self._publish
+        if publish is None:
+            return False
+        member = process_name()
+        snapshot = {k: v for k, v in self.counters.snapshot().items() if isinstance(v, (int, float))}
+        snapshot["updated_ms"] = int(time.time() * 1000)
+        try:
+            publish(PROCESS_REGISTRY, member, process_key(member), snapshot, self.ttl_s)
+        except Exception:  # noqa: BLE001 - counters are best effort, a log call never sees this
+            return False
+        return True
+
+    def detach(self) -> None:
+        """At shutdown: a last write, then no more."""
+        self.publish_now()
+        with self._lock:
+            self._publish = None
+            self._stop.set()
+            self._thread = None
+            self._stop = threading.Event()
+
+
+def _keys() -> tuple[str, Callable[[str], str]]:
+    from . import schema  # schema imports config only; kept lazy so this module stays a leaf
+
+    return schema.PIPELINE_PROCESSES, schema.pipeline_counters
+
+
+PROCESS_REGISTRY, process_key = _keys()
+
+#: the publisher of :data:`COUNTERS` (the default pipeline's)
+PUBLISHER = CounterPublisher(COUNTERS)
+
+
+def published_processes(client: Any, ttl_s: int | None = None) -> dict[str, dict[str, float]]:
+    """Every live process's published counters, by ``{host}:{pid}`` (sync client)."""
+    since = int(time.time() * 1000) - (ttl_s or PUBLISHER.ttl_s) * 1000
+    names = [n.decode() if isinstance(n, bytes) else n for n in client.zrangebyscore(PROCESS_REGISTRY, since, "+inf")]
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.hgetall(process_key(name))
+    out: dict[str, dict[str, float]] = {}
+    for name, data in zip(names, pipe.execute()):
+        if data:
+            out[name] = {_text(k): _number(v) for k, v in data.items()}
+    return out
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _number(value: Any) -> float:
+    try:
+        number = float(_text(value))
+    except ValueError:
+        return 0.0
+    return int(number) if number.is_integer() else number
+
+
+def summed(local: dict[str, Any], published: dict[str, dict[str, float]]) -> dict[str, float]:
+    """This process's live counters plus every other live process's published ones."""
+    me = process_name()
+    total: dict[str, float] = {k: v for k, v in local.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    for name, counters in published.items():
+        if name == me:
+            continue
+        for key, value in counters.items():
+            if key != "updated_ms" and key in total:
+                total[key] += value
+    return total

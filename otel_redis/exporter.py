@@ -24,7 +24,7 @@ from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportRes
 from . import dns
 from .config import Settings, load_settings
 from .connection import make_client
-from .counters import COUNTERS, PipelineCounters
+from .counters import COUNTERS, PUBLISHER, PipelineCounters
 from .record import LogEntry, from_readable
 from .store import PendingWrite, RedisStore
 from .write_result import WriteResult
@@ -109,6 +109,9 @@ class RedisLogRecordExporter(LogRecordExporter):
                         self.settings, on_retry=lambda _e: self.counters.add("retried")
                     )
                     self._store = RedisStore(client, self.settings)
+                    if self.counters is COUNTERS and self.settings.counters_publish_s > 0:
+                        # the process's counters go to Redis too, for /metrics of a prefork server
+                        PUBLISHER.attach(self._store.publish_counters, self.settings.counters_publish_s)
         return self._store
 
     def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
@@ -301,8 +304,12 @@ class RedisLogRecordExporter(LogRecordExporter):
         if not self._finish_pending(timeout_millis / 1000):
             return False
         if self._process is not None:
-            return self._process.flush(max(0.0, timeout_millis / 1000 - (time.monotonic() - started)))
-        return True
+            done = self._process.flush(max(0.0, timeout_millis / 1000 - (time.monotonic() - started)))
+        else:
+            done = True
+        if self._store is not None and self.counters is COUNTERS:
+            PUBLISHER.publish_now()
+        return done
 
     def shutdown(self, timeout_millis: int = 30000) -> None:
         """Finish what is in flight within ``timeout_millis`` (the SDK's processor passes what is
@@ -315,6 +322,8 @@ class RedisLogRecordExporter(LogRecordExporter):
         self._finish_pending(timeout_millis / 1000)
         if self._process is not None:
             self._process.shutdown(max(0.0, deadline - time.monotonic()))
+        if self._store is not None and self.counters is COUNTERS:
+            PUBLISHER.detach()  # the last figures of this process, then no more writes
         store, self._store = self._store, None
         if store is not None and self._client is None:
             try:

@@ -254,6 +254,14 @@ def log_indexes(bounds: KeyBounds, entry: LogEntry) -> tuple[list[str], bool]:
     return out, is_oauth
 
 
+def service_index(bounds: KeyBounds, resource: dict[str, Any]) -> str | None:
+    """``idx:service:{name}`` of a record's resource ``service.name`` (bounded), or None."""
+    name = resource.get("service.name") if resource else None
+    if name is None or name == "":
+        return None
+    return schema.idx_service(bounds.service(name if isinstance(name, str) else str(name)))
+
+
 def request_extra_indexes(bounds: KeyBounds, req: Any) -> list[str]:
     """The rarer request indexes: OAuth client and session."""
     out = []
@@ -340,6 +348,9 @@ class _Batch:
         self.zadds: dict[str, list[Any]] = {}
         #: per-request indexes keyed by (nearly) per-record values: IP, hostname, user...
         self.hot: dict[str, list[Any]] = {}
+        #: the last record's resource and its service index (one resource per batch, as a rule)
+        self.resource: Any = None
+        self.service_index: str | None = None
         self.cutoffs: dict[int, str] = {}
         #: the slice's shard on a Cluster: hot key -> its part (None on a standalone server)
         self.part: Callable[[str], str] | None = None
@@ -461,6 +472,11 @@ class _Batch:
             self.streams.add(stream)
         if entry.trace_id:
             self.traced += ("0", schema.trace_member(entry.trace_id, ts_ms, key))
+        if entry.resource is not self.resource:
+            self.resource = entry.resource
+            self.service_index = service_index(self.bounds, entry.resource)
+        if self.service_index is not None:
+            _add_pair(self.hot, self.service_index, score, key)
         plan, args, pack = self.plan, self.args, self.pack
         plan.keys.append(key)
         plan.record_at.append(len(args))

@@ -35,7 +35,7 @@ from typing import Any, Callable, Iterable, Sequence
 from . import schema
 from .config import Retention
 from .levels import request_level
-from .bounds import is_collapsed
+from .bounds import OTHER, is_collapsed
 from .paths import index_path, normalize_path, route_matches
 from .record import LogEntry, dumps
 
@@ -247,6 +247,11 @@ class Page:
 
     records: list[tuple[str, LogEntry]]
     next_cursor: str | None
+    #: a bounded scan (``scan_limit``) stopped before the window's end: more matches may exist below
+    #: ``next_cursor``
+    partial: bool = False
+    #: candidate records the predicate was applied to (reported for bounded scans)
+    scanned: int = 0
 
 
 async def count_groups(client: Any, groups: Sequence[Group], lo_ms: int, hi: Position | None) -> list[int]:
@@ -340,9 +345,12 @@ async def search(
     cursor: Position | None = None,
     predicate: Predicate | None = None,
     shards: int = 1,
+    scan_limit: int | None = None,
 ) -> Page:
     """Run one query (see the module docstring): complete, index-driven, newest ``limit`` matches.
-    ``shards`` is the cluster layout's shard count: each hot index is the union of its parts."""
+    ``shards`` is the cluster layout's shard count: each hot index is the union of its parts.
+    ``scan_limit`` bounds the records the predicate is applied to: past it the walk stops and the
+    page is ``partial``, its ``next_cursor`` the last record checked (the next page goes on from there)."""
     if not groups:
         raise ValueError("a query needs at least one index group")
     if not all(groups):
@@ -360,6 +368,8 @@ async def search(
     pending: deque[Position] = deque()
     chunk = want
     exhausted = False
+    scanned = 0
+    last_checked: Position | None = None
     while len(matches) < want:
         if not pending:
             if exhausted:
@@ -370,18 +380,36 @@ async def search(
             pending.extend(await _probe(client, batch, others))
             chunk = min(chunk * 4, MAX_CHUNK)
             continue
+        if scan_limit is not None and scanned >= scan_limit:
+            break
         take = want - len(matches) if predicate is None else FETCH_CHUNK
+        if scan_limit is not None:
+            take = min(take, scan_limit - scanned)
         part = [pending.popleft() for _ in range(min(take, len(pending)))]
         by_key = {p.member: p for p in part}
+        scanned += len(part)
+        last_checked = part[-1]
         for key, entry in await fetch(client, [p.member for p in part]):
             if predicate is None or _safe(predicate, entry):
                 matches.append((by_key[key], key, entry))
                 if len(matches) >= want:
                     break
+    partial = scan_limit is not None and len(matches) < want and scanned >= scan_limit and not (exhausted and not pending)
+    return _page(matches, limit, partial, scanned, last_checked)
+
+
+def _page(
+    matches: list[tuple[Position, str, LogEntry]], limit: int, partial: bool, scanned: int, last_checked: Position | None
+) -> Page:
+    """The newest ``limit`` matches, oldest first, and where the next page starts: below the oldest
+    of them, or (a bounded scan that stopped early) below the last record checked."""
     page = matches[:limit]
-    next_cursor = encode_cursor(page[-1][0]) if len(matches) > limit else None
+    if partial and last_checked is not None:
+        next_cursor: str | None = encode_cursor(last_checked)
+    else:
+        next_cursor = encode_cursor(page[-1][0]) if len(matches) > limit else None
     page.sort(key=lambda m: (m[0].score, m[2].timestamp_ns, m[0].member))
-    return Page([(key, entry) for _pos, key, entry in page], next_cursor)
+    return Page([(key, entry) for _pos, key, entry in page], next_cursor, partial, scanned)
 
 
 def expand_groups(groups: Sequence[Group], shards: int) -> list[Group]:
@@ -516,6 +544,59 @@ def group_status(*codes: int) -> Group:
 
 def group_method(method: str) -> Group:
     return (schema.idx_req_method(method),)
+
+
+async def service_group(client: Any, service: str, shards: int = 1) -> tuple[Group, Predicate | None]:
+    """Records whose resource ``service.name`` is ``service``: ``idx:service:{service}``, and, when
+    names past OTEL_REDIS_MAX_SERVICES were indexed as ``_OTHER``, that index too with a predicate
+    that keeps only this service's records (the bound never hides a record from its query)."""
+    own = schema.idx_service(service)
+    other = schema.idx_service(OTHER)
+    if service == OTHER or not await client.exists(other):
+        return (own,), None
+    return (own, other), service_predicate(service)
+
+
+def service_predicate(service: str) -> Predicate:
+    def match(entry: LogEntry) -> bool:
+        name = entry.resource.get("service.name")
+        return name == service or (name is not None and str(name) == service)
+
+    return match
+
+
+def attribute_predicate(wanted: dict[str, tuple[str, ...]]) -> Predicate:
+    """Every ``name`` has one of its values, compared as text (``42``, ``1.5``, ``true``; a dict or
+    list as its JSON); a masked (scrubbed) value matches only its mask."""
+    items = [(name, frozenset(values)) for name, values in wanted.items()]
+
+    def match(entry: LogEntry) -> bool:
+        attributes = entry.attributes
+        for name, values in items:
+            value = attributes.get(name)
+            if value is None:
+                return False
+            if isinstance(value, str):
+                if value not in values:
+                    return False
+            elif values.isdisjoint(_attr_texts(value)):
+                return False
+        return True
+
+    return match
+
+
+def _attr_texts(value: Any) -> tuple[str, ...]:
+    """The texts a non-string attribute value is found by."""
+    if isinstance(value, bool):
+        return ("true", "True") if value else ("false", "False")
+    if isinstance(value, int):
+        return (str(value),)
+    if isinstance(value, float):
+        if value.is_integer():
+            return (repr(value), str(int(value)))
+        return (repr(value),)
+    return (_dumps(value),)
 
 
 def group_errors(include_warnings: bool = False) -> Group:

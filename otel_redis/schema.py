@@ -204,6 +204,13 @@ def trace_hours(lo_ms: int, hi_ms: int, keep_s: int) -> list[str]:
     return [idx_trace(hour) for hour in reversed(hour_buckets(lo_ms, hi_ms))]
 
 
+@_cached
+def idx_service(service: str) -> str:
+    """``idx:service:{service.name}``: application logs and requests of one resource service
+    (bounded: OTEL_REDIS_MAX_SERVICES, later new names as ``_OTHER``)."""
+    return f"idx:service:{key_part(service)}"
+
+
 # ---------------------------------------------------------------------------- request indexes (specification)
 
 IDX_REQ_ALL = "idx:req:all"
@@ -449,6 +456,16 @@ FORWARDERS = "collector:forwarders"
 FORWARDER_STATS_TTL_S = 300
 
 
+#: registry (zset, member ``{host}:{pid}``, score = last publish ms) of the processes whose pipeline
+#: counters are in Redis (counters.CounterPublisher): /metrics sums the live ones
+PIPELINE_PROCESSES = "pipeline:processes"
+
+
+def pipeline_counters(member: str) -> str:
+    """Hash of one process's pipeline counters (``emitted``, ``exported``, ``dropped_*``...)."""
+    return f"pipeline:counters:{key_part(member)}"
+
+
 def forwarder_stats(consumer: str) -> str:
     """Hash of one forwarder's counters (``forwarded``, ``retried``, ``failed``... and ``updated_ms``)."""
     return f"collector:forwarder:{key_part(consumer)}"
@@ -513,6 +530,7 @@ OWNED_PATTERNS: tuple[str, ...] = (
     "idx:req:*",
     "idx:trace:*",
     "idx:oauth:*",
+    "idx:service:*",
     "stats:requests:*",
     "stats:errors:*",
     "stats:unique_ips:*",
@@ -527,6 +545,7 @@ OWNED_PATTERNS: tuple[str, ...] = (
     "alerts:*",
     "tmp:hll:*",
     "collector:*",
+    "pipeline:*",  # per-process counters (PIPELINE_PROCESSES, pipeline_counters)
     "val:*",
     "wp:batch:*",  # the write path's batch markers (BATCH_MARKER_PREFIX)
     STREAM_LOGS,
@@ -535,7 +554,7 @@ OWNED_PATTERNS: tuple[str, ...] = (
 
 #: the indexes scored by record time (the cleanup job trims them by score); the hourly trace
 #: indexes are not among them: they expire whole, an hour after their newest member's retention
-INDEX_PATTERNS: tuple[str, ...] = ("idx:log:*", "idx:req:*", "idx:oauth:*")
+INDEX_PATTERNS: tuple[str, ...] = ("idx:log:*", "idx:req:*", "idx:oauth:*", "idx:service:*")
 
 
 def index_retention(key: str, retention: Retention) -> int:

@@ -120,6 +120,8 @@ class Common:
     limit: int
     cursor: Position | None
     groups: list[Group]
+    #: set by an attribute filter (attr.<name>=<value>): the records a query checks at most
+    scan_limit: int | None = None
 
 
 HoursQ = Annotated[

@@ -52,6 +52,12 @@ class LogPage(BaseModel):
     next_cursor: str | None = Field(description="pass as ?cursor= to get the page before this one; null at the end")
     hours: float
     limit: int
+    partial: bool = Field(
+        default=False,
+        description="true when an attribute filter's bounded scan (OTEL_REDIS_ATTR_SCAN_LIMIT records) stopped before "
+        "the window's start: more matches may exist, continue with next_cursor",
+    )
+    scanned: int | None = Field(default=None, description="records an attribute filter checked (null without one)")
 
 
 class ErrorPage(LogPage):

@@ -8,7 +8,9 @@ Families (``hostname=""`` is every hostname together; ``window`` is in seconds):
   (otel_redis/metrics.py; the same numbers as ``GET /logs/metrics``);
 - ``otel_redis_records_*_total``, ``otel_redis_records_dropped_total{reason}``,
   ``otel_redis_queue_length``, ``otel_redis_export_seconds`` (summary: batches and time spent):
-  this process's pipeline counters (``otel_redis.stats()``);
+  the pipeline counters of this process plus those every other live process published in Redis
+  (the workers of a prefork server, otel_redis/counters.py), and
+  ``otel_redis_process_records_total{process,counter}`` for each process;
 - ``otel_redis_stream_length{stream}``, ``otel_redis_stream_group_pending{stream,group}``,
   ``otel_redis_stream_group_lag_seconds{stream,group}`` (newest entry time minus the group's last
   delivered entry time: the forwarder's lag, read from Redis, so it is right whichever process
@@ -31,7 +33,7 @@ import redis
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric, SummaryMetricFamily
 
 import otel_redis
-from otel_redis import metrics, schema
+from otel_redis import counters, metrics, schema
 from otel_redis.config import ConfigError
 from otel_redis.connection import read_layout
 from otel_redis.write_result import ERROR_KINDS
@@ -141,7 +143,20 @@ class ServiceCollector:
         yield rt
 
     def _pipeline_metrics(self) -> Iterator[Metric]:
-        stats = otel_redis.stats()
+        # this process's live counters plus every other live process's (prefork workers publish
+        # theirs in Redis: otel_redis/counters.py CounterPublisher), so one scrape sees them all
+        published = counters.published_processes(self.client)
+        local = otel_redis.stats()
+        stats = counters.summed(local, published)
+        per_process = CounterMetricFamily(
+            "otel_redis_process_records", "Pipeline counters of each live process (host:pid)",
+            labels=["process", "counter"],
+        )
+        mine = counters.process_name()
+        for process, values in sorted({**published, mine: local}.items()):
+            for key in ("emitted", "exported", "dropped"):
+                per_process.add_metric([process, key], values.get(key, 0))
+        yield per_process
         for name, key, doc in (
             ("otel_redis_records_emitted", "emitted", "Log records accepted by the pipeline"),
             ("otel_redis_records_exported", "exported", "Log records written to Redis"),

@@ -25,6 +25,7 @@ async def run_page(
     common: Common,
     groups: Sequence[query.Group] = (),
     predicate: query.Predicate | None = None,
+    scan_limit: int | None = None,
 ) -> query.Page:
     chosen = [*groups, *common.groups] or [query.ALL]
     return await query.search(
@@ -35,6 +36,7 @@ async def run_page(
         cursor=common.cursor,
         predicate=predicate,
         shards=await shard_count(request),
+        scan_limit=scan_limit,
     )
 
 
@@ -46,6 +48,8 @@ def page_body(common: Common, page: query.Page) -> dict[str, Any]:
         "next_cursor": page.next_cursor,
         "hours": common.hours,
         "limit": common.limit,
+        "partial": page.partial,
+        "scanned": page.scanned if common.scan_limit is not None else None,
     }
 
 
@@ -55,5 +59,5 @@ async def page_response(
     groups: Sequence[query.Group] = (),
     predicate: query.Predicate | None = None,
 ) -> JSONBytes:
-    """Run the query and answer with a LogPage."""
-    return JSONBytes(page_body(common, await run_page(request, common, groups, predicate)))
+    """Run the query and answer with a LogPage (a bounded scan when ``common.scan_limit`` is set)."""
+    return JSONBytes(page_body(common, await run_page(request, common, groups, predicate, common.scan_limit)))

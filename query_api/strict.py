@@ -12,16 +12,21 @@ from typing import Any
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 
-#: (method, path template) -> the query parameter names the route declares
-_allowed: dict[tuple[str, str], frozenset[str] | None] = {}
+#: the prefix of attribute filters (``attr.<name>=<value>``), taken by the routes whose schema
+#: operation says ``x-attribute-filters`` (their own code checks the name is not empty)
+ATTR_PREFIX = "attr."
+
+#: (method, path template) -> the query parameter names the route declares, and whether it takes attr.*
+_allowed: dict[tuple[str, str], tuple[frozenset[str], bool] | None] = {}
 
 
-def _declared(app: Any, method: str, template: str) -> frozenset[str] | None:
+def _declared(app: Any, method: str, template: str) -> tuple[frozenset[str], bool] | None:
     key = (method, template)
     if key not in _allowed:
         operation = app.openapi().get("paths", {}).get(template, {}).get(method.lower())
-        _allowed[key] = None if operation is None else frozenset(
-            p["name"] for p in operation.get("parameters", ()) if p.get("in") == "query"
+        _allowed[key] = None if operation is None else (
+            frozenset(p["name"] for p in operation.get("parameters", ()) if p.get("in") == "query"),
+            bool(operation.get("x-attribute-filters")),
         )
     return _allowed[key]
 
@@ -34,12 +39,16 @@ async def reject_unknown_query(request: Request) -> None:
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     if template is None:
         return
-    allowed = _declared(request.app, request.method, template)
-    if allowed is None:  # not in the schema (the console's page and assets): nothing to check
+    declared = _declared(request.app, request.method, template)
+    if declared is None:  # not in the schema (the console's page and assets): nothing to check
         return
-    unknown = sorted({name for name in request.query_params if name not in allowed})
+    allowed, attributes = declared
+    unknown = sorted({
+        name for name in request.query_params
+        if name not in allowed and not (attributes and name.startswith(ATTR_PREFIX))
+    })
     if unknown:
-        known = ", ".join(sorted(allowed)) or "none"
+        known = ", ".join(sorted(allowed) + ([ATTR_PREFIX + "<name>"] if attributes else [])) or "none"
         raise RequestValidationError([
             {"loc": ("query", name), "msg": f"unknown query parameter (this route takes: {known})",
              "type": "extra_forbidden"}

@@ -111,6 +111,16 @@ def text_value(text: str) -> str | None:
     return None if _unset(text) else text
 
 
+def attribute_filter(text: str) -> tuple[str, str] | None:
+    """``--attr NAME=VALUE``: the query parameter ``attr.NAME=VALUE``."""
+    if _unset(text):
+        return None
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"--attr takes NAME=VALUE, got {text!r}")
+    return name, value
+
+
 # ----------------------------------------------------------------------------- options
 
 
@@ -151,6 +161,10 @@ OPTIONS: dict[str, Option] = {
         Option("--ip", "ip", text_value, "only this client IP"),
         Option("--session", "session", text_value, "only this session id"),
         Option("--kind", "kind", text_value, "only application logs (log) or only requests (request)"),
+        Option("--service", "service", text_value, "only records of this resource service.name"),
+        Option("--attr", "attr", attribute_filter,
+               "only records whose attribute NAME is VALUE (repeatable for several names; a bounded scan, see OTEL_REDIS_ATTR_SCAN_LIMIT)",
+               "NAME=VALUE"),
         Option("--client-id", "client_id", text_value, "OAuth client id"),
         Option("--username", "username", text_value, "OAuth username"),
         Option("--since", "since", text_value, "only alert events of this last period: 30m, 24h, 7d", "PERIOD"),
@@ -184,7 +198,8 @@ class Query:
 
 
 QUERIES: tuple[Query, ...] = (
-    Query("recent", "recent logs, oldest first (just logs)", "/logs", ("hours", "event", "level", "hostname", "limit", "cursor", "kind")),
+    Query("recent", "recent logs, oldest first (just logs)", "/logs",
+          ("hours", "event", "level", "hostname", "limit", "cursor", "kind", "service", "attr")),
     Query("ip", "logs of one client IP (just logs-ip)", "/logs/ip/{subject}", _FILTERS, subject="ip"),
     Query("proxy", "requests to one proxy hostname (just logs-proxy)", "/logs/proxy/{subject}", _WINDOW, subject="hostname"),
     Query("hostname", "logs of one client hostname from reverse DNS (just logs-hostname)", "/logs/host/{subject}", _WINDOW, subject="hostname"),
@@ -194,7 +209,7 @@ QUERIES: tuple[Query, ...] = (
         "search with any combination of filters (just logs-search)",
         "/logs/search",
         ("hours", "event", "level", "hostname", "limit", "cursor")
-        + ("component", "status", "method", "path", "user", "client", "trace_id", "ip", "session", "kind"),
+        + ("component", "status", "method", "path", "user", "client", "trace_id", "ip", "session", "kind", "service", "attr"),
         subject="query",
         subject_param="text",
         subject_optional=True,
@@ -250,9 +265,14 @@ def _env_verbose() -> bool:
     return os.environ.get("OTEL_REDIS_CLI_VERBOSE", "").strip().lower() in _TRUE
 
 
+#: options given several times (each value kept)
+_REPEATABLE = frozenset({"attr"})
+
+
 def _add_option(parser: argparse.ArgumentParser, name: str) -> None:
     opt = OPTIONS[name]
-    parser.add_argument(opt.flag, dest=opt.dest, type=opt.type, metavar=opt.metavar, help=opt.help)
+    action = "append" if name in _REPEATABLE else "store"
+    parser.add_argument(opt.flag, dest=opt.dest, type=opt.type, metavar=opt.metavar, help=opt.help, action=action)
 
 
 def register(subparsers: Any) -> None:
@@ -385,7 +405,11 @@ def _printer(args: argparse.Namespace, *, details: bool = False) -> Printer:
 
 
 def _params(args: argparse.Namespace, names: tuple[str, ...]) -> dict[str, Any]:
-    return {OPTIONS[n].api: getattr(args, OPTIONS[n].dest) for n in names}
+    params = {OPTIONS[n].api: getattr(args, OPTIONS[n].dest) for n in names if n not in _REPEATABLE}
+    for pair in (getattr(args, "attr", None) or ()) if "attr" in names else ():
+        if pair is not None:
+            params[f"attr.{pair[0]}"] = pair[1]
+    return params
 
 
 def _endpoint(template: str, value: Any) -> str:
@@ -403,6 +427,7 @@ def fetch_records(client: ApiClient, endpoint: str, params: dict[str, Any]) -> t
     remaining = wanted if isinstance(wanted, int) and wanted > API_PAGE_MAX else None
     if remaining is None:
         payload = client.get(endpoint, params)
+        _note_partial(payload)
         related = payload.get("related") if isinstance(payload, dict) else None
         return records_of(payload), related if isinstance(related, dict) else {}
     pages: list[list[dict[str, Any]]] = []
@@ -410,6 +435,7 @@ def fetch_records(client: ApiClient, endpoint: str, params: dict[str, Any]) -> t
     cursor = params.get("cursor")
     while remaining > 0:
         payload = client.get(endpoint, {**params, "limit": min(remaining, API_PAGE_MAX), "cursor": cursor})
+        _note_partial(payload)
         page = records_of(payload)
         pages.append(page)
         remaining -= len(page)
@@ -420,6 +446,13 @@ def fetch_records(client: ApiClient, endpoint: str, params: dict[str, Any]) -> t
         if not cursor or not page:
             break
     return [record for page in reversed(pages) for record in page], related_all
+
+
+def _note_partial(payload: Any) -> None:
+    """An attribute filter's bounded scan that stopped early says so on stderr (stdout stays records)."""
+    if isinstance(payload, dict) and payload.get("partial"):
+        print(f"partial: the attribute filter checked {payload.get('scanned')} records "
+              "(OTEL_REDIS_ATTR_SCAN_LIMIT); older matches may exist (--cursor next_cursor)", file=sys.stderr)
 
 
 @_pipe_safe

@@ -7,9 +7,10 @@ answers a :class:`~query_api.models.LogPage`: the newest ``limit`` matches, olde
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from otel_redis import query, schema
 from otel_redis.record import entry_to_dict, normalize_trace_id
@@ -21,19 +22,82 @@ from ..respond import JSONBytes, page_response
 
 router = APIRouter(prefix="/logs", tags=["logs"])
 
+#: attr.<name> filters of one query at most
+MAX_ATTR_FILTERS = 16
+ATTR_PREFIX = "attr."
+_ATTR_DOC = (
+    " Attribute filters: `attr.<name>=<value>` (repeatable; every name must match, several values of one"
+    " name are alternatives; values compared as text) walk at most OTEL_REDIS_ATTR_SCAN_LIMIT candidate"
+    " records newest first: past that the page says `partial: true`, `scanned` the records checked, and"
+    " `next_cursor` goes on from the last one."
+)
+#: read by query_api.strict: the route takes attr.<name> parameters besides its declared ones
+ATTR_ROUTE = {"openapi_extra": {"x-attribute-filters": True}}
+
+
+@dataclass
+class Extra:
+    """The service and attribute filters of /logs and /logs/search."""
+
+    groups: list[query.Group]
+    predicates: list[query.Predicate | None]
+    scan_limit: int | None
+
+
+async def extra_filters(
+    request: Request,
+    service: Annotated[
+        str | None, Query(max_length=MAX_VALUE, description="only records whose resource service.name is this")
+    ] = None,
+) -> Extra:
+    extra = Extra([], [], None)
+    if service:
+        group, predicate = await query.service_group(deps.redis_client(request), service)
+        extra.groups.append(group)
+        extra.predicates.append(predicate)
+    wanted = attribute_filters(request)
+    if wanted:
+        extra.predicates.append(query.attribute_predicate(wanted))
+        extra.scan_limit = deps.settings_of(request).attr_scan_limit
+    return extra
+
+
+def attribute_filters(request: Request) -> dict[str, tuple[str, ...]]:
+    """The ``attr.<name>=<value>`` parameters, by name; a malformed one is a 422 naming it."""
+    wanted: dict[str, list[str]] = {}
+    for name, value in request.query_params.multi_items():
+        if not name.startswith(ATTR_PREFIX):
+            continue
+        attribute = name[len(ATTR_PREFIX) :]
+        if not attribute.strip():
+            deps.bad_input("query", name, "an attribute filter needs a name: attr.<name>=<value>")
+        if len(attribute) > MAX_VALUE or len(value) > MAX_VALUE:
+            deps.bad_input("query", name, f"attribute names and values are at most {MAX_VALUE} characters")
+        wanted.setdefault(attribute, []).append(value)
+    if len(wanted) > MAX_ATTR_FILTERS:
+        deps.bad_input("query", ATTR_PREFIX, f"at most {MAX_ATTR_FILTERS} attribute filters")
+    return {name: tuple(values) for name, values in wanted.items()}
+
+
+ExtraDep = Annotated[Extra, Depends(extra_filters)]
+
 IdPath = Annotated[str, Path(max_length=MAX_VALUE)]
 Kind = Literal["log", "request"]
 _KIND_GROUP = {"log": query.LOGS, "request": query.REQUESTS}
 PAGE = {"response_model": LogPage, "response_class": JSONBytes}
 
 
-@router.get("", summary="Recent logs (application logs and requests), oldest to newest", **PAGE)
+@router.get("", summary="Recent logs (application logs and requests), oldest to newest", description=_ATTR_DOC,
+            **PAGE, **ATTR_ROUTE)
 async def recent(
     request: Request,
     common: CommonDep,
+    extra: ExtraDep,
     kind: Annotated[Kind | None, Query(description="only application logs (log) or only requests (request)")] = None,
 ) -> JSONBytes:
-    return await page_response(request, common, [_KIND_GROUP[kind]] if kind else [])
+    common.scan_limit = extra.scan_limit
+    groups = [_KIND_GROUP[kind]] if kind else []
+    return await page_response(request, common, groups + extra.groups, query.all_of(*extra.predicates))
 
 
 @router.get(
@@ -131,10 +195,12 @@ async def slow(
     return await page_response(request, common, [group], query.slow_predicate(threshold))
 
 
-@router.get("/search", summary="Search with any combination of filters (all must match)", **PAGE)
+@router.get("/search", summary="Search with any combination of filters (all must match)", description=_ATTR_DOC,
+            **PAGE, **ATTR_ROUTE)
 async def search(
     request: Request,
     common: CommonDep,
+    extra: ExtraDep,
     text: Annotated[
         str | None, Query(max_length=MAX_VALUE, description="case-insensitive literal text in message, path, error, attributes")
     ] = None,
@@ -149,8 +215,9 @@ async def search(
     session: Annotated[str | None, Query(max_length=MAX_VALUE)] = None,
     kind: Annotated[Kind | None, Query()] = None,
 ) -> JSONBytes:
-    groups: list[query.Group] = []
-    predicates: list[query.Predicate | None] = []
+    groups: list[query.Group] = list(extra.groups)
+    predicates: list[query.Predicate | None] = list(extra.predicates)
+    common.scan_limit = extra.scan_limit
     if component:
         groups.append(query.group_component(component))
     if status is not None:

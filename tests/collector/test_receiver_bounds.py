@@ -35,7 +35,7 @@ def bounded_receiver(redis_server: EmbeddedRedis, tmp_path_factory: pytest.TempP
         redis_url=redis_server.url, data_dir=tmp_path_factory.mktemp("data"), retry_attempts=0,
         max_paths=BOUND, max_path_prefixes=5, max_components=BOUND, max_events=BOUND,
         max_users_per_hour=BOUND, max_sessions_per_hour=BOUND, max_oauth_clients_per_hour=BOUND,
-        max_client_hostnames_per_hour=BOUND,
+        max_client_hostnames_per_hour=BOUND, max_services=BOUND,
     )
     rec = start_receiver_on_free_ports(settings)
     yield rec
@@ -137,6 +137,10 @@ def test_service_names_components_and_events_from_senders_are_bounded(bounded_re
     assert r.zcard(schema.idx_log_event("known")) == 1
     comps = {r.hget(k, "component") for k in r.zrange(schema.idx_log_component(OTHER), 0, -1)}
     assert len(comps) == N - BOUND
+    # the resource service.name index (service= queries): the same bound
+    assert count(r, "idx:service:*") == BOUND + 1
+    assert r.zcard(schema.idx_service("known-svc")) == 1
+    assert r.zcard(schema.idx_service(OTHER)) == N - BOUND
 
 
 @pytest.mark.parametrize("dimension,attribute", [

@@ -61,7 +61,7 @@ class Stack:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Stack]:
     tmp = tmp_path_factory.mktemp("query-api")
     server = EmbeddedRedis(tmp / "redis", persist=False)
     server.start()
@@ -75,6 +75,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         # no periodic jobs writing records of their own while a test compares exact result sets
         "OTEL_REDIS_CLEANUP_INTERVAL_S": "0",
         "OTEL_REDIS_ALERTS_ENABLED": "false",
+        # a module's own service settings (e.g. a small OTEL_REDIS_ATTR_SCAN_LIMIT)
+        **getattr(request.module, "SERVICE_ENV", {}),
     }
     argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
     client = redis.Redis.from_url(server.url, decode_responses=True)

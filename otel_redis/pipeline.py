@@ -10,8 +10,7 @@ from typing import Any, Callable
 
 from opentelemetry import _logs
 from opentelemetry._logs import LogRecord as APILogRecord
-from opentelemetry.context import Context
-from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits, LogRecordProcessor, ReadableLogRecord
+from opentelemetry.sdk._logs import LoggerProvider, LogRecordLimits, LogRecordProcessor
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor, ConsoleLogRecordExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.trace import TraceFlags
@@ -22,10 +21,9 @@ from .connection import resolve_url
 from .counters import COUNTERS, PipelineCounters
 from .exporter import RedisLogRecordExporter
 from .levels import NAME_TO_LEVEL, NAME_TO_SEVERITY, parse_level, stdlib_to_name
-from .processor import CountingBatchLogRecordProcessor
+from .processor import CountingBatchLogRecordProcessor, QueuedLogRecord
 from .record import EntryLogRecord, LogEntry, normalize_trace_id
 
-_EMPTY_CONTEXT = Context()
 _SEVERITY = {NAME_TO_LEVEL[name]: (sev, name) for name, sev in NAME_TO_SEVERITY.items()}
 
 
@@ -78,7 +76,7 @@ class Pipeline:
         span_id: Any,
     ) -> None:
         severity, text = _severity(levelno)
-        record = APILogRecord(
+        record = (QueuedLogRecord if self.fast else APILogRecord)(
             timestamp=timestamp_ns,
             observed_timestamp=timestamp_ns,
             severity_number=severity,
@@ -93,10 +91,7 @@ class Pipeline:
             record.trace_flags = TraceFlags(TraceFlags.SAMPLED)
         self.counters.add_emitted()
         if self.fast:
-            record.context = _EMPTY_CONTEXT
-            self.processor.emit_readable(  # type: ignore[union-attr]
-                ReadableLogRecord(record, self._resource, self._scope, None)
-            )
+            self.processor.emit_fast(record, self._resource, self._scope)  # type: ignore[union-attr]
         else:
             self.logger.emit(record)
             dropped = getattr(record.attributes, "dropped", 0)  # the SDK's BoundedAttributes
@@ -107,7 +102,7 @@ class Pipeline:
         """Queue a record in compact form, ``build(fields)`` making its entry in the exporter (only
         on the fast path: our processor is the provider's only one)."""
         self.counters.add_emitted()
-        self.processor.emit_readable(EntryLogRecord(build, fields, self._resource, self._scope))  # type: ignore[union-attr]
+        self.processor.emit_fast(EntryLogRecord(build, fields), self._resource, self._scope)  # type: ignore[union-attr]
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         return self.provider.force_flush(timeout_millis)

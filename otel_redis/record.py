@@ -382,49 +382,52 @@ def _cached_resource(resource: Any) -> dict[str, Any]:
     return value
 
 
-class EntryLogRecord(ReadableLogRecord):
-    """A ReadableLogRecord that carries its content in compact form: ``build(fields, max_message_bytes,
+class EntryLogRecord(APILogRecord):
+    """An OTel LogRecord that carries its content in compact form: ``build(fields, max_message_bytes,
     max_attribute_bytes)`` makes the :class:`LogEntry`, with the same limits :func:`from_readable`
     applies. The request logger's fast path (see ``request_log.emit_request``): the record travels
-    through the same BatchLogRecordProcessor queue as every other one, the entry is built in the
-    exporter (off the caller's path), :func:`from_readable` takes it as it is instead of re-reading
-    attributes, and the OTel ``log_record`` view (request fields as their canonical attributes) is
-    built only if an exporter asks for it. Slots: one small object per queued record."""
+    through the same BatchLogRecordProcessor queue as every other one (copying it returns it: it
+    goes to our processor only), the entry is built in the exporter (off the caller's path),
+    :func:`from_readable` takes it as it is instead of re-reading attributes, and the OTel fields
+    (request fields as their canonical attributes) are built only if an exporter reads them."""
 
-    __slots__ = ("build", "fields", "resource", "instrumentation_scope", "_entry", "_view")
+    __slots__ = ("build", "fields", "_entry", "_view")
 
-    def __init__(self, build: Callable[..., LogEntry], fields: Any, resource: Any, instrumentation_scope: Any) -> None:
-        # a frozen dataclass: its __setattr__ refuses, the slots take object's
-        _set = object.__setattr__
-        _set(self, "build", build)
-        _set(self, "fields", fields)
-        _set(self, "resource", resource)
-        _set(self, "instrumentation_scope", instrumentation_scope)
-        _set(self, "_entry", None)
-        _set(self, "_view", None)
+    def __init__(self, build: Callable[..., LogEntry], fields: Any) -> None:  # pylint: disable=super-init-not-called
+        self.build = build
+        self.fields = fields
+        self._entry: LogEntry | None = None
+        self._view: APILogRecord | None = None
 
-    def finished_entry(self, max_message_bytes: int, max_attribute_bytes: int) -> LogEntry:
-        """The entry (built once), with the limits and the resource every door applies."""
+    def __copy__(self) -> EntryLogRecord:
+        return self
+
+    def finished_entry(self, readable: Any, max_message_bytes: int, max_attribute_bytes: int) -> LogEntry:
+        """The entry (built once), with the limits, and the resource and scope of ``readable`` (the
+        ReadableLogRecord that carries this record), as every door applies them."""
         entry = self._entry
         if entry is None:
             entry = self.build(self.fields, max_message_bytes, max_attribute_bytes)
             attributes, entry.body = scrub_entry_parts(entry.attributes, entry.body)
             entry.attributes = attributes if isinstance(attributes, dict) else dict(attributes)
-            entry.resource = _cached_resource(self.resource)
-            scope = self.instrumentation_scope
+            self._entry = entry
+        if readable is not None:
+            entry.resource = _cached_resource(readable.resource)
+            scope = readable.instrumentation_scope
             if scope is not None:
                 entry.scope_name = scope.name or ""
                 entry.scope_version = scope.version or ""
-            object.__setattr__(self, "_entry", entry)
         return entry
 
-    @property
-    def log_record(self) -> APILogRecord:  # type: ignore[override]
+    def __getattr__(self, name: str) -> Any:
+        """The OTel fields (``body``, ``attributes``, ...), from the entry, for an exporter that
+        reads them."""
+        if name.startswith("_") or name in ("build", "fields"):
+            raise AttributeError(name)
         view = self._view
         if view is None:
-            view = _api_record(self.finished_entry(_NO_LIMIT, _NO_LIMIT))
-            object.__setattr__(self, "_view", view)
-        return view
+            view = self._view = _api_record(self.finished_entry(None, _NO_LIMIT, _NO_LIMIT))
+        return getattr(view, name)
 
 
 _NO_LIMIT = 1 << 62
@@ -456,9 +459,9 @@ def _api_record(entry: LogEntry) -> APILogRecord:
 
 def from_readable(readable: Any, max_message_bytes: int, max_attribute_bytes: int) -> LogEntry:
     """Normalise an OTel SDK ReadableLogRecord (or ReadWriteLogRecord)."""
-    if readable.__class__ is EntryLogRecord:
-        return readable.finished_entry(max_message_bytes, max_attribute_bytes)
     record = readable.log_record
+    if record.__class__ is EntryLogRecord:
+        return record.finished_entry(readable, max_message_bytes, max_attribute_bytes)
     attributes: dict[str, Any] = {}
     raw_attrs, body = scrub_entry_parts(record.attributes, record.body)
     if raw_attrs:

@@ -181,10 +181,11 @@ class ProcessWriter:
         head: Any = None
         for readable in batch:
             try:
-                if readable.__class__ is EntryLogRecord and readable.build is self._request_builder:
+                record = readable.log_record
+                if record.__class__ is EntryLogRecord and record.build is self._request_builder:
                     if head is None:
                         head = readable
-                    rows.append((_REQUEST, readable.fields))
+                    rows.append((_REQUEST, record.fields))
                 else:
                     rows.append((_ENTRY, entry_to_row(from_readable(readable, *limits))))
             except Exception:  # noqa: BLE001 - one bad record must not lose the batch
@@ -193,7 +194,7 @@ class ProcessWriter:
         if not rows:
             return None
         if head is not None:
-            entry = head.finished_entry(*limits)  # the resource and scope every request record shares
+            entry = from_readable(head, *limits)  # the resource and scope every request record shares
             meta: tuple[Any, ...] = (entry.resource, entry.scope_name, entry.scope_version)
         else:
             meta = ({}, "", "")

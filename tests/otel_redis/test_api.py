@@ -12,12 +12,13 @@ import pytest
 import redis
 
 import otel_redis
-from otel_redis import api, log_critical, log_debug, log_error, log_event, log_info, log_trace, log_warning
+from otel_redis import api, schema, log_critical, log_debug, log_error, log_event, log_info, log_trace, log_warning
 from otel_redis.config import ConfigError
 from otel_redis.counters import PipelineCounters
 from otel_redis.exporter import RedisLogRecordExporter
 from otel_redis.record import normalize_trace_id
 from otel_redis.store import trace_keys
+from tests.waiting import wait_until
 
 
 def _records(r: redis.Redis, index: str = "idx:log:all") -> list[dict[str, str]]:
@@ -311,20 +312,30 @@ def test_unreachable_redis_does_not_block_and_counts_retries_and_drops(settings,
             c.close()
 
 
-def test_queue_full_drops_are_counted(settings):
+def test_queue_full_drops_are_counted(settings, r):
+    """Each record refused by a full queue is counted once, and every record admitted is stored:
+    nothing is evicted from the SDK's queue unseen."""
     counters = PipelineCounters()
-    cfg = settings.with_overrides(redis_url="redis://127.0.0.1:1/0", max_queue_size=10, max_export_batch_size=10,
-                                  retry_attempts=0, batch_delay_ms=60_000)
-    exporter = RedisLogRecordExporter(settings=cfg, counters=counters)
-    pipe = otel_redis.configure(settings=cfg, exporter=exporter, set_global_provider=False)
+    cfg = settings.with_overrides(max_queue_size=10, max_export_batch_size=10, socket_timeout_s=120.0,
+                                  batch_delay_ms=3_600_000)
+    api._pending.clear()
+    r.execute_command("CLIENT", "PAUSE", 600000, "WRITE")  # Redis stalls: the first batch's write waits
     try:
-        # hold the export lock so the worker cannot drain: every call past 10 overflows the queue
-        with pipe.processor._batch_processor._export_lock:
-            for i in range(25):
-                log_info(f"m{i}")
-            assert counters.dropped_queue_full == 15
-    finally:
+        exporter = RedisLogRecordExporter(settings=cfg, counters=counters)
+        pipe = otel_redis.configure(settings=cfg, exporter=exporter, set_global_provider=False)
+        for i in range(10):
+            log_info(f"first {i}")
+        wait_until(lambda: pipe.processor.queue_length() == 0, message="the first batch reached the exporter")
+        for i in range(15):  # 10 fill the queue behind the stuck batch, 5 overflow it
+            log_info(f"then {i}")
+        assert counters.dropped_queue_full == 5
+        r.execute_command("CLIENT", "UNPAUSE")
         otel_redis.shutdown()
+    finally:
+        r.execute_command("CLIENT", "UNPAUSE")
+        otel_redis.shutdown()
+    assert counters.emitted == 25 and counters.exported == 20 and counters.dropped == 5
+    assert r.zcard(schema.IDX_LOG_ALL) == 20
 
 
 def test_drops_are_reported_by_a_rate_limited_warning(caplog):

@@ -135,7 +135,7 @@ def test_a_writer_killed_with_batches_in_flight_counts_them_as_dropped(settings,
         child.send_signal(signal.SIGSTOP)  # reads nothing, answers nothing
         try:
             _emit(80, "stuck")  # 100 records, 5 batches: sent, never answered
-            pipe.processor._bp.force_flush()  # hands them over (the exporter's flush would wait for answers)
+            pipe.processor.batch_processor.force_flush()  # hands them over (the exporter's flush would wait for answers)
             assert sum(exporter._process._in_flight) == 100
         finally:
             os.kill(child.pid, signal.SIGKILL)

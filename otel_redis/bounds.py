@@ -10,6 +10,8 @@ door (log calls, stdlib, ASGI, WSGI, span exporter, OTLP receiver) is bounded th
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import threading
 import time
 from typing import Callable
@@ -108,6 +110,42 @@ def is_collapsed(indexed_path: str) -> bool:
 
 HOUR_S = 3600
 
+#: the network prefix an address beyond the per-hour bound is indexed under
+IPV4_PREFIX = 24
+IPV6_PREFIX = 48
+
+
+@functools.lru_cache(maxsize=8192)
+def ip_prefix(ip: str) -> str:
+    """``10.1.2.0/24`` for ``10.1.2.3``, ``2001:db8:7::/48`` for ``2001:db8:7:1::9``; ``_OTHER`` for
+    text that is not an address."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return OTHER
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    bits = IPV4_PREFIX if addr.version == 4 else IPV6_PREFIX
+    return str(ipaddress.ip_network(f"{addr}/{bits}", strict=False))
+
+
+class IpBound:
+    """The indexed form of a client address: the first ``max_ips`` distinct addresses of each hour as
+    they are, later new ones under their network (:func:`ip_prefix`, the first ``max_prefixes``
+    distinct networks of the hour), else ``_OTHER``. An IPv6 spray from one /48 makes one key; a
+    query by address reads its own index, its network's and ``_OTHER``, and checks the address."""
+
+    def __init__(self, max_ips: int, max_prefixes: int) -> None:
+        self.ips = BoundedNames(max_ips, HOUR_S)
+        self.prefixes = BoundedNames(max_prefixes, HOUR_S)
+
+    def __call__(self, ip: str) -> str:
+        """``ip`` itself (the same object) when admitted, else its network or ``_OTHER``."""
+        if self.ips.admits(ip):
+            return ip
+        prefix = ip_prefix(ip)
+        return prefix if prefix != OTHER and self.prefixes.admits(prefix) else OTHER
+
 
 class KeyBounds:
     """Every bounded dimension of one store, built from the settings (see docs/configuration.md)."""
@@ -125,6 +163,8 @@ class KeyBounds:
         self.client_hostname = BoundedNames(settings.max_client_hostnames_per_hour, HOUR_S)
         #: resource ``service.name`` of every record (an OTLP sender names it as it likes)
         self.service = BoundedNames(settings.max_services)
+        #: client addresses (requests, and the ip attributes of application logs)
+        self.ip = IpBound(settings.max_ips_per_hour, settings.max_ip_prefixes_per_hour)
         #: the other application-log index fields (``idx:log:{name}:{value}``)
         self.log_fields: dict[str, BoundedNames] = {
             "client": self.client,

@@ -84,6 +84,8 @@ class Settings:
     max_client_hostnames_per_hour: int = 10_000
     #: distinct resource service.name values indexed in idx:service:* (later new ones as _OTHER)
     max_services: int = 1000
+    max_ips_per_hour: int = 10_000
+    max_ip_prefixes_per_hour: int = 10_000
     #: records an attr.<name>=<value> query walks at most, newest first (the answer says partial past it)
     attr_scan_limit: int = 10_000
     #: seconds between writes of this process's counters to Redis (summed by /metrics); 0: never
@@ -286,6 +288,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_user_agents_per_hour=_int(env, "OTEL_REDIS_MAX_USER_AGENTS_PER_HOUR", 1000, 0),
         max_client_hostnames_per_hour=_int(env, "OTEL_REDIS_MAX_CLIENT_HOSTNAMES_PER_HOUR", 10_000, 1),
         max_services=_int(env, "OTEL_REDIS_MAX_SERVICES", 1000, 1),
+        max_ips_per_hour=_int(env, "OTEL_REDIS_MAX_IPS_PER_HOUR", 10_000, 1),
+        max_ip_prefixes_per_hour=_int(env, "OTEL_REDIS_MAX_IP_PREFIXES_PER_HOUR", 10_000, 1),
         attr_scan_limit=_int(env, "OTEL_REDIS_ATTR_SCAN_LIMIT", 10_000, 1),
         counters_publish_s=_float(env, "OTEL_REDIS_COUNTERS_PUBLISH_S", 15.0, 0.0),
         console_aggregates=_bool(env, "OTEL_REDIS_CONSOLE_AGGREGATES", True),

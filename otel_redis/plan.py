@@ -234,7 +234,8 @@ def log_indexes(bounds: KeyBounds, entry: LogEntry) -> tuple[list[str], bool]:
         value = entry.index_value(name)
         if value:
             if name == "ip":  # an address is indexed (canonical, like a request's), anything else is _OTHER
-                value = valid_ip(value) or OTHER
+                value = valid_ip(value)
+                value = bounds.ip(value) if value else OTHER
             else:
                 value = bounds.log_fields[name](value)
             out.append(schema.idx_log_field(name, value))
@@ -530,10 +531,12 @@ class _Batch:
         """The request's indexes keyed by (nearly) per-record values (IP, client hostname, user,
         OAuth client, session); returns its bounded proxy hostname ("" without one)."""
         hot, bounds = self.hot, self.bounds
-        if req.client_ip:
-            index = ip_index(req.client_ip)
+        ip = req.client_ip
+        if ip:
+            index = ip_index(ip)
             if index is not None:
-                _add_pair(hot, index, score, key)
+                indexed = bounds.ip(ip)  # beyond the hour's bound: the address's network, or _OTHER
+                _add_pair(hot, index if indexed is ip else schema.idx_req_ip(indexed), score, key)
         if req.client_hostname:
             _add_pair(hot, schema.idx_req_fqdn(bounds.client_hostname(req.client_hostname)), score, key)
         if req.user_id:

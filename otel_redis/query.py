@@ -35,7 +35,8 @@ from typing import Any, Callable, Iterable, Sequence
 from . import schema
 from .config import Retention
 from .levels import request_level
-from .bounds import OTHER, is_collapsed
+from .bounds import OTHER, ip_prefix, is_collapsed
+from .client_ip import valid_ip
 from .paths import index_path, normalize_path, route_matches
 from .record import LogEntry, dumps
 
@@ -456,6 +457,34 @@ REQUESTS: Group = (schema.IDX_REQ_ALL,)
 def group_ip(*ips: str) -> Group:
     """Requests from the IP and application logs carrying it (``client.address``, ``client_ip``, ``ip``)."""
     return tuple(k for ip in dict.fromkeys(ips) for k in (schema.idx_req_ip(ip), schema.idx_log_field("ip", ip)))
+
+
+async def ip_group(client: Any, *ips: str) -> tuple[Group, Predicate | None]:
+    """:func:`group_ip`, and, where addresses beyond the hourly bound were indexed under their
+    network or ``_OTHER`` (bounds.IpBound), those indexes too, with a predicate that keeps the
+    records of these addresses only. One round trip (EXISTS per index) to know."""
+    wanted = {canonical for ip in ips if (canonical := valid_ip(ip))}
+    shared = tuple(dict.fromkeys(
+        k for net in [*(ip_prefix(ip) for ip in wanted), OTHER]
+        for k in (schema.idx_req_ip(net), schema.idx_log_field("ip", net))
+    ))
+    pipe = client.pipeline(transaction=False)
+    for key in shared:
+        pipe.exists(key)
+    present = tuple(key for key, n in zip(shared, await pipe.execute()) if n)
+    if not present:
+        return group_ip(*ips), None
+    return group_ip(*ips) + present, ip_predicate(wanted)
+
+
+def ip_predicate(wanted: set[str]) -> Predicate:
+    """A request from one of ``wanted`` (canonical addresses), or an application log carrying one."""
+
+    def match(entry: LogEntry) -> bool:
+        value = entry.request.client_ip if entry.request is not None else entry.index_value("ip")
+        return bool(value) and valid_ip(value) in wanted
+
+    return match
 
 
 def group_user(user: str) -> Group:

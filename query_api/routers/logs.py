@@ -118,7 +118,8 @@ async def record(request: Request, record_id: Annotated[str, Path(max_length=MAX
 
 @router.get("/ip/{ip}", summary="By client IP: requests from it and application logs carrying it", **PAGE)
 async def by_ip(request: Request, ip: IdPath, common: CommonDep) -> JSONBytes:
-    return await page_response(request, common, [query.group_ip(*deps.check_ip("path", "ip", ip))])
+    group, predicate = await query.ip_group(deps.redis_client(request), *deps.check_ip("path", "ip", ip))
+    return await page_response(request, common, [group], predicate)
 
 
 @router.get("/host/{fqdn}", summary="By client FQDN (reverse DNS of the client IP); requests only", **PAGE)
@@ -231,7 +232,9 @@ async def search(
     if trace_id:
         groups.append(query.group_trace(normalize_trace_id(trace_id), deps.settings_of(request).retention.requests))
     if ip:
-        groups.append(query.group_ip(*deps.check_ip("query", "ip", ip)))
+        group, predicate = await query.ip_group(deps.redis_client(request), *deps.check_ip("query", "ip", ip))
+        groups.append(group)
+        predicates.append(predicate)
     if session:
         groups.append(query.group_session(session))
     if kind:

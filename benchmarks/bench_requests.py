@@ -1,5 +1,5 @@
-"""Request logging: exporter throughput and Redis utilisation, memory per record, and requests/s of
-an instrumented FastAPI app; each against a baseline measured in the same run.
+"""Request logging: exporter throughput and Redis utilisation, and memory per record; each against a
+baseline measured in the same run (requests/s of instrumented web apps: ``bench_web.py``).
 
 1. Request records with the full Log Entry Schema, from ``emit_request`` (what the middleware calls)
    to stored, through the same processor: our exporter vs a naive exporter written as the
@@ -8,20 +8,12 @@ an instrumented FastAPI app; each against a baseline measured in the same run.
    Redis utilisation = records/s x the Redis main thread's CPU seconds per record (INFO cpu: commandstats
    counts the commands a script runs twice).
 2. Redis memory per stored record (``INFO memory`` used_memory delta / N) for the two layouts.
-3. requests/s of a minimal FastAPI app under uvicorn (one process) driven by
-   ``benchmarks/loadgen.py`` over keep-alive connections: uninstrumented, ``instrument_app``, and
-   OpenTelemetry's own FastAPI instrumentation exporting a log per request over OTLP/HTTP to a
-   local sink. Variants alternate over several rounds; the median is kept.
 """
 
 from __future__ import annotations
 
 import os
 import random
-import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,16 +23,13 @@ import redis
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
 
 import otel_redis
-from otel_redis import schema
 from otel_redis.counters import PipelineCounters
-from otel_redis.embedded import free_port
 from otel_redis.exporter import RedisLogRecordExporter
 from otel_redis.record import entry_to_dict, from_readable
 from otel_redis.request_log import emit_request
 
 from .harness import BenchContext, Section, commandstats, fmt_ratio, verdict
 
-ROOT = Path(__file__).resolve().parent.parent
 UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/124.0.0.0 Safari/537.36"
@@ -198,37 +187,6 @@ def _commands_sent(stats: dict[str, dict[str, float]]) -> float:
     return sum(v["calls"] for k, v in stats.items() if k not in ("info", "config|resetstat", "config"))
 
 
-def _load(url: str, seconds: float, connections: int) -> float:
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.loadgen", url, str(seconds), str(connections)],
-        capture_output=True, text=True, cwd=ROOT, timeout=seconds + 60, check=True,
-    ).stdout.split()
-    return int(out[0]) / seconds
-
-
-def _serve(module: str, port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    import os
-
-    from tests.servers import wait_http
-
-    argv = [sys.executable, "-m", "uvicorn", module, "--host", "127.0.0.1", "--port", str(port),
-            "--log-level", "warning", "--no-access-log"]
-    fh = open(log, "ab")
-    proc = subprocess.Popen(argv, env={**os.environ, **env}, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
-    fh.close()
-    wait_http(f"http://127.0.0.1:{port}/healthz", proc=proc, log=log)
-    return proc
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 def _process_cpu_s(pid: int) -> float | None:
     """User + system CPU seconds of a process (all its threads), from /proc; None elsewhere."""
     try:
@@ -238,63 +196,11 @@ def _process_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-#: variant -> what benchmarks/apps/minimal.py runs (see its docstring)
-HTTP_VARIANTS = ("plain", "ours_local", "ours_writer", "ours", "otel")
-
-
-def _http_rates(ctx: BenchContext) -> dict[str, Any]:
-    """requests/s and app CPU per request of each variant: alternating rounds, one fresh uvicorn
-    process per variant and round; per-round ratios against ``plain`` of the same round."""
-    seconds = 2.0 if ctx.quick else 4.0
-    rounds = 1 if ctx.quick else 5
-    connections = 32
-    rates: dict[str, list[float]] = {v: [] for v in HTTP_VARIANTS}
-    cpu: dict[str, list[float]] = {v: [] for v in HTTP_VARIANTS}
-    with ctx.redis() as (_server, settings), tempfile.TemporaryDirectory(prefix="otel-redis-bench-http-") as tmp:
-        log = Path(tmp) / "servers.log"
-        sink_port = free_port()
-        sink = _serve("benchmarks.apps.otlp_sink:app", sink_port, {}, log)
-        try:
-            for _ in range(rounds):
-                for variant in HTTP_VARIANTS:
-                    port = free_port()
-                    env = {
-                        "BENCH_VARIANT": variant,
-                        "REDIS_URL": settings.redis_url or "",
-                        "OTEL_REDIS_REVERSE_DNS": "false",
-                        "BENCH_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}/v1/logs",
-                    }
-                    app = _serve("benchmarks.apps.minimal:app", port, env, log)
-                    try:
-                        url = f"http://127.0.0.1:{port}/items/42"
-                        _load(url, 1.0, connections)  # warm-up
-                        cpu0 = _process_cpu_s(app.pid)
-                        rate = _load(url, seconds, connections)
-                        cpu1 = _process_cpu_s(app.pid)
-                        rates[variant].append(rate)
-                        if cpu0 is not None and cpu1 is not None and rate:
-                            cpu[variant].append((cpu1 - cpu0) / (rate * seconds) * 1e6)
-                    finally:
-                        _stop(app)
-            client = redis.Redis.from_url(settings.redis_url)
-            stored = client.zcard(schema.IDX_REQ_ALL)
-            client.close()
-        finally:
-            _stop(sink)
-    out: dict[str, Any] = {"rounds": rounds, "seconds": seconds, "connections": connections, "stored": stored}
-    for v in HTTP_VARIANTS:
-        out[v] = statistics.median(rates[v])
-        out[f"{v}_cpu_us"] = statistics.median(cpu[v]) if cpu[v] else None
-        out[f"{v}_vs_plain"] = statistics.median(r / p for r, p in zip(rates[v], rates["plain"]))
-    out["ours_vs_otel"] = statistics.median(a / b for a, b in zip(rates["ours_local"], rates["otel"]))
-    return out
-
-
 def run(ctx: BenchContext) -> Section:
     n = 5_000 if ctx.quick else 20_000
     rounds = 1 if ctx.quick else 5
     section = Section(
-        title="Request logging: exporter throughput, memory per record, instrumented app",
+        title="Request logging: exporter throughput, memory per record",
         command="python3 dev.py bench --only requests",
         headers=["measure", "ours", "baseline", "ratio", "goal", "verdict"],
     )
@@ -330,42 +236,6 @@ def run(ctx: BenchContext) -> Section:
         "Redis memory per stored request record (used_memory delta / N)",
         f"{ours['mem']:,.0f} B", f"{naive['mem']:,.0f} B", fmt_ratio(r_mem), "<= 0.6x", verdict(r_mem <= 0.6),
     ])
-    http = _http_rates(ctx)
-
-    def cpu_text(variant: str) -> str:
-        value = http[f"{variant}_cpu_us"]
-        return f", {value:.0f} us CPU/request" if value is not None else ""
-
-    r_plain = http["ours_local_vs_plain"]
-    r_otel = http["ours_vs_otel"]
-    section.rows.append([
-        "FastAPI requests/s with instrument_app vs uninstrumented (median of per-round ratios)",
-        f"{http['ours_local']:,.0f}/s{cpu_text('ours_local')}", f"{http['plain']:,.0f}/s{cpu_text('plain')}",
-        fmt_ratio(r_plain), ">= 0.8x", verdict(r_plain >= 0.8),
-    ])
-    r_writer = http["ours_writer_vs_plain"]
-    section.rows.append([
-        "FastAPI requests/s with instrument_app and OTEL_REDIS_WRITER_PROCESS=true vs uninstrumented",
-        f"{http['ours_writer']:,.0f}/s{cpu_text('ours_writer')}", f"{http['plain']:,.0f}/s", fmt_ratio(r_writer),
-        ">= 0.8x", verdict(r_writer >= 0.8),
-    ])
-    plain_cpu, writer_cpu = http["plain_cpu_us"], http["ours_writer_cpu_us"]
-    if plain_cpu and writer_cpu:
-        section.rows.append([
-            "FastAPI app process CPU per request, uninstrumented / with instrument_app and the writer process "
-            "(the rate ratio with the load generator, the writer process and Redis on cores of their own)",
-            f"{writer_cpu:.0f} us", f"{plain_cpu:.0f} us", fmt_ratio(plain_cpu / writer_cpu), "", "",
-        ])
-    section.rows.append([
-        "FastAPI requests/s with instrument_app vs OTel FastAPI instrumentation + OTLP log export",
-        f"{http['ours_local']:,.0f}/s", f"{http['otel']:,.0f}/s{cpu_text('otel')}", fmt_ratio(r_otel), "> 1x",
-        verdict(r_otel > 1),
-    ])
-    section.rows.append([
-        "FastAPI requests/s with configure() as global LoggerProvider + instrument_app vs uninstrumented",
-        f"{http['ours']:,.0f}/s{cpu_text('ours')}", f"{http['plain']:,.0f}/s", fmt_ratio(http["ours_vs_plain"]),
-        "", "",
-    ])
     section.notes += [
         f"Throughput and memory: best of {rounds} alternating runs per exporter, each on a fresh Redis; both "
         "exporters sit behind the same BatchLogRecordProcessor (512 per batch) and the same emit_request calls, "
@@ -373,32 +243,17 @@ def run(ctx: BenchContext) -> Section:
         "The naive layout stores the flat record (with the resource JSON) as a hash, the same record as JSON in "
         "stream:requests, one ZADD + EXPIRE per index per record, HINCRBYs, an LPUSH of the response time and a "
         "PFADD; its record keys use nanoseconds so that none collide (the specification's would).",
-        f"Requests/s: one uvicorn process per variant and round, {http['connections']} keep-alive connections from "
-        f"benchmarks/loadgen.py for {http['seconds']:g} s, {http['rounds']} alternating rounds; the ratio is the "
-        "median of the per-round ratios (each against the uninstrumented app of the same round). The load "
-        "generator, Redis (or the OTLP sink) and the app share the machine's cores; CPU/request is the app "
-        f"process's user + system time over the run. {http['stored']:,} request records were stored.",
-        "The goal rows configure otel-redis without making it the global LoggerProvider "
-        "(`configure(set_global_provider=False)`), as the OTel variant does: FastAPI 0.16x turns its own "
-        "telemetry (exception and validation-failure logs) on for every request as soon as any global "
-        "LoggerProvider exists, which is FastAPI's cost, not instrument_app's; the last row shows the default "
-        "`configure()` with it.",
         "Where the time goes (`.venv/bin/python -m benchmarks.stages` and `-m benchmarks.stages_asgi --fastapi`, "
         "CPU time per record): emit about 2 us, building the entry 3 us, planning, encoding and packing the "
         "commands 16 to 19 us: about 22 us of Python per request record (about 30 us in the run above, with the "
         "socket writes, the replies, the garbage collector and the processor's threads), against 19 to 25 us of the "
-        "Redis main thread. The middleware adds about 13 us per request to a FastAPI handler in process; the "
-        "export about 25 us in the exporter thread, or about 3 us with the writer process (which spends the rest "
-        "in its own process).",
+        "Redis main thread.",
         "Why throughput sits at its goal rather than past it: under this burst the exporter leaves one batch in "
         "flight (its last replies are read after the next batch is sent), so the writer no longer waits for Redis "
         "(about 5 us per record of waiting before, 1 us after); what is left is CPU. The writer's Python (about 30 "
         "us per record, all threads) and Redis (about 25 us) share the machine's two cores with each other and "
         "with the other services on it, so the rate follows the Python side and moves with the machine's load by "
-        "about 10 % between runs. The FastAPI "
-        "rate ratio counts the load generator, Redis and (with it on) the writer process on the same two cores "
-        "as the app; the app process's own CPU per request (the row above) is what the ratio would be with them "
-        "on cores of their own. In process, the export's 25 us per request share the app's GIL, which is why "
-        "the in-process row stays near 0.7x and the writer process is the configuration for busy servers.",
+        "about 10 % between runs.",
+        "Requests/s of instrumented web apps (FastAPI, Flask, zero-code): `python3 dev.py bench --only web`.",
     ]
     return section

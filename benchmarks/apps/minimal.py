@@ -1,18 +1,16 @@
-"""The minimal FastAPI app of the request benchmark; ``BENCH_VARIANT`` picks the instrumentation.
+"""The minimal FastAPI app of the web benchmark; ``BENCH_VARIANT`` picks the instrumentation.
 
-- ``plain``: no instrumentation;
-- ``ours``: ``otel_redis.configure()`` + ``instrument_app(app)`` (records to REDIS_URL);
-- ``ours_local``: the same without making otel-redis the global LoggerProvider (FastAPI 0.16x turns
-  its own telemetry on whenever a global LoggerProvider exists: that cost is FastAPI's, see the
-  benchmark notes);
-- ``ours_writer``: as ``ours_local``, with the export's heavy half in a writer process
-  (``OTEL_REDIS_WRITER_PROCESS=true``);
-- ``configured``: ``otel_redis.configure()`` alone, no ``instrument_app`` (FastAPI's telemetry only);
+- ``plain``: no instrumentation (also the app that ``opentelemetry-instrument`` wraps for the
+  zero-code rows, which set ``OTEL_TRACES_EXPORTER`` themselves);
+- ``ours``: the documented default, ``otel_redis.configure()`` + ``instrument_app(app)``; the
+  benchmark runs it with ``OTEL_REDIS_WRITER_PROCESS=false`` and ``=true``;
+- ``configured``: ``otel_redis.configure()`` alone, no ``instrument_app``;
 - ``ours_null``: diagnostics, ``instrument_app`` with an exporter that drops every record (the
   middleware and the queue alone);
-- ``otel``: OpenTelemetry's own FastAPI instrumentation with an SDK TracerProvider, each finished
-  server span turned into one LogRecord exported over OTLP/HTTP (BatchLogRecordProcessor) to the
-  sink at ``BENCH_OTLP_ENDPOINT``: the OTel-native way to get one request log per request.
+- ``otel``: OpenTelemetry's own FastAPI instrumentation with an SDK TracerProvider exporting the
+  spans over OTLP/HTTP (BatchSpanProcessor), each finished server span also turned into one
+  LogRecord exported over OTLP/HTTP (BatchLogRecordProcessor), both to the sink at
+  ``BENCH_OTLP_ENDPOINT``: the OTel-native way to get one request log per request.
 """
 
 from __future__ import annotations
@@ -44,19 +42,12 @@ elif variant == "ours_null":  # diagnostics: the middleware and the queue, recor
     import otel_redis
     from benchmarks.stages import Collect
 
-    otel_redis.configure(exporter=Collect(keep=False), set_global_provider=False)  # type: ignore[arg-type]
+    otel_redis.configure(exporter=Collect(keep=False))  # type: ignore[arg-type]
     otel_redis.instrument_app(app)
 elif variant == "configured":
     import otel_redis
 
     otel_redis.configure()
-elif variant in ("ours_local", "ours_writer"):
-    import otel_redis
-    from otel_redis.config import load_settings
-
-    settings = load_settings().with_overrides(writer_process=variant == "ours_writer")
-    otel_redis.configure(settings=settings, set_global_provider=False)
-    otel_redis.instrument_app(app)
 elif variant == "otel":
     from opentelemetry import trace
     from opentelemetry._logs import SeverityNumber
@@ -64,12 +55,13 @@ elif variant == "otel":
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
     from opentelemetry.sdk._logs import LoggerProvider
     from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+    endpoint = os.environ["BENCH_OTLP_ENDPOINT"]
     logger_provider = LoggerProvider()
-    logger_provider.add_log_record_processor(
-        BatchLogRecordProcessor(OTLPLogExporter(endpoint=os.environ["BENCH_OTLP_ENDPOINT"]))
-    )
+    logger_provider.add_log_record_processor(BatchLogRecordProcessor(OTLPLogExporter(endpoint=f"{endpoint}/v1/logs")))
     request_logger = logger_provider.get_logger("bench.requests")
 
     class SpanToLog(SpanProcessor):
@@ -87,4 +79,5 @@ elif variant == "otel":
 
     tracer_provider = TracerProvider()
     tracer_provider.add_span_processor(SpanToLog())
+    tracer_provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{endpoint}/v1/traces")))
     FastAPIInstrumentor.instrument_app(app, tracer_provider=tracer_provider)

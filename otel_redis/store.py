@@ -150,6 +150,8 @@ class RedisStore:
         #: the bounds of every client-controlled key part (otel_redis/bounds.py)
         self.bounds = KeyBounds(settings)
         self._scripts_loaded = False
+        #: redis-py Script objects of the calls outside the batch (see :meth:`_script`)
+        self._scripts: dict[str, Any] = {}
         #: how batches are sent: EarlySend on a standalone server, the cluster sender on a Cluster
         self._transport = transport.for_client(client)
         #: what each batch writes (plan.py: no Redis); the store sends it and reads the replies
@@ -442,8 +444,8 @@ class RedisStore:
         if not items:
             return 0
         pipe = self.client.pipeline(transaction=False)
-        for key, _ts in items:  # EVAL by name: redis-py's cluster pipeline refuses its script objects
-            pipe.execute_command("EVAL", scripts.PATCH_HOSTNAME, 1, key, hostname)
+        for key, _ts in items:
+            self._script(pipe, scripts.PATCH_HOSTNAME, key, hostname)
         results = pipe.execute()
         live = {key: ts for (key, ts), ok in zip(items, results) if ok == 1}
         if live:
@@ -454,9 +456,21 @@ class RedisStore:
             if self._refresh.due(index, now):
                 keep = schema.index_retention(index, self.settings.retention)
                 cutoff = f"({int(now * 1000) - keep * 1000}"
-                pipe.execute_command("EVAL", scripts.ADD_TRIM_EXPIRE, 1, index, cutoff, TRIM_STEP, keep + REFRESH_INTERVAL_S)
+                self._script(pipe, scripts.ADD_TRIM_EXPIRE, index, cutoff, TRIM_STEP, keep + REFRESH_INTERVAL_S)
             pipe.execute()
         return len(live)
+
+    def _script(self, pipe: Any, body: str, key: str, *args: Any) -> None:
+        """A one-key script call outside the batch: through redis-py's ``Script`` (its pipeline
+        loads what Redis lacks, so NOSCRIPT is handled there); by body (``EVAL``) on a Cluster,
+        whose pipeline refuses script objects."""
+        if self._transport.cluster:
+            pipe.execute_command("EVAL", body, 1, key, *args)
+            return
+        script = self._scripts.get(body)
+        if script is None:
+            script = self._scripts[body] = self.client.register_script(body)
+        script(keys=[key], args=list(args), client=pipe)
 
     def publish_counters(
         self, registry: str, member: str, key: str, counters: dict[str, int | float | str], ttl_s: int

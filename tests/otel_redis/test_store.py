@@ -295,3 +295,20 @@ def test_response_time_histograms_per_minute_hour_and_hostname(settings, r):
     for key in (schema.stats_rt_all(m1), schema.stats_rt("a.example", m2)):
         assert 0 < r.ttl(key) <= schema.RT_MINUTE_TTL_S
     assert r.ttl(schema.stats_rt_all(hour)) > schema.RT_MINUTE_TTL_S
+
+
+def test_a_late_hostname_patches_live_records_even_after_redis_lost_its_scripts(settings, r):
+    """patch_hostname runs its scripts through redis-py's Script: a SCRIPT FLUSH (or a restart)
+    between two calls is answered NOSCRIPT, and the script is loaded and run again."""
+    store = RedisStore(make_client(settings), settings)
+    now = int(time.time() * 1000)
+    keys = store.write([_req(now + i) for i in range(6)])
+    r.delete(keys[0])  # expired meanwhile: skipped, not recreated
+    assert store.patch_hostname("h1.example", [(k, now + i) for i, k in enumerate(keys[:3])]) == 2
+    r.script_flush()
+    store.forget_refreshes()  # the index's trim script is due again too
+    assert store.patch_hostname("h1.example", [(k, now + i) for i, k in enumerate(keys[3:], 3)]) == 3
+    assert r.exists(keys[0]) == 0
+    assert all(r.hget(k, "client_hostname") == "h1.example" for k in keys[1:])
+    assert set(r.zrange(schema.idx_req_fqdn("h1.example"), 0, -1)) == set(keys[1:])
+    assert r.ttl(schema.idx_req_fqdn("h1.example")) > 0

@@ -37,6 +37,29 @@ os.environ["OTEL_REDIS_ALERTS_ENABLED"] = "false"
 os.environ["OTEL_REDIS_CLEANUP_INTERVAL_S"] = "0"
 
 
+# Tests that start processes of their own (``otel-redis serve``, uvicorn/gunicorn apps, the CLI,
+# forked children, a fresh Redis Cluster with replicas) are ``e2e``: ``pytest -m "not e2e"`` is the
+# fast suite, CI runs everything. Whole folders are e2e (every test there drives a real service or
+# the CLI as a subprocess, see their conftest.py), and so is any test using a per-test cluster;
+# elsewhere a module's ``pytestmark`` or a test's ``@pytest.mark.e2e`` says it.
+E2E_FOLDERS = ("query_api", "otel_redis/cli")
+E2E_FIXTURES = frozenset({"redis_cluster_ha"})
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "e2e: starts processes of its own (service, CLI, web app, fork); "
+                            "-m 'not e2e' is the fast suite")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    folders = tuple(_TESTS / folder for folder in E2E_FOLDERS)
+    for item in items:
+        in_folder = any(item.path.is_relative_to(folder) for folder in folders)
+        if in_folder or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), persist=False)

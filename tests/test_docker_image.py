@@ -17,6 +17,8 @@ import pytest
 from tests.servers import free_port
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[1]
 BASE_IMAGES = ("python:3.11-slim", "redis:7-alpine")
 

@@ -38,6 +38,7 @@ def test_shard_tags_fall_evenly_on_the_fixture_masters(redis_cluster: LocalRedis
         client.close()
 
 
+@pytest.mark.e2e
 def test_replica_promoted_when_a_master_is_killed(redis_cluster_ha: LocalRedisCluster) -> None:
     client = RedisCluster.from_url(redis_cluster_ha.url, decode_responses=True)
     try:

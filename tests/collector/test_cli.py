@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import httpx
+import pytest
 import redis
 from opentelemetry._logs import LogRecord
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpExporter
@@ -17,6 +18,8 @@ from otel_redis.store import RedisStore
 from tests.servers import ROOT, free_port
 
 from .otlp_helpers import SdkSender, service_on_free_ports
+
+pytestmark = pytest.mark.e2e
 
 CLI = [sys.executable, "-c", "import sys; from otel_redis.cli import main; sys.exit(main())"]
 

@@ -230,6 +230,7 @@ def _forwarder_process(redis_url: str, sink: Sink, consumer: str, tmp_path, **en
     return subprocess.Popen([sys.executable, "-c", code], env=full_env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("same_consumer", [True, False], ids=["same-consumer", "other-consumer"])
 def test_sigkill_mid_batch_then_restart_loses_nothing(same_consumer, receiver, store, sink, redis_url, tmp_path):
     ids = send_numbered(receiver, 200, "killed")
@@ -272,6 +273,7 @@ def test_forwarder_store_reads_are_pipelined(receiver, store, sink, monkeypatch)
     assert stats["hgetall"] == 40 and stats["xack"] <= 4
 
 
+@pytest.mark.e2e
 def test_forward_once_drains_and_exits(receiver, store, sink, redis_url, tmp_path):
     ids = send_numbered(receiver, 50, "once")
     env = {**os.environ, **sink.env("http"), "REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "d")}

@@ -18,6 +18,8 @@ from otel_redis.record import iso_from_ns
 
 from .otlp_helpers import SdkSender, service_on_free_ports, span_context
 
+pytestmark = pytest.mark.e2e
+
 TOKEN = "collector-read-token"
 T0 = (time.time_ns() // 1_000_000_000 - 60) * 1_000_000_000 + 987_654_321
 

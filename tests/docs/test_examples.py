@@ -53,6 +53,7 @@ def test_the_docs_have_examples_to_run():
     assert len([b for b in ALL if b.skip is None]) >= 3, [b.id for b in ALL]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("block", ALL, ids=[b.id for b in ALL])
 def test_example_runs_as_written(block: Block, live: dict[str, str], tmp_path: Path):
     if block.skip is not None:

@@ -12,6 +12,7 @@ from tests.docs.examples import blocks, documents
 from tests.servers import ROOT
 
 
+@pytest.mark.e2e
 def test_mkdocs_build_strict(tmp_path: Path):
     mkdocs = Path(sys.executable).with_name("mkdocs")
     proc = subprocess.run([str(mkdocs), "build", "--strict", "--site-dir", str(tmp_path / "site")],

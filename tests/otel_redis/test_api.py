@@ -350,6 +350,7 @@ def test_drops_are_reported_by_a_rate_limited_warning(caplog):
     assert "dropped 3 log records" in messages[0]
 
 
+@pytest.mark.e2e
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
 def test_logging_after_fork_is_stored(pipeline, r):
     log_info("parent before fork", component="parent")

@@ -63,6 +63,7 @@ def test_tcp_mode_uses_a_free_loopback_port(tmp_path):
         assert redis.Redis.from_url(server.url).ping()
 
 
+@pytest.mark.e2e
 def test_a_second_process_joins_the_running_server(tmp_path):
     with EmbeddedRedis(tmp_path, persist=False) as owner:
         redis.Redis.from_url(owner.url).set("k", "from-owner")
@@ -80,6 +81,7 @@ def test_a_second_process_joins_the_running_server(tmp_path):
         assert redis.Redis.from_url(owner.url).ping()  # the joiner's stop() did not stop the owner's server
 
 
+@pytest.mark.e2e
 def test_server_stops_when_the_owning_process_is_killed(tmp_path):
     code = textwrap.dedent(f"""
         import sys, time
@@ -100,6 +102,7 @@ def test_server_stops_when_the_owning_process_is_killed(tmp_path):
         proc.stdout.close()
 
 
+@pytest.mark.e2e
 def test_library_process_exit_flushes_and_stops_the_server(tmp_path):
     data = tmp_path / "data"
     code = textwrap.dedent("""
@@ -179,6 +182,7 @@ class _User:
         self.proc.stdout.close()
 
 
+@pytest.mark.e2e
 def test_the_shared_server_stays_up_until_the_last_user_of_the_folder_exits(tmp_path):
     data = tmp_path / "data"
     first = _User(data)
@@ -206,6 +210,7 @@ def test_the_shared_server_stays_up_until_the_last_user_of_the_folder_exits(tmp_
         again.exit()
 
 
+@pytest.mark.e2e
 def test_the_shared_server_stops_when_its_users_are_killed(tmp_path):
     first, second = _User(tmp_path / "data"), _User(tmp_path / "data")
     try:

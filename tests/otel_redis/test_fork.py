@@ -14,6 +14,8 @@ import pytest
 import otel_redis
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.e2e
+
 FORKS = 200
 PER_CHILD = 5
 

@@ -22,6 +22,8 @@ from otel_redis import pipeline as pipeline_mod
 from otel_redis.config import load_settings
 from otel_redis.embedded import EmbeddedRedis, free_port
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture
 def own_redis(tmp_path: Path):

@@ -23,7 +23,7 @@ from otel_redis.histogram import bucket_of
 from tests.servers import free_port, run_service, uvicorn_argv
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.xdist_group("request_app")
+pytestmark = [pytest.mark.xdist_group("request_app"), pytest.mark.e2e]
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 PARENT = "00f067aa0ba902b7"

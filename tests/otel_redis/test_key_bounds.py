@@ -244,6 +244,7 @@ def query_service(redis_server, tmp_path_factory):
         yield svc
 
 
+@pytest.mark.e2e
 def test_uvicorn_app_paths_refused_by_middleware_or_served_by_a_mount_are_bounded(bounds_app, query_service, r):
     rng = random.Random(6)
     letters = "abcdefghijklmnopqrstuvwxyz"

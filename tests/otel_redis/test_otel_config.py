@@ -72,6 +72,7 @@ def test_the_table_lists_every_variable_tested_here():
     assert len(rows) == 13 and len(set(rows)) == 13
 
 
+@pytest.mark.e2e
 def test_otel_sdk_disabled_writes_nothing_and_log_calls_do_not_raise(redis_url, r):
     out = _ok(_run(redis_url, {"OTEL_SDK_DISABLED": "true"}, _LOG_ONE + "log_info(object())\n"))
     assert r.zcard(schema.IDX_LOG_ALL) == 0
@@ -80,12 +81,14 @@ def test_otel_sdk_disabled_writes_nothing_and_log_calls_do_not_raise(redis_url, 
     assert r.zcard(schema.IDX_LOG_ALL) == 1
 
 
+@pytest.mark.e2e
 def test_otel_service_name_wins_over_resource_attributes(redis_url, r):
     _ok(_run(redis_url, {"OTEL_SERVICE_NAME": "billing", "OTEL_RESOURCE_ATTRIBUTES": "service.name=shop"}, _LOG_ONE))
     (entry,) = _entries(r)
     assert entry.resource["service.name"] == "billing"
 
 
+@pytest.mark.e2e
 def test_otel_resource_attributes_service_name_wins_over_our_default(redis_url, r):
     _ok(_run(redis_url, {"OTEL_RESOURCE_ATTRIBUTES": "service.name=shop,deployment.environment=prod"}, _LOG_ONE))
     (entry,) = _entries(r)
@@ -93,6 +96,7 @@ def test_otel_resource_attributes_service_name_wins_over_our_default(redis_url, 
     assert entry.resource["deployment.environment"] == "prod"
 
 
+@pytest.mark.e2e
 def test_otel_logs_exporter_redis_and_console(redis_url, r):
     out = _ok(_run(redis_url, {"OTEL_LOGS_EXPORTER": "redis,console"}, _LOG_ONE))
     assert r.zcard(schema.IDX_LOG_ALL) == 1
@@ -103,6 +107,7 @@ def test_otel_logs_exporter_redis_and_console(redis_url, r):
     assert bad.returncode != 0 and "OTEL_LOGS_EXPORTER" in bad.stderr and "'kafka'" in bad.stderr
 
 
+@pytest.mark.e2e
 def test_otel_exporter_otlp_logs_endpoint_reaches_a_real_receiver(redis_server, redis_url, r, tmp_path):
     pytest.importorskip("opentelemetry.exporter.otlp.proto.http", reason="the otlp exporter is not installed")
     from otel_redis.config import load_settings
@@ -124,6 +129,7 @@ def test_otel_exporter_otlp_logs_endpoint_reaches_a_real_receiver(redis_server, 
         receiver.stop()
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("prefix", ["OTEL_ATTRIBUTE", "OTEL_LOGRECORD_ATTRIBUTE"])
 def test_attribute_count_limit(redis_url, r, prefix):
     out = json.loads(_ok(_run(redis_url, {f"{prefix}_COUNT_LIMIT": "50"}, _LOG_ONE)))
@@ -132,6 +138,7 @@ def test_attribute_count_limit(redis_url, r, prefix):
     assert out["dropped_attributes"] == 202 - 50  # 201 attributes and the component
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("prefix", ["OTEL_ATTRIBUTE", "OTEL_LOGRECORD_ATTRIBUTE"])
 def test_attribute_value_length_limit(redis_url, r, prefix):
     _ok(_run(redis_url, {f"{prefix}_VALUE_LENGTH_LIMIT": "20"}, _LOG_ONE))
@@ -139,6 +146,7 @@ def test_attribute_value_length_limit(redis_url, r, prefix):
     assert entry.attributes["a200"] == "x" * 20
 
 
+@pytest.mark.e2e
 def test_logrecord_limit_wins_over_the_general_one(redis_url, r):
     env = {"OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT": "20", "OTEL_LOGRECORD_ATTRIBUTE_VALUE_LENGTH_LIMIT": "7"}
     _ok(_run(redis_url, env, _LOG_ONE))
@@ -146,6 +154,7 @@ def test_logrecord_limit_wins_over_the_general_one(redis_url, r):
     assert entry.attributes["a200"] == "x" * 7
 
 
+@pytest.mark.e2e
 def test_otel_blrp_schedule_delay(redis_url, r):
     code = """
     otel_redis.configure()
@@ -160,6 +169,7 @@ def test_otel_blrp_schedule_delay(redis_url, r):
     assert _ok(_run(redis_url, {"OTEL_BLRP_SCHEDULE_DELAY": "3600000"}, code)).split() == ["0", "1"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("writer_process", ["false", "true"])
 def test_otel_blrp_max_export_batch_size(redis_url, r, writer_process):
     code = """
@@ -176,6 +186,7 @@ def test_otel_blrp_max_export_batch_size(redis_url, r, writer_process):
     assert r.zcard(schema.IDX_LOG_ALL) == 100
 
 
+@pytest.mark.e2e
 def test_otel_blrp_max_queue_size_counts_what_it_drops(redis_url, r):
     code = """
     import os, redis
@@ -196,6 +207,7 @@ def test_otel_blrp_max_queue_size_counts_what_it_drops(redis_url, r):
     assert out["dropped_queue_full"] == 500 - stored
 
 
+@pytest.mark.e2e
 def test_otel_blrp_export_timeout(redis_url, r):
     code = """
     otel_redis.configure()
@@ -245,6 +257,7 @@ def test_an_unanswered_request_is_stored_at_shutdown_with_status_0(settings, cou
     assert "no response logged" in rec["error"]
 
 
+@pytest.mark.e2e
 def test_a_forked_child_counts_its_own_records(pipeline, r, counters):
     for i in range(5):
         log_info(f"parent {i}")

@@ -21,6 +21,7 @@ def _loaded_after(code: str) -> list[str]:
     return json.loads(done.stdout)
 
 
+@pytest.mark.e2e
 def test_import_and_the_cli_parser_load_no_sdk_and_no_redis():
     assert _loaded_after("import otel_redis") == []
     assert _loaded_after("import otel_redis.cli as c\nc.build_parser()") == []

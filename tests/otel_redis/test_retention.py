@@ -165,6 +165,7 @@ def _cli(args: list[str], redis_url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([OTEL_REDIS, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.e2e
 def test_cli_cleanup_reports_what_it_removed(store, settings, r):
     now = int(time.time() * 1000)
     keys = write(store, [request_entry(now - i) for i in range(4)])
@@ -178,6 +179,7 @@ def test_cli_cleanup_reports_what_it_removed(store, settings, r):
     assert table.returncode == 0 and "removed in all" in table.stdout
 
 
+@pytest.mark.e2e
 def test_cli_cleanup_bad_input_is_one_line(settings):
     done = _cli(["cleanup", "--batch", "0"], settings.redis_url)
     assert done.returncode == 2

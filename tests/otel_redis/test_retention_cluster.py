@@ -81,6 +81,7 @@ def test_stream_parts_are_all_trimmed(redis_cluster: LocalRedisCluster, rc: Redi
     assert [rc.xlen(p) for p in schema.sharded(schema.STREAM_REQUESTS, SHARDS)] == [1] * SHARDS
 
 
+@pytest.mark.e2e
 def test_cleanup_cli_on_a_cluster(redis_cluster: LocalRedisCluster, rc: RedisCluster, tmp_path: Path) -> None:
     old, new = _old_and_new(rc)
     cli = str(Path(sys.executable).parent / "otel-redis")

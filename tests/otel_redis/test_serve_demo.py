@@ -12,6 +12,8 @@ from otel_redis import schema
 from tests.servers import free_port, run_service
 from tests.waiting import wait_until
 
+pytestmark = pytest.mark.e2e
+
 
 def test_demo_sends_http_traffic_that_is_stored_as_request_records(redis_url, r, tmp_path):
     port = free_port()

@@ -12,7 +12,7 @@ from tests.otel_redis.web_apps.check import (
     stop_gracefully, wait_records, zero_code_env,
 )
 
-pytestmark = pytest.mark.xdist_group("web-zero-code")
+pytestmark = [pytest.mark.xdist_group("web-zero-code"), pytest.mark.e2e]
 
 
 def run_zero_code(argv: list[str], redis_url: str, tmp_path, name: str, exporters: str = "redis"):

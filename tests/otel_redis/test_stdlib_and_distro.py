@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 import otel_redis
 from otel_redis.exporter import RedisLogRecordExporter
 
@@ -52,6 +54,7 @@ def test_not_captured_unless_opted_in(pipeline, r):
     assert [r.hget(k, "body") for k in r.zrange("idx:log:all", 0, -1)] == ["ours"]
 
 
+@pytest.mark.e2e
 def test_opentelemetry_instrument_with_otel_logs_exporter_redis(redis_url, r, tmp_path):
     app = tmp_path / "app.py"
     app.write_text(textwrap.dedent("""

@@ -225,6 +225,7 @@ def test_slots_resharded_while_records_are_written_lose_nothing(own_cluster: Loc
         assert sorted(streams) == sorted(keys)
 
 
+@pytest.mark.e2e
 def test_a_master_killed_while_writing_every_record_stored_or_counted(redis_cluster_ha: LocalRedisCluster, tmp_path: Path) -> None:
     """A master dies (SIGKILL) between batches; its replica is promoted while the next records wait in
     the pipeline: every record is then stored exactly once or counted as dropped, and what is

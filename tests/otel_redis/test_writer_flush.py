@@ -18,7 +18,7 @@ from otel_redis.counters import PipelineCounters
 from otel_redis.embedded import EmbeddedRedis
 from otel_redis.exporter import RedisLogRecordExporter
 
-pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="stops Redis with SIGSTOP")
+pytestmark = [pytest.mark.skipif(not hasattr(signal, "SIGSTOP"), reason="stops Redis with SIGSTOP"), pytest.mark.e2e]
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from otel_redis.exporter import RedisLogRecordExporter
 from otel_redis.request_log import emit_request
 from tests.waiting import wait_until
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer process test kills a child by signal")
+pytestmark = [pytest.mark.skipif(not hasattr(os, "fork"), reason="the writer process test kills a child by signal"), pytest.mark.e2e]
 
 T0 = time.time_ns() // 1_000_000_000 * 1_000_000_000  # recent (older records would be past retention), one value for every run
 

@@ -13,7 +13,7 @@ from tests.otel_redis.web_apps.check import (
     stop_gracefully, wait_records, zero_code_env,
 )
 
-pytestmark = pytest.mark.xdist_group("web-wsgi")
+pytestmark = [pytest.mark.xdist_group("web-wsgi"), pytest.mark.e2e]
 
 
 def gunicorn_argv(app: str, workers: int = 2) -> list[str]:

@@ -63,11 +63,7 @@ class Batch:
 
     def add_rows(self, stream: str, entries: Iterable[Any]) -> None:
         for entry_id, fields in entries:
-            key = None
-            if fields:
-                raw = fields.get(b"k") if b"k" in fields else fields.get("k")
-                key = _text(raw) if raw is not None else None
-            self.rows.append((stream, _text(entry_id), key))
+            self.rows.append((stream, _text(entry_id), schema.stream_record_key(fields)))
 
     def ids_by_stream(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}

@@ -1,4 +1,5 @@
-"""Remove everything this system wrote (``schema.OWNED_PATTERNS``) and nothing else.
+"""Remove everything this system wrote (``schema.OWNED_PATTERNS``, one glob per key family of
+``schema.KEY_FAMILIES``) and nothing else.
 
 One SCAN pass over the keyspace in small steps (no KEYS); each key is matched against the owned
 patterns here and removed with a single-key UNLINK (no multi-key command). On a Redis Cluster the
@@ -19,6 +20,11 @@ UNLINK_BATCH = 500
 
 
 def owner_pattern(key: str, patterns: Sequence[str] = schema.OWNED_PATTERNS) -> str | None:
+    """The owned pattern ``key`` counts under: its key family's (``idx:oauth:client:x`` under
+    ``idx:oauth:client:*``, not ``idx:oauth:*``), else the first pattern whose prefix it has."""
+    family = schema.family_of(key)
+    if family is not None and family.owned and family.pattern in patterns:
+        return family.pattern
     for pattern in patterns:
         if pattern.endswith("*"):
             if key.startswith(pattern[:-1]):

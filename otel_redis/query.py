@@ -62,7 +62,6 @@ class Position:
 
 
 _CURSOR_PREFIX = "c1."
-_MEMBER = re.compile(r"(log|req):[0-9]{1,16}-[0-9a-zA-Z%._~:/@+=,\-]{1,300}")
 
 
 def encode_cursor(pos: Position) -> str:
@@ -81,7 +80,7 @@ def decode_cursor(text: str) -> Position:
         score = int(score_text)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise CursorError("malformed cursor (use the next_cursor value of a previous page)") from None
-    if not _MEMBER.fullmatch(member) or score < 0 or score >= 10**16:
+    if not schema.is_well_formed_record_key(member) or score < 0 or score >= 10**16:
         raise CursorError("malformed cursor (use the next_cursor value of a previous page)")
     return Position(score, member)
 
@@ -554,8 +553,9 @@ async def level_group(client: Any, level: str, since_ms: int, now_ms: int, shard
     for fields in await _hkeys_of_parts(client, map(schema.stats_requests, buckets), shards):
         for field in fields:
             name = _text(field)
-            if name.startswith("status_") and name[7:].isdigit():
-                codes.add(int(name[7:]))
+            code = schema.status_of_field(name)
+            if code is not None and code.isdigit():
+                codes.add(int(code))
     return group + group_status(*(code for code in sorted(codes) if request_level(code) == level))
 
 

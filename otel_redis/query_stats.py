@@ -67,15 +67,15 @@ def _request_stats(
     for b, hosts in zip(buckets, host_rows):
         req, err, pth, lg = next(rows), next(rows), next(rows), next(rows)
         hosts_by_bucket[b] = sorted(text(h) for h in hosts)
-        hour_total = req.get("total", 0)
+        hour_total = req.get(schema.STATS_TOTAL_FIELD, 0)
         hour_errors = sum(err.values())
-        statuses = {k.removeprefix("status_"): v for k, v in req.items() if k.startswith("status_")}
+        statuses = {code: v for k, v in req.items() if (code := schema.status_of_field(k)) is not None}
         total += hour_total
         errors += hour_errors
         by_status.update(statuses)
         paths.update(pth)
-        logs_total += lg.get("total", 0)
-        levels.update({k.removeprefix("level_"): v for k, v in lg.items() if k.startswith("level_")})
+        logs_total += lg.get(schema.STATS_TOTAL_FIELD, 0)
+        levels.update({lvl: v for k, v in lg.items() if (lvl := schema.level_of_field(k)) is not None})
         per_hour.append(
             {"hour": b, "requests": hour_total, "errors": hour_errors, "by_status": statuses, "logs": lg.get("total", 0)}
         )

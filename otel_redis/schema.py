@@ -19,6 +19,7 @@ import datetime as _dt
 import functools
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 import orjson
@@ -73,6 +74,265 @@ def decode_key_part(part: str) -> str:
     return raw.decode("utf-8", "replace")
 
 
+# ---------------------------------------------------------------------------- the key families
+
+#: what each ``{variable}`` of a key template may hold: (regex of its text in a key, raw). A raw
+#: variable is put in the key as it is (a number, a time bucket, a hex digest); every other one
+#: is a key part (:func:`key_part`), so it holds no ``:`` and the families' regexes never overlap.
+_PART_RE = r"[A-Za-z0-9._\-/@+=,~%]{0,128}"
+VARIABLES: dict[str, tuple[str, bool]] = {
+    "ms": (r"\d{1,16}", True),
+    "uid": (r"[0-9A-Za-z]{1,64}", True),
+    "hour": (r"\d{8}:\d{2}", True),
+    "bucket": (r"\d{8}:\d{2}(?:\d{2})?", True),
+    "digest": (r"[0-9a-f]{1,64}", True),
+    "field": (r"(?:ip|client|user|session|host)", True),
+    "code": (r"(?:[1-5]\d\d|_OTHER)", True),
+    "kind": (r"(?:agents|referrers|ips|notfound|route_n|route_us)", True),
+    "tag": (r"\{[A-Za-z0-9._\-/@+=,~%]{1,128}\}", True),
+    "client_ip": (r"[A-Za-z0-9._\-/@+=,~%]{1,128}", False),
+}
+#: how the docs write a variable when its name alone would not say it
+_SHOWN = {"hour": "YYYYMMDD:HH", "bucket": "YYYYMMDD:HH or YYYYMMDD:HHMM", "service": "service.name"}
+#: the suffix of a hot key's part on a Redis Cluster (:func:`shard_key`)
+_SHARD_RE = r"(?::\{s\d{1,3}\.\d{1,6}\})?"
+_VAR = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class KeyFamily:
+    """One kind of key this system writes.
+
+    ``name`` is the builder function (or constant) of this module that names these keys;
+    ``template`` the key with ``{variables}`` (:data:`VARIABLES`); ``retention`` a class of
+    :data:`RETENTION_CLASSES`; ``content`` what its members, fields or entries hold (and the score
+    of a sorted set's members). ``hot``: split into hash-tagged parts on a Cluster; ``index``:
+    scored by record time and trimmed by the retention job; ``owned=False``: kept by a clear."""
+
+    name: str
+    template: str
+    type: str
+    retention: str
+    content: str
+    section: str
+    hot: bool = False
+    index: bool = False
+    owned: bool = True
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return tuple(_VAR.findall(self.template))
+
+    @property
+    def pattern(self) -> str:
+        """The SCAN MATCH glob of the family: its template up to the first variable, then ``*``."""
+        head = self.template.split("{", 1)[0]
+        return head + "*" if "{" in self.template else self.template
+
+    @property
+    def regex(self) -> str:
+        """A regex that matches exactly this family's keys (and their Cluster parts when hot)."""
+        pieces = _VAR.split(self.template)
+        out = [re.escape(p) if i % 2 == 0 else VARIABLES.get(p, (_PART_RE, False))[0] for i, p in enumerate(pieces)]
+        return "".join(out) + (_SHARD_RE if self.hot else "")
+
+    @property
+    def shown(self) -> str:
+        """The template as the docs write it."""
+        return _VAR.sub(lambda m: "{" + _SHOWN.get(m.group(1), m.group(1)) + "}", self.template)
+
+
+#: retention class -> how long a key of it lives, as the docs say it (defaults of config.Retention)
+def _days(seconds: int) -> str:
+    return f"{seconds // 86400} d"
+
+
+_R = Retention()
+RETENTION_CLASSES: dict[str, str] = {
+    "record": f"record time + retention (errors {_days(_R.errors)}, oauth {_days(_R.oauth)}, else {_days(_R.requests)})",
+    "requests": f"members past retention removed ({_days(_R.requests)})",
+    "errors": f"members past retention removed ({_days(_R.errors)})",
+    "oauth": f"members past retention removed ({_days(_R.oauth)})",
+    "stats": f"{_days(_R.stats)}",
+    "trace": f"until the end of the hour + {_days(_R.requests)}",
+    "stream": "trimmed by age (MINID) and length (`OTEL_REDIS_STREAM_MAXLEN`)",
+    "histogram": f"minute: 2 d, hour: {_days(_R.stats)}",
+    "flow": "`OTEL_REDIS_OAUTH_FLOW_TTL_S` (1 h) after the last step",
+    "value": "rewritten with a fresh TTL by every batch that uses it: longest record retention + 1 min",
+    "scratch": "30 s (a cached union: 6 min)",
+    "lock": "the job's interval",
+    "batch": "the client's retry window + 2 min",
+    "alerts": "trimmed to `OTEL_REDIS_ALERT_MAX_EVENTS` and the alert retention",
+    "forwarder": "5 min after the last update",
+    "counters": "two `OTEL_REDIS_COUNTERS_PUBLISH_S` intervals after the last write",
+    "kept": "no expiry; kept by `DELETE /logs`",
+}
+del _R
+
+_F = KeyFamily
+#: the docs sections of the key families, in page order: (key, title)
+KEY_SECTIONS: tuple[tuple[str, str], ...] = (
+    ("records", "Records and streams"),
+    ("log", "Application log and shared indexes"),
+    ("req", "Request indexes"),
+    ("oauth", "OAuth"),
+    ("stats", "Hourly statistics"),
+    ("console", "Web console aggregates"),
+    ("service", "Service state"),
+)
+KEY_FAMILIES: tuple[KeyFamily, ...] = (
+    # records and streams
+    _F("log_record_key", "log:{ms}-{uid}", "hash", "record", "one application log record (fields below)", "records"),
+    _F("request_record_key", "req:{ms}-{uid}:{client_ip}", "hash", "record",
+       "one HTTP request: the Log Entry Schema fields (below)", "records"),
+    _F("STREAM_LOGS", "stream:logs", "stream", "stream", "one entry per application log, field `k` = record key",
+       "records", hot=True),
+    _F("STREAM_REQUESTS", "stream:requests", "stream", "stream", "one entry per request, field `k` = record key",
+       "records", hot=True),
+    _F("value_key", "val:{digest}", "string", "value", "one shared long value (a resource JSON, a User-Agent over 64 "
+       "bytes), referenced from records as `resource_ref` / `user_agent_ref`; content-addressed (BLAKE2b, 80 bits)",
+       "records"),
+    # application log indexes
+    _F("IDX_LOG_ALL", "idx:log:all", "zset", "requests", "every application log", "log", hot=True, index=True),
+    _F("IDX_LOG_ERRORS", "idx:log:errors", "zset", "errors", "ERROR and CRITICAL logs", "log", hot=True, index=True),
+    _F("idx_log_level", "idx:log:level:{LEVEL}", "zset", "requests", "by level", "log", hot=True, index=True),
+    _F("idx_log_component", "idx:log:component:{component}", "zset", "requests", "by component", "log", index=True),
+    _F("idx_log_event", "idx:log:event:{event}", "zset", "requests", "by OTel event name", "log", index=True),
+    _F("idx_log_field", "idx:log:{field}:{value}", "zset", "requests", "by attribute: `ip` from "
+       "`client.address`/`client_ip`/`ip`; `client` from `oauth.client_id`/`client_id`; `user` from "
+       "`enduser.id`/`user_id`/`username`/`user`; `session` from `session.id`/`session_id`; `host` from "
+       "`server.address`/`hostname`/`proxy_hostname`/`host`", "log", index=True),
+    _F("idx_trace", "idx:trace:{hour}", "zset", "trace", "the trace index of one hour (application logs and "
+       "requests): every member scored 0 and reading `{trace_id}:{record ms, 13 digits}:{record key}`, so a trace's "
+       "records of the hour are one lexicographic range, in time order", "log"),
+    _F("idx_service", "idx:service:{service}", "zset", "requests", "application logs and requests by resource "
+       "`service.name` (bounded: `OTEL_REDIS_MAX_SERVICES`, beyond it `_OTHER`)", "log", index=True),
+    # request indexes
+    _F("IDX_REQ_ALL", "idx:req:all", "zset", "requests", "every request", "req", hot=True, index=True),
+    _F("IDX_REQ_ERRORS", "idx:req:errors", "zset", "errors", "4xx and 5xx", "req", hot=True, index=True),
+    _F("IDX_REQ_SLOW", "idx:req:slow", "zset", "requests", "slower than `OTEL_REDIS_SLOW_REQUEST_MS`", "req",
+       hot=True, index=True),
+    _F("idx_req_ip", "idx:req:ip:{ip}", "zset", "requests", "by client IP", "req", index=True),
+    _F("idx_req_fqdn", "idx:req:fqdn:{fqdn}", "zset", "requests", "by client hostname (reverse DNS)", "req",
+       index=True),
+    _F("idx_req_host", "idx:req:host:{hostname}", "zset", "requests", "by proxy hostname", "req", index=True),
+    _F("idx_req_user", "idx:req:user:{user}", "zset", "requests", "by user id", "req", index=True),
+    _F("idx_req_status", "idx:req:status:{code}", "zset", "requests", "by status code (100-599, else `_OTHER`)",
+       "req", hot=True, index=True),
+    _F("idx_req_method", "idx:req:method:{method}", "zset", "requests", "by method (standard methods, else "
+       "`_OTHER`)", "req", index=True),
+    _F("idx_req_path", "idx:req:path:{method}:{path}", "zset", "requests", "by method and route template or "
+       "normalised path (beyond `OTEL_REDIS_MAX_PATHS` `/{first segment}/*`, then `_OTHER`)", "req", index=True),
+    _F("idx_req_client", "idx:req:client:{client_id}", "zset", "requests", "by OAuth client id", "req", index=True),
+    _F("idx_req_session", "idx:req:session:{session_id}", "zset", "requests", "by session id", "req", index=True),
+    # OAuth
+    _F("idx_oauth_event", "idx:oauth:{event_type}", "zset", "oauth", "OAuth records (`oauth.event_type`) by event "
+       "type", "oauth", index=True),
+    _F("idx_oauth_client", "idx:oauth:client:{client_id}", "zset", "oauth", "OAuth records by client id", "oauth",
+       index=True),
+    _F("idx_oauth_user", "idx:oauth:user:{user}", "zset", "oauth", "OAuth records by user", "oauth", index=True),
+    _F("idx_oauth_ip", "idx:oauth:ip:{ip}", "zset", "oauth", "OAuth records by client IP (the "
+       "`client.address`/`client_ip`/`ip` attribute)", "oauth", index=True),
+    _F("oauth_flow", "oauth:flow:{session_id}", "list", "flow", "record keys of the `track_oauth_flow` steps, oldest "
+       "first (last 200)", "oauth"),
+    # hourly statistics
+    _F("stats_requests", "stats:requests:{hour}", "hash", "stats", "`total`, `status_{code}`", "stats", hot=True),
+    _F("stats_errors", "stats:errors:{hour}", "hash", "stats", "count by status code", "stats", hot=True),
+    _F("stats_unique_ips", "stats:unique_ips:{hostname}:{hour}", "HyperLogLog", "stats", "client IPs per proxy "
+       "hostname and hour", "stats"),
+    _F("stats_logs", "stats:logs:{hour}", "hash", "stats", "`total`, `level_{LEVEL}`", "stats", hot=True),
+    _F("stats_events", "stats:events:{hour}", "hash", "stats", "count per event name", "stats", hot=True),
+    _F("stats_rt", "stats:rt:{hostname}:{bucket}", "hash", "histogram", "response-time histogram of one proxy "
+       "hostname (field = log-scale bucket, see `otel_redis/histogram.py`) plus `4xx` and `5xx` counts, per minute "
+       "and per hour", "stats", hot=True),
+    _F("stats_rt_all", "stats:rt_all:{bucket}", "hash", "histogram", "the same histogram over every hostname",
+       "stats", hot=True),
+    _F("stats_paths", "stats:paths:{hour}", "hash", "stats", "requests per `{METHOD} {route or normalised path}`",
+       "stats", hot=True),
+    _F("stats_hosts", "stats:hosts:{hour}", "set", "stats", "proxy hostnames that had requests in the hour (lets "
+       "readers list hostnames without `SCAN`)", "stats"),
+    # web console aggregates (capped hashes, otel_redis/aggregates.py)
+    _F("stats_agents", "stats:agents:{hour}", "hash", "stats", "requests per user agent (capped)", "console"),
+    _F("stats_referrers", "stats:referrers:{hour}", "hash", "stats", "requests per referrer (capped)", "console"),
+    _F("stats_client_ips", "stats:ips:{hour}", "hash", "stats", "requests per client IP (capped)", "console"),
+    _F("stats_not_found", "stats:notfound:{hour}", "hash", "stats", "404s per raw path (capped)", "console"),
+    _F("stats_route_count", "stats:route_n:{hour}", "hash", "stats", "requests per `{METHOD} {route}` (capped)",
+       "console"),
+    _F("stats_route_time", "stats:route_us:{hour}", "hash", "stats", "summed response time in microseconds per "
+       "route (capped)", "console"),
+    _F("stats_bytes", "stats:bytes:{hour}", "hash", "stats", "bytes sent, `_all` and per proxy hostname (capped)",
+       "console"),
+    _F("stats_error_groups", "stats:error_groups:{hour}", "hash", "stats", "errors per fingerprint (exception type "
+       "+ normalised message, capped)", "console"),
+    _F("stats_error_latest", "stats:error_latest:{hour}", "hash", "stats", "fingerprint -> JSON of its latest "
+       "occurrence (capped)", "console"),
+    _F("stats_host_top", "stats:host_top:{kind}:{hostname}:{hour}", "hash", "stats", "the capped lists above "
+       "(`agents`, `referrers`, `ips`, `notfound`, `route_n`, `route_us`) for one proxy hostname", "console"),
+    # service state
+    _F("tmp_hll", "tmp:hll:{tag}:{part}", "HyperLogLog", "scratch", "scratch keys of one union count of hourly "
+       "`stats:unique_ips` (on a Cluster the copies that avoid a cross-slot command; a merge of more than 32 keys; "
+       "`u-{digest}`: a cached union of completed hours); `{tag}` is a hash tag per process", "service"),
+    _F("job_lock", "lock:job:{name}", "string", "lock", "one service instance runs a periodic job (`cleanup`, "
+       "`alerts`) per interval (`SET NX PX`)", "service"),
+    _F("batch_marker", "wp:batch:{token}", "string", "batch", "a write batch's marker: set (`SET NX`) by the script "
+       "call that applies the batch's stream entries and counters, so a copy resent after lost replies applies "
+       "nothing (value: the ops that failed in the first run)", "service"),
+    _F("batch_marker_tagged", "wp:batch:{tag}:{token}", "string", "batch", "the same for a per-slot call on a "
+       "Cluster (`{tag}`: the slot's hash tag)", "service"),
+    _F("ALERTS_EVENTS", "alerts:events", "stream", "alerts", "alert events (field `e` = JSON: `type` fired or "
+       "resolved, `rule`, `scope`, `value`, `threshold`, `message`, `details`); the entry id is the event id",
+       "service"),
+    _F("ALERTS_STATE", "alerts:state", "hash", "alerts", "one field per condition (`{rule}:{scope}`): firing or not, "
+       "since when, last fired (cool-down)", "service"),
+    _F("forwarder_stats", "collector:forwarder:{consumer}", "hash", "forwarder", "one forwarder's counters "
+       "(`forwarded`, `batches`, `retried`, `failed`, `redelivered`, `expired`, `split`, `group`, `updated_ms`), "
+       "rewritten every 5 s", "service"),
+    _F("FORWARDERS", "collector:forwarders", "zset", "forwarder", "consumer names of live forwarders, scored by their "
+       "last publication (epoch ms); readers list forwarders from it instead of scanning", "service"),
+    _F("PIPELINE_PROCESSES", "pipeline:processes", "zset", "counters", "processes whose pipeline counters are in "
+       "Redis (member `{host}:{pid}`, scored by the last write, ms); `/metrics` sums the live ones", "service"),
+    _F("pipeline_counters", "pipeline:counters:{process}", "hash", "counters", "one process's pipeline counters "
+       "(`emitted`, `exported`, `dropped_*`...); `{process}` is its `{host}:{pid}`, key-encoded", "service"),
+    _F("LAYOUT_KEY", "meta:layout", "hash", "kept", "the layout the writers use (`shards`): readers take the shard "
+       "count from here", "service", owned=False),
+)
+del _F
+
+FAMILIES: dict[str, KeyFamily] = {f.name: f for f in KEY_FAMILIES}
+_FAMILY_RE = re.compile("|".join(f"(?P<f{i}>{f.regex})" for i, f in enumerate(KEY_FAMILIES)))
+
+
+def family_of(key: str) -> KeyFamily | None:
+    """The family whose template ``key`` matches (its Cluster parts included), else None."""
+    found = _FAMILY_RE.fullmatch(key)
+    return KEY_FAMILIES[int(found.lastgroup[1:])] if found and found.lastgroup else None
+
+
+def families_matching(key: str) -> list[KeyFamily]:
+    """Every family ``key`` matches (the table's test wants exactly one for every key written)."""
+    return [f for f in KEY_FAMILIES if re.fullmatch(f.regex, key)]
+
+
+def _builder(name: str) -> Callable[..., str]:
+    """The key builder of family ``name``: its template with each argument filled in, in template
+    order, as a key part (:func:`key_part`) unless the variable is raw. Cached: index and stats keys
+    are built from values that repeat (hours, IPs, routes), each once per process."""
+    family = FAMILIES[name]
+    fmt = _VAR.sub("{}", family.template)
+    encoders = [None if VARIABLES.get(v, ("", False))[1] else key_part for v in family.variables]
+    if encoders == [key_part]:
+        build = lambda a: fmt.format(key_part(a))  # noqa: E731
+    elif encoders == [None]:
+        build = fmt.format
+    else:
+        def build(*args: object) -> str:
+            return fmt.format(*(a if enc is None else enc(a) for enc, a in zip(encoders, args, strict=True)))
+    built = functools.lru_cache(maxsize=8192)(build)
+    built.__doc__ = f"``{family.shown}``: {family.content}."
+    built.__name__ = built.__qualname__ = name
+    return built
+
+
 # ---------------------------------------------------------------------------- time buckets
 
 
@@ -106,8 +366,8 @@ def minute_buckets(start_ms: int, end_ms: int) -> list[str]:
 
 # ---------------------------------------------------------------------------- records and streams
 
-STREAM_LOGS = "stream:logs"
-STREAM_REQUESTS = "stream:requests"
+STREAM_LOGS = FAMILIES["STREAM_LOGS"].template
+STREAM_REQUESTS = FAMILIES["STREAM_REQUESTS"].template
 STREAMS = (STREAM_LOGS, STREAM_REQUESTS)
 
 
@@ -140,41 +400,22 @@ def record_time_ms(key: str) -> int:
 _cached = functools.lru_cache(maxsize=8192)
 
 
-IDX_LOG_ALL = "idx:log:all"
-IDX_LOG_ERRORS = "idx:log:errors"
+IDX_LOG_ALL = FAMILIES["IDX_LOG_ALL"].template
+IDX_LOG_ERRORS = FAMILIES["IDX_LOG_ERRORS"].template
 
 
-@_cached
-def idx_log_level(level: str) -> str:
-    return f"idx:log:level:{key_part(level)}"
-
-
-@_cached
-def idx_log_component(component: str) -> str:
-    return f"idx:log:component:{key_part(component)}"
-
-
-@_cached
-def idx_log_event(event: str) -> str:
-    return f"idx:log:event:{key_part(event)}"
-
-
-@_cached
-def idx_log_field(field: str, value: str) -> str:
-    """``idx:log:{ip|client|user|session|host}:{value}``."""
-    return f"idx:log:{field}:{key_part(value)}"
+idx_log_level = _builder("idx_log_level")
+idx_log_component = _builder("idx_log_component")
+idx_log_event = _builder("idx_log_event")
+idx_log_field = _builder("idx_log_field")
 
 
 HOUR_MS = 3_600_000
 
 
-def idx_trace(hour: str) -> str:
-    """``idx:trace:{YYYYMMDD:HH}``: the trace index of one hour, shared by application logs and
-    requests. Every member is scored 0 and reads ``{trace_id}:{record ms, 13 digits}:{record key}``,
-    so one trace's records of the hour are one lexicographic range (:func:`trace_range`), in time
-    order. One key per hour instead of one per trace: a request no longer creates a key of its own
-    (about a fifth of the Redis time of a request record); the whole hour expires together."""
-    return f"idx:trace:{hour}"
+# One key per hour instead of one per trace: a request no longer creates a key of its own (about a
+# fifth of the Redis time of a request record); the whole hour expires together (:func:`trace_range`).
+idx_trace = _builder("idx_trace")
 
 
 def trace_member(trace_id: str, ts_ms: int, record_key: str) -> str:
@@ -204,38 +445,20 @@ def trace_hours(lo_ms: int, hi_ms: int, keep_s: int) -> list[str]:
     return [idx_trace(hour) for hour in reversed(hour_buckets(lo_ms, hi_ms))]
 
 
-@_cached
-def idx_service(service: str) -> str:
-    """``idx:service:{service.name}``: application logs and requests of one resource service
-    (bounded: OTEL_REDIS_MAX_SERVICES, later new names as ``_OTHER``)."""
-    return f"idx:service:{key_part(service)}"
+idx_service = _builder("idx_service")
 
 
 # ---------------------------------------------------------------------------- request indexes (specification)
 
-IDX_REQ_ALL = "idx:req:all"
-IDX_REQ_ERRORS = "idx:req:errors"
-IDX_REQ_SLOW = "idx:req:slow"
+IDX_REQ_ALL = FAMILIES["IDX_REQ_ALL"].template
+IDX_REQ_ERRORS = FAMILIES["IDX_REQ_ERRORS"].template
+IDX_REQ_SLOW = FAMILIES["IDX_REQ_SLOW"].template
 
 
-@_cached
-def idx_req_ip(ip: str) -> str:
-    return f"idx:req:ip:{key_part(ip)}"
-
-
-@_cached
-def idx_req_fqdn(fqdn: str) -> str:
-    return f"idx:req:fqdn:{key_part(fqdn)}"
-
-
-@_cached
-def idx_req_host(hostname: str) -> str:
-    return f"idx:req:host:{key_part(hostname)}"
-
-
-@_cached
-def idx_req_user(user: str) -> str:
-    return f"idx:req:user:{key_part(user)}"
+idx_req_ip = _builder("idx_req_ip")
+idx_req_fqdn = _builder("idx_req_fqdn")
+idx_req_host = _builder("idx_req_host")
+idx_req_user = _builder("idx_req_user")
 
 
 @_cached
@@ -244,69 +467,23 @@ def idx_req_status(code: int | str) -> str:
     return f"idx:req:status:{code if isinstance(code, str) else int(code)}"
 
 
-@_cached
-def idx_req_method(method: str) -> str:
-    return f"idx:req:method:{key_part(method)}"
-
-
-@_cached
-def idx_req_path(method: str, path: str) -> str:
-    """``idx:req:path:{method}:{path}``; ``path`` must already be a route template or normalised path."""
-    return f"idx:req:path:{key_part(method)}:{key_part(path)}"
-
-
-@_cached
-def idx_req_client(client_id: str) -> str:
-    return f"idx:req:client:{key_part(client_id)}"
-
-
-@_cached
-def idx_req_session(session_id: str) -> str:
-    return f"idx:req:session:{key_part(session_id)}"
+idx_req_method = _builder("idx_req_method")
+idx_req_path = _builder("idx_req_path")
+idx_req_client = _builder("idx_req_client")
+idx_req_session = _builder("idx_req_session")
 
 
 # ---------------------------------------------------------------------------- stats (specification)
 
 
-def stats_requests(bucket: str) -> str:
-    """Hash per hour: ``total``, ``status_{code}``."""
-    return f"stats:requests:{bucket}"
-
-
-def stats_errors(bucket: str) -> str:
-    """Hash per hour: error count by status code."""
-    return f"stats:errors:{bucket}"
-
-
-def stats_unique_ips(hostname: str, bucket: str) -> str:
-    """HyperLogLog per proxy hostname and hour."""
-    return f"stats:unique_ips:{key_part(hostname)}:{bucket}"
-
-
-def stats_logs(bucket: str) -> str:
-    """Hash per hour of application logs: ``total``, ``level_{LEVEL}``."""
-    return f"stats:logs:{bucket}"
-
-
-def stats_events(bucket: str) -> str:
-    """Hash per hour: count by event name (field = event name)."""
-    return f"stats:events:{bucket}"
-
-
-def stats_rt(hostname: str, bucket: str) -> str:
-    """Response-time histogram (see histogram.py) per proxy hostname and minute (``YYYYMMDD:HHMM``,
-    kept :data:`RT_MINUTE_TTL_S`) or hour (``YYYYMMDD:HH``, kept for the stats retention)."""
-    return f"stats:rt:{key_part(hostname)}:{bucket}"
-
-
-def stats_rt_all(bucket: str) -> str:
-    """The same histogram over every hostname."""
-    return f"stats:rt_all:{bucket}"
-
-
-def stats_paths(bucket: str) -> str:
-    """Hash per hour: count per ``{METHOD} {route or normalised path}``."""
-    return f"stats:paths:{bucket}"
+stats_requests = _builder("stats_requests")
+stats_errors = _builder("stats_errors")
+stats_unique_ips = _builder("stats_unique_ips")
+stats_logs = _builder("stats_logs")
+stats_events = _builder("stats_events")
+stats_rt = _builder("stats_rt")
+stats_rt_all = _builder("stats_rt_all")
+stats_paths = _builder("stats_paths")
 
 
 # ---------------------------------------------------------------------------- console aggregates (issue 17)
@@ -319,50 +496,15 @@ AGG_OTHER = "_OTHER"
 AGG_FIELD_MAX = 200
 
 
-def stats_agents(bucket: str) -> str:
-    """Capped hash per hour: request count per user agent."""
-    return f"stats:agents:{bucket}"
-
-
-def stats_referrers(bucket: str) -> str:
-    """Capped hash per hour: request count per referrer."""
-    return f"stats:referrers:{bucket}"
-
-
-def stats_client_ips(bucket: str) -> str:
-    """Capped hash per hour: request count per client IP."""
-    return f"stats:ips:{bucket}"
-
-
-def stats_not_found(bucket: str) -> str:
-    """Capped hash per hour: 404 count per raw path (without the query)."""
-    return f"stats:notfound:{bucket}"
-
-
-def stats_route_count(bucket: str) -> str:
-    """Capped hash per hour: request count per ``{METHOD} {route or normalised path}``."""
-    return f"stats:route_n:{bucket}"
-
-
-def stats_route_time(bucket: str) -> str:
-    """Capped hash per hour: summed response time in microseconds per route (same fields as
-    :func:`stats_route_count`)."""
-    return f"stats:route_us:{bucket}"
-
-
-def stats_bytes(bucket: str) -> str:
-    """Capped hash per hour: bytes sent, field ``_all`` and one per proxy hostname."""
-    return f"stats:bytes:{bucket}"
-
-
-def stats_error_groups(bucket: str) -> str:
-    """Capped hash per hour: error count per fingerprint (exception type + normalised message)."""
-    return f"stats:error_groups:{bucket}"
-
-
-def stats_error_latest(bucket: str) -> str:
-    """Capped hash per hour: fingerprint -> JSON of its latest occurrence in that hour."""
-    return f"stats:error_latest:{bucket}"
+stats_agents = _builder("stats_agents")
+stats_referrers = _builder("stats_referrers")
+stats_client_ips = _builder("stats_client_ips")
+stats_not_found = _builder("stats_not_found")
+stats_route_count = _builder("stats_route_count")
+stats_route_time = _builder("stats_route_time")
+stats_bytes = _builder("stats_bytes")
+stats_error_groups = _builder("stats_error_groups")
+stats_error_latest = _builder("stats_error_latest")
 
 
 #: the per-hostname top lists: kind -> short name in :func:`stats_host_top` keys
@@ -379,10 +521,8 @@ def stats_host_top(kind: str, hostname: str, bucket: str) -> str:
     return f"stats:host_top:{HOST_TOP_KINDS[kind]}:{key_part(hostname)}:{bucket}"
 
 
-AGGREGATE_PATTERNS: tuple[str, ...] = (
-    "stats:agents:*", "stats:referrers:*", "stats:ips:*", "stats:notfound:*", "stats:route_n:*",
-    "stats:route_us:*", "stats:bytes:*", "stats:error_groups:*", "stats:error_latest:*", "stats:host_top:*",
-)
+#: the console aggregates' globs (generated from :data:`KEY_FAMILIES`)
+AGGREGATE_PATTERNS: tuple[str, ...] = tuple(f.pattern for f in KEY_FAMILIES if f.section == "console")
 
 
 def rt_window_keys(start_ms: int, end_ms: int, hostname: str | None, now_ms: int) -> list[str]:
@@ -425,25 +565,11 @@ RT_MINUTE_TTL_S = 2 * 86400
 # ---------------------------------------------------------------------------- OAuth (specification)
 
 
-def idx_oauth_event(event_type: str) -> str:
-    return f"idx:oauth:{key_part(event_type)}"
-
-
-def idx_oauth_client(client_id: str) -> str:
-    return f"idx:oauth:client:{key_part(client_id)}"
-
-
-def idx_oauth_user(user: str) -> str:
-    return f"idx:oauth:user:{key_part(user)}"
-
-
-def idx_oauth_ip(ip: str) -> str:
-    """OAuth activity by client IP (the IP summary and flow debugging queries)."""
-    return f"idx:oauth:ip:{key_part(ip)}"
-
-
-def oauth_flow(session_id: str) -> str:
-    return f"oauth:flow:{key_part(session_id)}"
+idx_oauth_event = _builder("idx_oauth_event")
+idx_oauth_client = _builder("idx_oauth_client")
+idx_oauth_user = _builder("idx_oauth_user")
+idx_oauth_ip = _builder("idx_oauth_ip")
+oauth_flow = _builder("oauth_flow")
 
 
 # ---------------------------------------------------------------------------- collector bridge
@@ -451,24 +577,16 @@ def oauth_flow(session_id: str) -> str:
 #: the forwarder consumer group's counters are published by each forwarder process (see collector/)
 #: zset of forwarder consumer names scored by their last publication (epoch ms): readers list live
 #: forwarders from it instead of scanning the keyspace
-FORWARDERS = "collector:forwarders"
+FORWARDERS = FAMILIES["FORWARDERS"].template
 #: a forwarder republishes every few seconds; a stopped one's hash is gone after this
 FORWARDER_STATS_TTL_S = 300
 
-
-#: registry (zset, member ``{host}:{pid}``, score = last publish ms) of the processes whose pipeline
-#: counters are in Redis (counters.CounterPublisher): /metrics sums the live ones
-PIPELINE_PROCESSES = "pipeline:processes"
-
-
-def pipeline_counters(member: str) -> str:
-    """Hash of one process's pipeline counters (``emitted``, ``exported``, ``dropped_*``...)."""
-    return f"pipeline:counters:{key_part(member)}"
+#: registry of the processes whose pipeline counters are in Redis (counters.CounterPublisher)
+PIPELINE_PROCESSES = FAMILIES["PIPELINE_PROCESSES"].template
+pipeline_counters = _builder("pipeline_counters")
 
 
-def forwarder_stats(consumer: str) -> str:
-    """Hash of one forwarder's counters (``forwarded``, ``retried``, ``failed``... and ``updated_ms``)."""
-    return f"collector:forwarder:{key_part(consumer)}"
+forwarder_stats = _builder("forwarder_stats")
 
 
 # ---------------------------------------------------------------------------- shared long values
@@ -485,9 +603,7 @@ _VALUES: dict[str, bytes] = {}
 _VALUES_MAX = 4096
 
 
-def value_key(digest: str) -> str:
-    """``val:{digest}``: one shared long value (content-addressed, so never stale)."""
-    return f"val:{digest}"
+value_key = _builder("value_key")
 
 
 @functools.lru_cache(maxsize=2048)
@@ -522,39 +638,16 @@ def missing_values(mappings: Iterable[dict]) -> list[str]:
 
 # ---------------------------------------------------------------------------- retention classes
 
-#: key prefixes of everything this system writes (for clearing and cleanup by SCAN MATCH)
-OWNED_PATTERNS: tuple[str, ...] = (
-    "log:*",
-    "req:*",
-    "idx:log:*",
-    "idx:req:*",
-    "idx:trace:*",
-    "idx:oauth:*",
-    "idx:service:*",
-    "stats:requests:*",
-    "stats:errors:*",
-    "stats:unique_ips:*",
-    "stats:logs:*",
-    "stats:events:*",
-    "stats:rt:*",
-    "stats:rt_all:*",
-    "stats:paths:*",
-    *AGGREGATE_PATTERNS,
-    "oauth:flow:*",
-    "stats:hosts:*",
-    "alerts:*",
-    "tmp:hll:*",
-    "collector:*",
-    "pipeline:*",  # per-process counters (PIPELINE_PROCESSES, pipeline_counters)
-    "val:*",
-    "wp:batch:*",  # the write path's batch markers (BATCH_MARKER_PREFIX)
-    STREAM_LOGS,
-    STREAM_REQUESTS,
-)
+#: SCAN MATCH globs of everything this system writes (clearing, cleanup), one per key family of
+#: :data:`KEY_FAMILIES` (families sharing a glob share it); the layout key is not among them
+OWNED_PATTERNS: tuple[str, ...] = tuple(dict.fromkeys(f.pattern for f in KEY_FAMILIES if f.owned))
 
-#: the indexes scored by record time (the cleanup job trims them by score); the hourly trace
+#: the indexes scored by record time (the cleanup job trims them by score), as the globs of their
+#: namespaces (``idx:req:*``: a Cluster part ``idx:req:all:{tag}`` matches it too); the hourly trace
 #: indexes are not among them: they expire whole, an hour after their newest member's retention
-INDEX_PATTERNS: tuple[str, ...] = ("idx:log:*", "idx:req:*", "idx:oauth:*", "idx:service:*")
+INDEX_PATTERNS: tuple[str, ...] = tuple(
+    dict.fromkeys(":".join(f.template.split(":")[:2]) + ":*" for f in KEY_FAMILIES if f.index)
+)
 
 
 def index_retention(key: str, retention: Retention) -> int:
@@ -591,8 +684,8 @@ def is_record_key(key: str) -> bool:
     return key.startswith(("req:", "log:"))
 
 
-#: a whole record key as the writers build it: ``log:{ts}-{uid}`` or ``req:{ts}-{uid}:{key_part(ip)}``
-_RECORD_KEY = re.compile(r"(?:log:\d{1,16}-[0-9A-Za-z]{1,64}|req:\d{1,16}-[0-9A-Za-z]{1,64}:[A-Za-z0-9._\-/@+=,~%]{1,128})")
+#: a whole record key as the writers build it (the two record families of :data:`KEY_FAMILIES`)
+_RECORD_KEY = re.compile(f"(?:{FAMILIES['log_record_key'].regex}|{FAMILIES['request_record_key'].regex})")
 
 
 def is_well_formed_record_key(text: str) -> bool:
@@ -635,9 +728,7 @@ def stored_record_retention(key: str, fields: Iterable[object], retention: Reten
     return record_retention(is_error_severity(number), is_oauth, retention)
 
 
-def stats_hosts(bucket: str) -> str:
-    """Set per hour: the proxy hostnames that had requests (lets readers list hostnames without SCAN)."""
-    return f"stats:hosts:{bucket}"
+stats_hosts = _builder("stats_hosts")
 
 
 def tmp_hll(token: str, part: str) -> str:
@@ -646,15 +737,13 @@ def tmp_hll(token: str, part: str) -> str:
     return f"tmp:hll:{{{key_part(token)}}}:{key_part(part)}"
 
 
-ALERTS_EVENTS = "alerts:events"
+ALERTS_EVENTS = FAMILIES["ALERTS_EVENTS"].template
 """Stream of alert firings and recoveries (field ``e`` = JSON), trimmed by age and length."""
-ALERTS_STATE = "alerts:state"
+ALERTS_STATE = FAMILIES["ALERTS_STATE"].template
 """Hash: condition id -> JSON state (firing or not, last fired, cool-down), one field per condition."""
 
 
-def job_lock(name: str) -> str:
-    """Lock (SET NX PX) that lets one service instance run a periodic job per interval."""
-    return f"lock:job:{key_part(name)}"
+job_lock = _builder("job_lock")
 
 
 # ---------------------------------------------------------------------------- record encoding
@@ -928,23 +1017,11 @@ CLUSTER_SLOTS = 16384
 #: the most parts a hot key may be split into (more would cost readers without spreading writes)
 MAX_SHARDS = 256
 
-#: the hot keys split into parts in cluster mode (every record touches them)
-HOT_KEYS: frozenset[str] = frozenset(
-    {STREAM_LOGS, STREAM_REQUESTS, IDX_REQ_ALL, IDX_LOG_ALL, IDX_REQ_ERRORS, IDX_LOG_ERRORS, IDX_REQ_SLOW}
-)
-#: prefixes of hot per-value indexes and of the hourly/minute stats hashes (the per-host
-#: HyperLogLogs ``stats:unique_ips:*`` and the ``stats:hosts:*`` sets are not split)
-HOT_PREFIXES: tuple[str, ...] = (
-    "idx:req:status:",
-    "idx:log:level:",
-    "stats:requests:",
-    "stats:errors:",
-    "stats:logs:",
-    "stats:events:",
-    "stats:rt:",
-    "stats:rt_all:",
-    "stats:paths:",
-)
+#: the hot keys split into parts in cluster mode (every record touches them): the hot families
+#: without variables, and the prefixes of the hot per-value indexes and hourly/minute stats hashes
+#: (the per-host HyperLogLogs ``stats:unique_ips:*`` and the ``stats:hosts:*`` sets are not split)
+HOT_KEYS: frozenset[str] = frozenset(f.template for f in KEY_FAMILIES if f.hot and not f.variables)
+HOT_PREFIXES: tuple[str, ...] = tuple(f.pattern[:-1] for f in KEY_FAMILIES if f.hot and f.variables)
 
 #: hash holding the layout the writers use (``shards``): readers take the shard count from here
 #: a batch's marker (:func:`batch_marker`): set by the first copy of the batch's guarded part to run
@@ -961,7 +1038,7 @@ def batch_marker(token: str, tag: str | None = None) -> str:
     return f"{BATCH_MARKER_PREFIX}{{{tag}}}:{token}"
 
 
-LAYOUT_KEY = "meta:layout"
+LAYOUT_KEY = FAMILIES["LAYOUT_KEY"].template
 LAYOUT_SHARDS_FIELD = "shards"
 
 
@@ -1034,3 +1111,67 @@ def parse_layout(fields: Mapping[object, object]) -> int | None:
     except ValueError:
         return None
     return shards if shards is not None and 1 <= shards <= MAX_SHARDS else None
+
+
+# ---------------------------------------------------------------------------- field names and stream ids
+
+#: the field of a ``stream:logs`` / ``stream:requests`` entry that holds the record key
+STREAM_KEY_FIELD = "k"
+#: the record count of an hourly stats hash (``stats:requests``, ``stats:logs``)
+STATS_TOTAL_FIELD = "total"
+STATUS_FIELD_PREFIX = "status_"
+LEVEL_FIELD_PREFIX = "level_"
+#: a stream entry id as Redis writes it: ``{ms}-{seq}``
+STREAM_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+
+
+def status_field(code: int | str) -> str:
+    """``status_{code}``: a status code's count in ``stats:requests:{hour}``."""
+    return f"{STATUS_FIELD_PREFIX}{code}"
+
+
+def level_field(level: str) -> str:
+    """``level_{LEVEL}``: a level's count in ``stats:logs:{hour}``."""
+    return f"{LEVEL_FIELD_PREFIX}{level}"
+
+
+def path_field(method: str, path: str) -> str:
+    """``{METHOD} {route or normalised path}``: the field of ``stats:paths`` and the route aggregates."""
+    return f"{method} {path}"
+
+
+def status_of_field(name: str) -> str | None:
+    """The code of a :func:`status_field` (``"404"``, or ``"_OTHER"``), else None."""
+    return name[len(STATUS_FIELD_PREFIX):] if name.startswith(STATUS_FIELD_PREFIX) else None
+
+
+def level_of_field(name: str) -> str | None:
+    """The level of a :func:`level_field`, else None."""
+    return name[len(LEVEL_FIELD_PREFIX):] if name.startswith(LEVEL_FIELD_PREFIX) else None
+
+
+def stream_record_key(fields: Mapping[object, object] | None) -> str | None:
+    """The record key a stream entry refers to (its :data:`STREAM_KEY_FIELD`), from the bytes or
+    str mapping XREAD returns; None for an entry without one."""
+    if not fields:
+        return None
+    raw = fields.get(STREAM_KEY_FIELD.encode(), fields.get(STREAM_KEY_FIELD))
+    return _text(raw) if raw is not None else None  # type: ignore[arg-type]
+
+
+def stream_id(ms: int, seq: int = 0) -> str:
+    return f"{ms}-{seq}"
+
+
+def parse_stream_id(value: str | bytes | None) -> tuple[int, int]:
+    """(ms, seq) of a stream entry id (``"0-0"`` for None; a missing sequence is 0); ValueError
+    when it is not one."""
+    text = _text(value) if value is not None else "0-0"
+    ms, _, seq = text.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def stream_id_ms(value: str | bytes | None) -> int:
+    """The time part of a stream entry id, 0 when there is none."""
+    text = _text(value) if value is not None else ""
+    return int(text.split("-", 1)[0]) if text[:1].isdigit() else 0

@@ -306,6 +306,7 @@ def _text(value: Any) -> str:
 
 def _console_tail(settings: Any, stop: threading.Event) -> None:
     """Follow the Redis streams and print each stored record: proof that logs flow end to end."""
+    from .. import schema
     from ..connection import make_client, resolve_url
     from ..record import entry_to_dict
     from ..render import render_record, to_ansi, want_color
@@ -328,8 +329,7 @@ def _console_tail(settings: Any, stop: threading.Event) -> None:
         for stream, entries in rows:
             keys = []
             for _sid, fields in entries:
-                key = fields.get(b"k") or fields.get("k")
-                keys.append(key.decode() if isinstance(key, bytes) else key)
+                keys.append(schema.stream_record_key(fields))
             for key, entry in store.fetch(keys):
                 line = to_ansi(render_record(entry_to_dict(key, entry)), color)
                 print(f"stored {line}", flush=True)

@@ -38,7 +38,7 @@ from ..deps import MAX_VALUE
 router = APIRouter(prefix="/logs", tags=["stream"])
 
 STREAMS = (schema.STREAM_LOGS, schema.STREAM_REQUESTS)
-_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")
+_ID = schema.STREAM_ID
 READ_COUNT = 500
 KEEPALIVE_S = 15.0
 #: a cluster poll with nothing new waits this long before the next (standalone XREAD blocks)
@@ -91,8 +91,7 @@ def _text(value: bytes | str) -> str:
 
 
 def _id_key(sid: str) -> tuple[int, int]:
-    ms, _, seq = sid.partition("-")
-    return int(ms), int(seq)
+    return schema.parse_stream_id(sid)
 
 
 #: what may follow a source name inside a longer component or hostname (``api`` -> ``api_server``)
@@ -157,9 +156,8 @@ async def follow(request: Request, pos: dict[str, str], match: Any, shards: int 
         for stream, entries in rows:
             name = _text(stream)
             for sid, fields in entries:
-                key = fields.get(b"k") or fields.get("k") or b""
                 sid_text = _text(sid)
-                items.append((_id_key(sid_text), name, sid_text, _text(key)))
+                items.append((_id_key(sid_text), name, sid_text, schema.stream_record_key(fields) or ""))
         items.sort()
         try:
             records = dict(await query.fetch(client, [key for *_rest, key in items if key]))

@@ -42,7 +42,7 @@ EXPECTED = {
     "stats_requests", "stats_errors", "stats_unique_ips", "stats_logs", "stats_events", "stats_rt", "stats_rt_all",
     "stats_paths", "stats_hosts", "stats_agents", "stats_referrers", "stats_client_ips", "stats_not_found",
     "stats_route_count", "stats_route_time", "stats_bytes", "stats_error_groups", "stats_error_latest",
-    "stats_host_top", "job_lock", "batch_marker", "ALERTS_EVENTS", "ALERTS_STATE", "forwarder_stats", "FORWARDERS",
+    "stats_host_top", "idx_service", "PIPELINE_PROCESSES", "pipeline_counters", "job_lock", "batch_marker", "ALERTS_EVENTS", "ALERTS_STATE", "forwarder_stats", "FORWARDERS",
 }
 
 

@@ -1,28 +1,23 @@
-"""Receiver and forwarder settings from the environment, validated once (see the README's table)."""
+"""Receiver and forwarder settings from the environment, validated once: each variable's type,
+default and bounds are its row of ``otel_redis.config.SETTINGS`` (docs/configuration.md)."""
 
 from __future__ import annotations
 
 import os
 import socket
 from dataclasses import dataclass, replace
-from typing import Mapping
+from typing import Any, Mapping
 
-from otel_redis.config import ConfigError, _float, _int
+from otel_redis.config import BY_NAME, ConfigError, read
 
 DEFAULT_HTTP_PORT = 4318
 DEFAULT_GRPC_PORT = 4317
 DEFAULT_GROUP = "otel-redis-forwarder"
 
 
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
-    value = _int(env, name, default, 0)
-    if value > 65535:
-        raise ConfigError(f"{name}={value} is not a port (0 disables, else 1..65535)")
-    return value
-
-
-def _tokens(env: Mapping[str, str], name: str) -> tuple[str, ...]:
-    return tuple(t.strip() for t in (env.get(name) or "").split(",") if t.strip())
+def _row(env: Mapping[str, str], name: str) -> Any:
+    """The variable's value, parsed and bounded as its settings-table row says."""
+    return read(BY_NAME[name], env)
 
 
 @dataclass(frozen=True)
@@ -42,13 +37,13 @@ class ReceiverSettings:
 def load_receiver_settings(env: Mapping[str, str] | None = None) -> ReceiverSettings:
     env = os.environ if env is None else env
     return ReceiverSettings(
-        http_port=_port(env, "OTEL_REDIS_OTLP_HTTP_PORT", DEFAULT_HTTP_PORT),
-        grpc_port=_port(env, "OTEL_REDIS_OTLP_GRPC_PORT", DEFAULT_GRPC_PORT),
-        max_body_bytes=_int(env, "OTEL_REDIS_OTLP_MAX_BODY_BYTES", 16 * 1024 * 1024, 1024),
-        max_inflight=_int(env, "OTEL_REDIS_OTLP_MAX_INFLIGHT", 8, 1),
-        retry_after_s=_int(env, "OTEL_REDIS_OTLP_RETRY_AFTER_S", 5, 1),
-        tokens=_tokens(env, "OTEL_REDIS_INGEST_TOKENS"),
-        grpc_workers=_int(env, "OTEL_REDIS_OTLP_GRPC_WORKERS", 8, 1),
+        http_port=_row(env, "OTEL_REDIS_OTLP_HTTP_PORT"),
+        grpc_port=_row(env, "OTEL_REDIS_OTLP_GRPC_PORT"),
+        max_body_bytes=_row(env, "OTEL_REDIS_OTLP_MAX_BODY_BYTES"),
+        max_inflight=_row(env, "OTEL_REDIS_OTLP_MAX_INFLIGHT"),
+        retry_after_s=_row(env, "OTEL_REDIS_OTLP_RETRY_AFTER_S"),
+        tokens=_row(env, "OTEL_REDIS_INGEST_TOKENS"),
+        grpc_workers=_row(env, "OTEL_REDIS_OTLP_GRPC_WORKERS"),
     )
 
 
@@ -88,11 +83,11 @@ def load_forwarder_settings(env: Mapping[str, str] | None = None) -> ForwarderSe
         protocol=protocol,
         group=(env.get("OTEL_REDIS_FORWARD_GROUP") or DEFAULT_GROUP).strip(),
         consumer=(env.get("OTEL_REDIS_FORWARD_CONSUMER") or "").strip() or default_consumer(),
-        batch_size=_int(env, "OTEL_REDIS_FORWARD_BATCH_SIZE", 512, 1),
-        block_ms=_int(env, "OTEL_REDIS_FORWARD_BLOCK_MS", 1000, 1),
-        claim_idle_ms=_int(env, "OTEL_REDIS_FORWARD_CLAIM_IDLE_MS", 60_000, 100),
+        batch_size=_row(env, "OTEL_REDIS_FORWARD_BATCH_SIZE"),
+        block_ms=_row(env, "OTEL_REDIS_FORWARD_BLOCK_MS"),
+        claim_idle_ms=_row(env, "OTEL_REDIS_FORWARD_CLAIM_IDLE_MS"),
         start_id=start,
-        backoff_base_s=_float(env, "OTEL_REDIS_FORWARD_BACKOFF_BASE_S", 0.1, 0.0),
-        backoff_cap_s=_float(env, "OTEL_REDIS_FORWARD_BACKOFF_CAP_S", 30.0, 0.0),
-        max_retry_after_s=_float(env, "OTEL_REDIS_FORWARD_MAX_RETRY_AFTER_S", 300.0, 0.0),
+        backoff_base_s=_row(env, "OTEL_REDIS_FORWARD_BACKOFF_BASE_S"),
+        backoff_cap_s=_row(env, "OTEL_REDIS_FORWARD_BACKOFF_CAP_S"),
+        max_retry_after_s=_row(env, "OTEL_REDIS_FORWARD_MAX_RETRY_AFTER_S"),
     )

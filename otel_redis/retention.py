@@ -36,7 +36,7 @@ from typing import Any, Iterator, Mapping
 import redis
 
 from . import schema
-from .config import ConfigError, Retention, Settings, _int
+from .config import BY_NAME, Retention, Settings, read
 from .connection import master_clients, read_layout
 from .store import REFRESH_INTERVAL_S
 
@@ -53,15 +53,10 @@ class CleanupSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "CleanupSettings":
         env = os.environ if env is None else env
-        raw = (env.get("OTEL_REDIS_CLEANUP_DANGLING") or "true").strip().lower()
-        if raw not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            raise ConfigError(f"OTEL_REDIS_CLEANUP_DANGLING={raw!r} is not a boolean (use true or false)")
-        return cls(
-            interval_s=_int(env, "OTEL_REDIS_CLEANUP_INTERVAL_S", 3600, 0),
-            batch=_int(env, "OTEL_REDIS_CLEANUP_BATCH", 500, 1),
-            scan_count=_int(env, "OTEL_REDIS_CLEANUP_SCAN_COUNT", 500, 1),
-            check_dangling=raw in ("1", "true", "yes", "on"),
-        )
+        row = {name: read(BY_NAME[f"OTEL_REDIS_CLEANUP_{name.upper()}"], env)  # the settings table's rows
+               for name in ("interval_s", "batch", "scan_count", "dangling")}
+        return cls(interval_s=row["interval_s"], batch=row["batch"], scan_count=row["scan_count"],
+                   check_dangling=row["dangling"])
 
 
 @dataclass

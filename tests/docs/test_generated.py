@@ -47,6 +47,7 @@ def test_the_generator_keeps_the_prose_around_its_markers(tmp_path: Path):
         docgen.replace_block(text, "y", "body")
 
 
+@pytest.mark.e2e
 def test_check_mode_reports_drift_and_the_write_mode_fixes_it(tmp_path: Path):
     for page in docgen.PAGES:
         (tmp_path / page).parent.mkdir(parents=True, exist_ok=True)

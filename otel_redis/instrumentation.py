@@ -20,6 +20,7 @@ accepted, 403 when closed before accepting).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 from random import getrandbits
@@ -45,6 +46,7 @@ from .dns import current as current_resolver
 from .dns import install as install_resolver
 from .levels import REQUEST_COMPONENT
 from .masking import Masker
+from .pipeline import force_flush
 from .request_log import claim_requests, emit_request, plain_extra, queue_request
 from .traceparent import parse_traceparent
 from .wsgi import instrument_wsgi
@@ -130,7 +132,7 @@ class RequestLoggingMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind != "http" and kind != "websocket":
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, _flush_at_shutdown(send) if kind == "lifespan" else send)
             return
         path = scope.get("path", "")
         if path in self.exact or (self.prefixes and path.startswith(self.prefixes)):
@@ -365,9 +367,24 @@ def _latin1(value: bytes) -> str:
     return value.decode("latin-1")
 
 
-def _describe(exc: BaseException) -> str:
-    import asyncio
+def _flush_at_shutdown(send: Send) -> Send:
+    """The lifespan ``send``, flushing the pipeline once the app's own shutdown is done (its handlers
+    may log). uvicorn ends a SIGTERM shutdown by raising the signal again with its default action,
+    which kills the process before atexit handlers run: without this, the records still queued (and
+    those handed to the writer process) would be lost without being counted."""
 
+    async def wrapped(message: Message) -> None:
+        if message.get("type") in _SHUTDOWN_DONE:
+            await asyncio.get_running_loop().run_in_executor(None, force_flush)
+        await send(message)
+
+    return wrapped
+
+
+_SHUTDOWN_DONE = ("lifespan.shutdown.complete", "lifespan.shutdown.failed")
+
+
+def _describe(exc: BaseException) -> str:
     if isinstance(exc, asyncio.CancelledError):
         return "client disconnected (request cancelled)"
     text = str(exc)

@@ -135,3 +135,11 @@ def test_parsed_values():
                        "LOG_RETENTION_STATS_DAYS": "2", "OTEL_REDIS_DATA_DIR": "/d", "OTEL_REDIS_TRUSTED_PROXIES": "10.1.2.3/8"})
     assert s.mask_headers == ("x-one", "x-two") and s.cluster == "true" and s.retention.stats == 2 * 86400
     assert s.data_dir == Path("/d") and s.trusted_proxies == ("10.0.0.0/8",)
+
+
+@pytest.mark.parametrize("page", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
+def test_every_otel_redis_name_the_docs_use_is_a_setting(page: Path):
+    table = {s.name for s in SETTINGS} | RULE_NAMES
+    names = set(NAME.findall(page.read_text(encoding="utf-8")))
+    unknown = [n for n in names if (n not in table if not n.endswith("_") else not any(t.startswith(n) for t in table))]
+    assert not unknown, f"{page.name} names variables that no code reads: {unknown}"

@@ -16,6 +16,7 @@ import pytest
 from otel_redis import api
 from otel_redis.levels import NAME_TO_LEVEL
 from otel_redis.record import normalize_trace_id
+from tests.clock import distinct_milliseconds
 
 from .conftest import Stack, emit_request
 
@@ -84,9 +85,9 @@ def _emit(d: dict[str, Any]) -> None:
 @pytest.fixture(scope="module")
 def data(stack: Stack) -> list[dict[str, Any]]:
     stack.ensure_writer()
-    for d in DATA:
-        _emit(d)
-        time.sleep(0.002)  # distinct milliseconds: the order is then fully defined (see README)
+    with distinct_milliseconds():  # the order is then fully defined (see README)
+        for d in DATA:
+            _emit(d)
     stack.flush()
     return DATA
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
 from otel_redis.oauth import log_oauth_activity, track_oauth_flow
+from tests.clock import distinct_milliseconds
 
 from .conftest import Stack
 
@@ -27,9 +27,9 @@ def flows(stack: Stack) -> None:
         lambda: log_oauth_activity("token_issued", "cli-9", "dave", client_ip="10.7.7.7", session_id="flow-3"),
         lambda: log_oauth_activity("login_failed", None, "carol", client_ip="10.9.9.9", level="WARNING"),
     ]
-    for step in steps:
-        step()
-        time.sleep(0.002)
+    with distinct_milliseconds():
+        for step in steps:
+            step()
     stack.flush()
 
 

@@ -7,12 +7,12 @@ filtering them would find none of them.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
 from otel_redis import api
+from tests.clock import distinct_milliseconds
 
 from .conftest import Stack, emit_request
 
@@ -26,12 +26,12 @@ BULK = 10_000
 def bulk(stack: Stack) -> list[str]:
     stack.ensure_writer()
     rare = []
-    for i in range(RARE):
-        body = f"rare-{i}"
-        emit_request(body, method="POST", path="/pay", status_code=503, client_ip="10.5.5.5",
-                     proxy_hostname="bulk.example.com", attributes={"note": "a needle in the stack"})
-        rare.append(body)
-        time.sleep(0.002)
+    with distinct_milliseconds():
+        for i in range(RARE):
+            body = f"rare-{i}"
+            emit_request(body, method="POST", path="/pay", status_code=503, client_ip="10.5.5.5",
+                         proxy_hostname="bulk.example.com", attributes={"note": "a needle in the stack"})
+            rare.append(body)
     for i in range(BULK):
         if i % 2:
             emit_request(f"noise-{i}", method="POST", path="/pay", status_code=503, client_ip="10.5.5.5",

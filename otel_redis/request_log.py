@@ -18,7 +18,7 @@ import threading
 import time
 from collections import OrderedDict
 from time import time_ns
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from opentelemetry import trace
 from opentelemetry.trace import get_current_span
@@ -416,9 +416,30 @@ def _emit_open(
     )
 
 
+_drains: list[Callable[[], int]] = []
+
+
+def on_shutdown_drain(drain: Callable[[], int]) -> None:
+    """Register a door's ``drain()``: at shutdown it finishes the door's requests still in flight and
+    returns how many it recorded as interrupted (the WSGI door: daemon threads of a threaded server)."""
+    if drain not in _drains:
+        _drains.append(drain)
+
+
 def emit_unanswered() -> int:
-    """Emit every request still waiting for its ``log_response`` (status 0 and an error saying so):
-    called by shutdown, so an unanswered request is stored rather than lost. Returns how many."""
+    """Emit every request still waiting for its ``log_response`` (status 0 and an error saying so),
+    after the doors' drains: called by shutdown, so an unanswered request is stored rather than lost.
+    Returns how many were emitted unfinished."""
+    drained = 0
+    for drain in list(_drains):
+        try:
+            drained += drain()
+        except Exception:  # noqa: BLE001 - never raise into the application
+            COUNTERS.add("internal_errors")
+    return drained + _emit_unanswered_log_requests()
+
+
+def _emit_unanswered_log_requests() -> int:
     with _open_lock:
         items = list(_open.items())
         _open.clear()

@@ -10,9 +10,10 @@ continued (or a new trace) on a non-recording span that is current while the app
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from random import getrandbits
-from time import perf_counter, time_ns
+from time import perf_counter, sleep, time_ns
 from typing import Any, Callable, Iterable, Iterator
 
 from opentelemetry.context import attach, detach
@@ -29,7 +30,7 @@ from .config import Settings, load_settings
 from .counters import COUNTERS
 from .levels import REQUEST_COMPONENT
 from .masking import Masker
-from .request_log import claim_requests, emit_request
+from .request_log import claim_requests, emit_request, on_shutdown_drain
 from .traceparent import parse_traceparent
 
 Environ = dict[str, Any]
@@ -42,6 +43,8 @@ DEFAULT_EXCLUDED_PATHS = ("/healthz", "/health", "/livez", "/readyz")
 USER_ID_KEY = "otel_redis.user_id"
 ROUTE_KEY = "otel_redis.route"
 ERROR_KEY = "otel_redis.error"
+SHUTDOWN_GRACE_S = 2.0
+INTERRUPTED = "shutdown: the process stopped before the response ended"
 
 
 def describe(exc: BaseException) -> str:
@@ -156,7 +159,7 @@ class Door:
 class _Request:
     """The state of one request between ``start_response`` and the end of its body."""
 
-    __slots__ = ("environ", "timestamp_ns", "started", "status", "sent", "trace_id", "span_id", "token", "done")
+    __slots__ = ("environ", "timestamp_ns", "started", "status", "sent", "trace_id", "span_id", "token")
 
     def __init__(self, environ: Environ) -> None:
         self.environ = environ
@@ -164,8 +167,31 @@ class _Request:
         self.started = perf_counter()
         self.status = 0
         self.sent = 0
-        self.done = False
         self.trace_id, self.span_id, self.token = trace_ids(environ.get("HTTP_TRACEPARENT", ""))
+
+
+_in_flight: dict[_Request, "WSGIRequestLogging"] = {}
+
+
+def drain_in_flight(grace_s: float = SHUTDOWN_GRACE_S) -> int:
+    """At shutdown: wait up to ``grace_s`` for requests still being answered, then record the rest
+    with their status so far and :data:`INTERRUPTED`; returns how many were interrupted.
+
+    A threaded server (werkzeug's ``run_simple``, for one) answers on daemon threads, which the
+    interpreter stops at exit, possibly between the last byte sent and the record: without this,
+    a request answered just before Ctrl-C was lost and counted nowhere."""
+    deadline = perf_counter() + grace_s
+    while _in_flight and perf_counter() < deadline:
+        sleep(0.005)
+    left = list(_in_flight.items())
+    for req, middleware in left:
+        middleware._finish(req, INTERRUPTED)
+    return len(left)
+
+
+on_shutdown_drain(drain_in_flight)
+if hasattr(os, "register_at_fork"):  # a child does not answer its parent's requests
+    os.register_at_fork(after_in_child=_in_flight.clear)
 
 
 class WSGIRequestLogging:
@@ -191,6 +217,7 @@ class WSGIRequestLogging:
         if self.door.excluded(environ.get("PATH_INFO", "")):
             return self.app(environ, start_response)
         req = _Request(environ)
+        _in_flight[req] = self
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[[bytes], Any]:
             req.status = int(status[:3]) if status[:3].isdigit() else 0
@@ -220,9 +247,8 @@ class WSGIRequestLogging:
         return timed_body(body, done)
 
     def _finish(self, req: _Request, error: str) -> None:
-        if req.done:
-            return
-        req.done = True
+        if _in_flight.pop(req, None) is None:
+            return  # finished already (the body ended, or shutdown recorded it as interrupted)
         error = error or req.environ.get(ERROR_KEY, "")
         elapsed = (perf_counter() - req.started) * 1000.0
         status = req.status

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 from flask import Flask, Response, jsonify, request
 
@@ -37,6 +38,19 @@ def stream() -> Response:
     def chunks():
         for i in range(3):
             yield f"chunk-{i}\n"
+
+    return Response(chunks(), mimetype="text/plain")
+
+
+@app.get("/held")
+def held() -> Response:
+    """A first chunk at once, the last one after ``?seconds=`` (a request still in flight at Ctrl-C)."""
+    seconds = float(request.args.get("seconds", "0"))
+
+    def chunks():
+        yield "first\n"
+        time.sleep(seconds)
+        yield "last\n"
 
     return Response(chunks(), mimetype="text/plain")
 

@@ -39,6 +39,7 @@ from .bounds import OTHER, ip_prefix, is_collapsed
 from .client_ip import valid_ip
 from .paths import index_path, normalize_path, route_matches
 from .record import LogEntry, dumps
+from .values import of_client
 
 #: ZREVRANGEBYSCORE chunk growth while matches are rare (bounded so one step stays cheap)
 MAX_CHUNK = 4096
@@ -283,20 +284,20 @@ async def fetch(client: Any, keys: Sequence[str]) -> list[tuple[str, LogEntry]]:
     for key in keys:
         pipe.hgetall(key)
     rows = await pipe.execute()
-    missing = schema.missing_values(rows)  # shared long values (resource, user agent) not cached yet
+    known = of_client(client)  # shared long values (resource, user agent) this reader has
+    missing = known.missing(rows)
     if missing:
         pipe = client.pipeline(transaction=False)
         for digest in missing:
             pipe.get(schema.value_key(digest))
         for digest, raw in zip(missing, await pipe.execute()):
-            if raw is not None:
-                schema.remember_value(digest, raw if isinstance(raw, bytes) else raw.encode())
+            known.remember(digest, raw)
     out = []
     for key, data in zip(keys, rows):
         if not data:
             continue
         try:
-            out.append((key, schema.decode_entry(data)))
+            out.append((key, schema.decode_entry(data, known)))
         except Exception:  # noqa: BLE001 - a damaged hash is skipped, never a 500
             continue
     return out

@@ -20,7 +20,7 @@ import functools
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Container, Iterable, Mapping
 
 import orjson
 from redis.crc import key_slot as _crc_slot
@@ -599,8 +599,6 @@ forwarder_stats = _builder("forwarder_stats")
 INTERNED_FIELDS: tuple[str, ...] = ("resource", "user_agent")
 INTERN_MIN_BYTES = 65
 REF_SUFFIX = "_ref"
-_VALUES: dict[str, bytes] = {}
-_VALUES_MAX = 4096
 
 
 value_key = _builder("value_key")
@@ -611,16 +609,10 @@ def _digest(raw: bytes) -> str:
     return hashlib.blake2b(raw, digest_size=10).hexdigest()
 
 
-def remember_value(digest: str, raw: bytes) -> None:
-    """Keep a shared value in this process's bounded cache (readers fill it from ``val:*``)."""
-    if len(_VALUES) >= _VALUES_MAX:
-        _VALUES.clear()
-    _VALUES[digest] = raw
-
-
-def missing_values(mappings: Iterable[dict]) -> list[str]:
-    """The digests referenced by HGETALL results that this process does not know yet; a reader
-    GETs ``value_key(d)`` for each and passes the answers to :func:`remember_value`."""
+def missing_values(mappings: Iterable[dict], known: Container[str] = ()) -> list[str]:
+    """The digests referenced by HGETALL results that are not in ``known``; a reader GETs
+    ``value_key(d)`` for each and passes the answers to :func:`decode_entry` (see
+    :class:`otel_redis.values.SharedValues`, the reader's own cache of them)."""
     out: dict[str, None] = {}
     for mapping in mappings:
         if not mapping:
@@ -631,7 +623,7 @@ def missing_values(mappings: Iterable[dict]) -> list[str]:
                 ref = mapping.get((field + REF_SUFFIX).encode())
             if ref is not None:
                 ref = _text(ref)
-                if ref not in _VALUES:
+                if ref not in known:
                     out[ref] = None
     return list(out)
 
@@ -889,10 +881,8 @@ def encode_fields(
 
 
 def _interned_ref(raw: bytes) -> tuple[str, str]:
-    """(digest, value key) of a shared long value; this process's readers know it from now on."""
+    """(digest, value key) of a shared long value."""
     digest = _digest(raw)
-    if digest not in _VALUES:
-        remember_value(digest, raw)
     return digest, value_key(digest)
 
 
@@ -930,13 +920,13 @@ def _resource_json(resource: dict) -> bytes:
 
 
 def _shared(data: dict[str, str], field: str, values: Mapping[str, bytes] | None) -> str | None:
-    """The value of an interned field: inline, else resolved from ``values`` or the process cache."""
+    """The value of an interned field: inline, else resolved from ``values`` (else None)."""
     if field in data:
         return data[field]
     ref = data.get(field + REF_SUFFIX)
     if ref is None:
         return None
-    raw = (values or {}).get(ref) or _VALUES.get(ref)
+    raw = values.get(ref) if values is not None else None
     return _text(raw) if raw is not None else None
 
 
@@ -950,7 +940,7 @@ def decode_entry(mapping: dict, values: Mapping[str, bytes] | None = None) -> Lo
     """Inverse of :func:`encode_entry`; accepts the bytes or str mapping HGETALL returns.
 
     Shared values (``resource_ref``, ``user_agent_ref``) are resolved from ``values`` (digest ->
-    value) or this process's cache (see :func:`missing_values`); unknown ones decode as empty.
+    value, see :func:`missing_values`) and from nothing else; unknown ones decode as empty.
     """
     data = {_text(k): _text(v) for k, v in mapping.items()}
     resource_json = _shared(data, "resource", values)

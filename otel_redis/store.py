@@ -58,6 +58,7 @@ from .plan import (  # noqa: F401 (re-exported: the write path's constants)
     EARLY_SEND_RECORDS, OAUTH_FLOW_MAX_STEPS, OAUTH_FLOW_STEP, REFRESH_INTERVAL_S, TRIM_STEP, Plan, Planner, RefreshCache,
 )
 from .record import LogEntry
+from .values import SharedValues
 from .write_result import WriteResult
 
 from .bounds import KNOWN_METHODS, OTHER, KeyBounds, bounded_method, bounded_status  # noqa: F401 (re-exported)
@@ -147,6 +148,7 @@ class RedisStore:
         self.client = client
         self.settings = settings
         self._refresh = RefreshCache()
+        self.values = SharedValues()  # the shared long values this store's reads have fetched
         #: the bounds of every client-controlled key part (otel_redis/bounds.py)
         self.bounds = KeyBounds(settings)
         self._scripts_loaded = False
@@ -509,15 +511,14 @@ class RedisStore:
         for key in keys:
             pipe.hgetall(key)
         rows = pipe.execute()
-        missing = schema.missing_values(rows)
+        missing = self.values.missing(rows)
         if missing:
             for digest, raw in zip(missing, self._get_each(missing)):
-                if raw is not None:
-                    schema.remember_value(digest, raw)
+                self.values.remember(digest, raw)
         out = []
         for key, data in zip(keys, rows):
             if data:
-                out.append((key, schema.decode_entry(data)))
+                out.append((key, schema.decode_entry(data, self.values)))
         return out
 
     def _get_each(self, digests: list[str]) -> list[bytes | None]:

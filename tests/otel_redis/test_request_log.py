@@ -147,6 +147,8 @@ def test_long_shared_values_are_stored_once_and_resolved_on_read(settings, r):
     assert r.get(schema.value_key(raw["user_agent_ref"])) == ua
     assert len(list(r.scan_iter("val:*"))) == 2  # one per distinct value, not per record
     assert r.object("encoding", keys[0]) in ("listpack", "ziplist")  # the compact hash encoding
-    schema._VALUES.clear()  # a reader in another process: values come from Redis
-    ((_k, entry), *_rest) = store.fetch(keys)
+    reader = RedisStore(otel_redis.connection.make_client(settings), settings)  # knows no value yet
+    ((_k, entry), *_rest) = reader.fetch(keys)
     assert entry.request.user_agent == ua and entry.resource == resource
+    assert set(reader.values) == {raw["user_agent_ref"], raw["resource_ref"]}  # fetched once, kept by this reader
+    assert not store.values  # the writer's reader cache is its own: writing filled nothing hidden

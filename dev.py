@@ -6,6 +6,9 @@
     python3 dev.py bench   # the benchmarks (writes benchmarks/RESULTS.md)
 
 The virtual environment lives in .venv and is reinstalled only when pyproject.toml changes.
+``OTEL_REDIS_DEV_VENV`` names another folder for it and ``OTEL_REDIS_DEV_CONSTRAINTS`` a pip
+constraints file it is installed with (CI runs the suite a second time on the oldest OpenTelemetry
+releases allowed: ``.ci/otel-oldest.txt``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
+VENV = ROOT / os.environ.get("OTEL_REDIS_DEV_VENV", ".venv")
+CONSTRAINTS = os.environ.get("OTEL_REDIS_DEV_CONSTRAINTS", "")
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
 
@@ -32,7 +36,7 @@ def _setup_lock():
         return
     import fcntl
 
-    with open(ROOT / ".venv.lock", "w") as lock:
+    with open(VENV.with_name(VENV.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -48,19 +52,23 @@ def _ensure_venv() -> None:
     if sys.version_info < (3, 11):
         sys.exit("otel-redis needs Python 3.11 or newer")
     stamp = VENV / ".otel-redis-stamp"
-    want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    spec = (ROOT / "pyproject.toml").read_bytes()
+    if CONSTRAINTS:
+        spec += (ROOT / CONSTRAINTS).read_bytes()
+    want = hashlib.sha256(spec).hexdigest()
     if _venv_current(stamp, want):
         return
     with _setup_lock():
         if _venv_current(stamp, want):  # another run finished the set-up while we waited
             return
         if not PY.exists():
-            print("[dev] creating .venv", flush=True)
+            print(f"[dev] creating {VENV.name}", flush=True)
             venv.EnvBuilder(with_pip=True).create(VENV)
-        print("[dev] installing otel-redis and its dependencies into .venv", flush=True)
+        print(f"[dev] installing otel-redis and its dependencies into {VENV.name}", flush=True)
         pip = [str(PY), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
         subprocess.run([*pip, "--upgrade", "pip"], check=True)
-        subprocess.run([*pip, "-e", f"{ROOT}[test]"], check=True)
+        pinned = ["-c", str(ROOT / CONSTRAINTS)] if CONSTRAINTS else []
+        subprocess.run([*pip, "-e", f"{ROOT}[test]", *pinned], check=True)
         stamp.write_text(want)
 
 

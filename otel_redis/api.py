@@ -12,7 +12,7 @@ import os
 import traceback
 from collections import deque
 from time import time_ns
-from typing import Any, Mapping, Protocol
+from typing import Any, Callable, Mapping, Protocol
 
 from .counters import COUNTERS
 from .levels import CRITICAL, DEBUG, ERROR, INFO, NAME_TO_LEVEL, TRACE, WARNING, parse_level
@@ -31,6 +31,11 @@ __all__ = [
 
 
 class Sink(Protocol):
+    """Where log calls go: the configured pipeline (:class:`otel_redis.pipeline.Pipeline`), or the
+    pre-configure buffer. ``fast``: the sink takes compact request records (``emit_fields``)."""
+
+    fast: bool
+
     def emit(
         self,
         timestamp_ns: int,
@@ -42,6 +47,40 @@ class Sink(Protocol):
         span_id: Any,
     ) -> None: ...
 
+    def emit_fields(self, build: Callable[..., Any], fields: Any) -> None: ...
+
+
+class PendingBuffer:
+    """The sink before :func:`otel_redis.configure`: a bounded buffer replayed into the pipeline
+    when it is set; overflow is counted as ``dropped_preconfigure``."""
+
+    fast = False
+
+    def __init__(self, maxlen: int = 10_000) -> None:
+        self.maxlen = maxlen
+        self.records: deque[tuple[Any, ...]] = deque()
+
+    def emit(self, *args: Any) -> None:
+        if len(self.records) < self.maxlen:
+            self.records.append(args)
+        else:
+            COUNTERS.add("dropped_preconfigure")
+
+    def emit_fields(self, build: Callable[..., Any], fields: Any) -> None:
+        """Not called: ``fast`` is False, so request records come as ``emit`` calls."""
+
+    def replay(self, sink: Sink) -> None:
+        records = self.records
+        while records:
+            try:
+                args = records.popleft()
+            except IndexError:
+                break
+            try:
+                sink.emit(*args)
+            except Exception:  # noqa: BLE001
+                COUNTERS.add("internal_errors")
+
 
 def _initial_gate() -> int:
     try:
@@ -52,35 +91,43 @@ def _initial_gate() -> int:
 
 #: calls below this stdlib level number return at once; set by configure()
 _gate: int = _initial_gate()
-_sink: Sink | None = None
-_pending: deque[tuple[Any, ...]] = deque()
-_pending_max = 10_000
+_buffer = PendingBuffer()
+_sink: Sink = _buffer
 
 _SIMPLE = (str, int, float, bool, type(None))
 
 
-def _set_gate(levelno: int) -> None:
-    global _gate
-    _gate = levelno
+def current_sink() -> Sink | None:
+    """The configured pipeline, or None before :func:`otel_redis.configure` (records then wait in
+    the pre-configure buffer)."""
+    sink = _sink
+    return None if sink is _buffer else sink
 
 
-def _install(sink: Sink | None, pending_max: int | None = None) -> None:
-    """Point the API at a pipeline (or back at the pre-configure buffer) and replay the buffer."""
-    global _sink, _pending_max
+def set_sink(sink: Sink | None, *, level: int | None = None, pending_max: int | None = None) -> None:
+    """Point log calls at ``sink`` and replay the pre-configure buffer into it (None: back to the
+    buffer). ``level``: calls below this stdlib level number return at once from now on. Called by
+    :func:`otel_redis.configure` and :func:`otel_redis.shutdown` only (tests use a fixture)."""
+    global _sink, _gate
+    if level is not None:
+        _gate = level
     if pending_max is not None:
-        _pending_max = pending_max
-    _sink = sink
+        _buffer.maxlen = pending_max
     if sink is None:
+        _sink = _buffer
         return
-    while _pending:
-        try:
-            args = _pending.popleft()
-        except IndexError:
-            break
-        try:
-            sink.emit(*args)
-        except Exception:  # noqa: BLE001
-            COUNTERS.add("internal_errors")
+    _sink = sink
+    _buffer.replay(sink)
+
+
+def level_gate() -> int:
+    """The stdlib level number below which log calls return at once."""
+    return _gate
+
+
+def pending() -> PendingBuffer:
+    """The pre-configure buffer (its ``records`` and ``maxlen``)."""
+    return _buffer
 
 
 def exception_attributes(exc: BaseException) -> dict[str, str]:
@@ -125,15 +172,13 @@ def _emit(
             attributes["component"] = component if isinstance(component, str) else safe_str(component)
         if not isinstance(body, str):
             body = safe_str(body)
-        sink = _sink
-        if sink is not None:
-            sink.emit(ts, levelno, body, attributes, event, trace_id, span_id)
-        elif len(_pending) < _pending_max:
-            _pending.append((ts, levelno, body, attributes, event, trace_id, span_id))
-        else:
-            COUNTERS.add("dropped_preconfigure")
+        _sink.emit(ts, levelno, body, attributes, event, trace_id, span_id)
     except Exception:  # noqa: BLE001 - a log call never raises into the application
         COUNTERS.add("internal_errors")
+
+
+#: :func:`_emit` for the package's other doors (the request logger, the OAuth helpers)
+emit = _emit
 
 
 def log_trace(message: Any, component: str | None = None, **attributes: Any) -> None:

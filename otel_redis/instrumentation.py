@@ -317,7 +317,7 @@ class RequestLoggingMiddleware:
                 extra,
                 self.component,
             )
-            sink = api._sink
+            sink = api.current_sink()
             if sink is not None and sink.fast and type(status) is int and (extra is None or plain_extra(extra)):
                 queue_request(sink, *args)  # every value has its documented type: the direct path
             else:

@@ -46,7 +46,7 @@ def log_oauth_activity(
         levelno = NAME_TO_LEVEL.get(parse_level(level), INFO)
     except ValueError:
         levelno = INFO
-    if levelno < api._gate:
+    if levelno < api.level_gate():
         return
     attrs: dict[str, Any] = {"oauth.event_type": safe_str(event_type)}
     if client_id:
@@ -57,7 +57,7 @@ def log_oauth_activity(
     if masked:
         attrs["oauth.details"] = masked
     attrs.update(default_masker().mapping(attributes) if attributes else {})
-    api._emit(levelno, f"oauth {event_type}", COMPONENT, attrs, safe_str(event_type))
+    api.emit(levelno, f"oauth {event_type}", COMPONENT, attrs, safe_str(event_type))
 
 
 def track_oauth_flow(session_id: str, step: str, data: Mapping[str, Any] | None = None) -> None:
@@ -69,4 +69,4 @@ def track_oauth_flow(session_id: str, step: str, data: Mapping[str, Any] | None 
     masked = _masked(data)
     if masked:
         attrs["oauth.flow.data"] = masked
-    api._emit(INFO, f"oauth flow {step}", COMPONENT, attrs, "oauth_flow_step")
+    api.emit(INFO, f"oauth flow {step}", COMPONENT, attrs, "oauth_flow_step")

@@ -264,8 +264,7 @@ def configure(
         if sdk_disabled():
             disabled = DisabledPipeline(settings, counters)
             _current = disabled  # type: ignore[assignment]
-            api._set_gate(NAME_TO_LEVEL[settings.log_level])
-            api._install(disabled, settings.preconfigure_buffer)
+            api.set_sink(disabled, level=NAME_TO_LEVEL[settings.log_level], pending_max=settings.preconfigure_buffer)
             return disabled  # type: ignore[return-value]
         names = logs_exporters({"OTEL_LOGS_EXPORTER": ",".join(exporters)} if exporters is not None else None)
         if _requests_need_redis and "redis" not in names:
@@ -332,8 +331,7 @@ def configure(
             settings, provider, processor, exporter, counters, owns, limited=limited, extra_processors=tuple(extras)
         )
         _current = pipeline
-        api._set_gate(NAME_TO_LEVEL[settings.log_level])
-        api._install(pipeline, settings.preconfigure_buffer)
+        api.set_sink(pipeline, level=NAME_TO_LEVEL[settings.log_level], pending_max=settings.preconfigure_buffer)
         if settings.capture_stdlib:
             from .stdlib import install_handler
 
@@ -349,7 +347,7 @@ def _shutdown_locked() -> None:
         from .request_log import emit_unanswered
 
         emit_unanswered()  # requests never answered: stored with status 0 and an error, not lost
-    api._install(None)
+    api.set_sink(None)
     if _stdlib_handler is not None:
         from .stdlib import remove_handler
 
@@ -381,6 +379,6 @@ def stats() -> dict[str, float]:
     """Pipeline counters plus the current queue length."""
     pipeline = _current
     out = (pipeline.counters if pipeline is not None else COUNTERS).snapshot()
-    out["queue_length"] = pipeline.queue_length() if pipeline is not None else len(api._pending)
+    out["queue_length"] = pipeline.queue_length() if pipeline is not None else len(api.pending().records)
     return out
 

@@ -94,7 +94,7 @@ def emit_request(
     otherwise it takes the general path (OTel attributes, normalised by the exporter). Both give
     the same stored record.
     """
-    sink = api._sink
+    sink = api.current_sink()
     if (
         sink is not None
         and sink.fast
@@ -146,7 +146,7 @@ def emit_request(
         attributes["trace_id"] = trace_id
         if span_id is not None:
             attributes["span_id"] = span_id
-    api._emit(request_levelno(status_code), f"{method} {path} {status_code}", component, attributes, None, timestamp_ns)
+    api.emit(request_levelno(status_code), f"{method} {path} {status_code}", component, attributes, None, timestamp_ns)
 
 
 def queue_request(

@@ -48,8 +48,8 @@ def install_handler(logger: logging.Logger | None = None) -> OtelRedisHandler:
     target = logger or logging.getLogger()
     handler = OtelRedisHandler()
     target.addHandler(handler)
-    if target.level > api._gate or target.level == logging.NOTSET:
-        target.setLevel(api._gate)
+    if target.level > api.level_gate() or target.level == logging.NOTSET:
+        target.setLevel(api.level_gate())
     return handler
 
 

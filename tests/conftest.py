@@ -19,6 +19,7 @@ from typing import Iterator
 import pytest
 import redis
 
+from otel_redis import api
 from otel_redis.config import Settings, load_settings
 from otel_redis.embedded import EmbeddedRedis
 
@@ -58,6 +59,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         in_folder = any(item.path.is_relative_to(folder) for folder in folders)
         if in_folder or E2E_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(autouse=True)
+def log_api() -> Iterator[api.PendingBuffer]:
+    """Every test starts and ends with an empty pre-configure buffer (records left there by another
+    test would be replayed into this one's pipeline) of the default size, and, when no pipeline is
+    configured, the default level gate (INFO)."""
+    buffer = api.pending()
+    maxlen = buffer.maxlen
+    buffer.records.clear()
+    yield buffer
+    buffer.records.clear()
+    buffer.maxlen = maxlen
+    if api.current_sink() is None:
+        api.set_sink(None, level=20)
 
 
 @pytest.fixture(scope="session")

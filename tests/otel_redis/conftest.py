@@ -20,10 +20,34 @@ def counters() -> PipelineCounters:
 @pytest.fixture
 def pipeline(settings: Settings, counters: PipelineCounters) -> Iterator[Pipeline]:
     """The real pipeline (processor, exporter, store) on the test's Redis, with its own counters."""
-    api._pending.clear()
     exporter = RedisLogRecordExporter(settings=settings, counters=counters)
     pipe = otel_redis.configure(settings=settings, exporter=exporter, set_global_provider=False)
     yield pipe
     otel_redis.shutdown()
-    api._pending.clear()
-    api._set_gate(20)
+
+
+class MemorySink:
+    """A sink that keeps what log calls hand it (the api.Sink protocol), for tests of the log API
+    itself: what a call builds, without a pipeline."""
+
+    fast = False
+
+    def __init__(self) -> None:
+        self.records: list[dict] = []
+
+    def emit(self, timestamp_ns, levelno, body, attributes, event, trace_id, span_id) -> None:
+        self.records.append({"ts": timestamp_ns, "levelno": levelno, "body": body, "attributes": attributes,
+                             "event": event, "trace_id": trace_id, "span_id": span_id})
+
+    def emit_fields(self, build, fields) -> None:
+        raise AssertionError("not a fast sink: request records come as emit calls")
+
+
+@pytest.fixture
+def memory_sink() -> Iterator[MemorySink]:
+    """Log calls go to a MemorySink (level gate TRACE) instead of a pipeline, for this test."""
+    otel_redis.shutdown()
+    sink = MemorySink()
+    api.set_sink(sink, level=5)
+    yield sink
+    api.set_sink(None, level=20)

@@ -12,7 +12,7 @@ import pytest
 import redis
 
 import otel_redis
-from otel_redis import api, schema, log_critical, log_debug, log_error, log_event, log_info, log_trace, log_warning
+from otel_redis import schema, log_critical, log_debug, log_error, log_event, log_info, log_trace, log_warning
 from otel_redis.config import ConfigError
 from otel_redis.counters import PipelineCounters
 from otel_redis.exporter import RedisLogRecordExporter
@@ -116,12 +116,11 @@ def test_current_span_trace_and_span_ids_are_attached(pipeline, r):
     assert rec["span_id"] == f"{ctx.span_id:016x}"
 
 
-def test_calls_before_configure_are_stored_after_it(settings, counters, r):
+def test_calls_before_configure_are_stored_after_it(settings, counters, r, log_api):
     otel_redis.shutdown()
-    api._pending.clear()
     log_info("early bird", component="boot", n=1)
     log_warning("early warning", component="boot")
-    assert len(api._pending) == 2
+    assert len(log_api.records) == 2
     exporter = RedisLogRecordExporter(settings=settings, counters=counters)
     otel_redis.configure(settings=settings, exporter=exporter, set_global_provider=False)
     try:
@@ -131,20 +130,14 @@ def test_calls_before_configure_are_stored_after_it(settings, counters, r):
         otel_redis.shutdown()
 
 
-def test_preconfigure_buffer_is_bounded_and_counts_overflow(settings):
+def test_preconfigure_buffer_is_bounded_and_counts_overflow(settings, log_api):
     otel_redis.shutdown()
-    api._pending.clear()
-    old_max = api._pending_max
     before = otel_redis.stats()["dropped_preconfigure"]
-    api._pending_max = 5
-    try:
-        for i in range(8):
-            log_info(f"m{i}")
-        assert len(api._pending) == 5
-        assert otel_redis.stats()["dropped_preconfigure"] - before == 3
-    finally:
-        api._pending_max = old_max
-        api._pending.clear()
+    log_api.maxlen = 5  # the fixture puts the default back
+    for i in range(8):
+        log_info(f"m{i}")
+    assert len(log_api.records) == 5
+    assert otel_redis.stats()["dropped_preconfigure"] - before == 3
 
 
 def test_twenty_thousand_calls_from_sync_threads_and_asyncio_stored_exactly_once(pipeline, r, counters):
@@ -318,7 +311,6 @@ def test_queue_full_drops_are_counted(settings, r):
     counters = PipelineCounters()
     cfg = settings.with_overrides(max_queue_size=10, max_export_batch_size=10, socket_timeout_s=120.0,
                                   batch_delay_ms=3_600_000)
-    api._pending.clear()
     r.execute_command("CLIENT", "PAUSE", 600000, "WRITE")  # Redis stalls: the first batch's write waits
     try:
         exporter = RedisLogRecordExporter(settings=cfg, counters=counters)

@@ -50,13 +50,11 @@ def counters() -> PipelineCounters:
 
 @pytest.fixture
 def bounded_pipeline(settings, counters) -> Iterator[None]:
-    api._pending.clear()
     small = settings.with_overrides(max_ips_per_hour=IPS, max_ip_prefixes_per_hour=PREFIXES, batch_delay_ms=10)
     otel_redis.configure(settings=small, exporter=RedisLogRecordExporter(settings=small, counters=counters),
                          set_global_provider=False)
     yield
     otel_redis.shutdown()
-    api._pending.clear()
 
 
 def hostile_addresses(rng: random.Random) -> list[str]:

@@ -22,7 +22,7 @@ import pytest
 import redis
 
 import otel_redis
-from otel_redis import api, schema
+from otel_redis import schema
 from otel_redis.bounds import OTHER, BoundedNames, PathBound
 from otel_redis.config import ConfigError, Settings, load_settings
 from otel_redis.counters import PipelineCounters
@@ -65,14 +65,11 @@ def counters() -> PipelineCounters:
 @pytest.fixture
 def bounded_pipeline(settings: Settings, counters: PipelineCounters) -> Iterator[None]:
     """The real pipeline (processor, exporter, store) with small bounds, on the test's Redis."""
-    api._pending.clear()
     small = bounded(settings)
     exporter = RedisLogRecordExporter(settings=small, counters=counters)
     otel_redis.configure(settings=small, exporter=exporter, set_global_provider=False)
     yield
     otel_redis.shutdown()
-    api._pending.clear()
-    api._set_gate(20)
 
 
 def flush_and_check(r: redis.Redis, counters: PipelineCounters, expected: int) -> None:

@@ -19,7 +19,7 @@ import pytest
 import redis
 
 import otel_redis
-from otel_redis import api, log_info, log_request, log_response, schema
+from otel_redis import log_info, log_request, log_response, schema
 from otel_redis.config import ConfigError
 from otel_redis.counters import PipelineCounters
 from otel_redis.exporter import RedisLogRecordExporter
@@ -226,7 +226,6 @@ def test_configure_with_the_same_provider_twice_stores_each_record_once(settings
     from opentelemetry.sdk._logs import LoggerProvider
 
     provider = LoggerProvider(shutdown_on_exit=False)
-    api._pending.clear()
     try:
         otel_redis.configure(settings=settings, provider=provider)
         otel_redis.configure(settings=settings, provider=provider)
@@ -248,7 +247,6 @@ def test_the_specification_example_stores_every_field_it_was_given(pipeline, r):
 
 
 def test_an_unanswered_request_is_stored_at_shutdown_with_status_0(settings, counters, r):
-    api._pending.clear()
     otel_redis.configure(settings=settings, exporter=RedisLogRecordExporter(settings=settings, counters=counters))
     log_request("POST", "/never", "10.1.2.3", "api.example.com", trace_id="unanswered-1")
     otel_redis.shutdown()
@@ -284,7 +282,6 @@ def test_the_drop_warning_reports_the_true_count(settings, r, caplog):
     counters = PipelineCounters()
     cfg = settings.with_overrides(max_queue_size=1000, max_export_batch_size=100, socket_timeout_s=120.0,
                                   batch_delay_ms=3_600_000)
-    api._pending.clear()
     r.execute_command("CLIENT", "PAUSE", 600000, "WRITE")
     try:
         otel_redis.configure(settings=cfg, exporter=RedisLogRecordExporter(settings=cfg, counters=counters))

@@ -39,7 +39,6 @@ def rc(redis_cluster: LocalRedisCluster) -> Iterator[RedisCluster]:
 def logged(redis_cluster: LocalRedisCluster, tmp_path: Path) -> Iterator[dict[str, float]]:
     """LOGS application records and REQUESTS request records logged through the real pipeline on the
     cluster (REDIS_URL names one node); yields ``otel_redis.stats()`` after the flush."""
-    api._pending.clear()
     settings = load_settings({}).with_overrides(data_dir=tmp_path / "data")
     otel_redis.configure(redis_url=redis_cluster.url, settings=settings, set_global_provider=False)
     before = otel_redis.stats()
@@ -57,7 +56,6 @@ def logged(redis_cluster: LocalRedisCluster, tmp_path: Path) -> Iterator[dict[st
         yield {name: after.get(name, 0) - before.get(name, 0) for name in after}
     finally:
         otel_redis.shutdown()
-        api._pending.clear()
 
 
 def _members(rc: RedisCluster, key: str) -> list[str]:
@@ -186,7 +184,6 @@ def test_slots_resharded_while_records_are_written_lose_nothing(own_cluster: Loc
     owned = range(0, schema.CLUSTER_SLOTS // 3)  # the first master's slots (tests/redis_cluster.py)
     slots = sorted({schema.key_slot(p) for p in schema.sharded(schema.IDX_LOG_ALL, SHARDS)} & set(owned))
     assert slots  # the first master holds some of the parts
-    api._pending.clear()
     settings = load_settings({}).with_overrides(data_dir=tmp_path / "data")
     otel_redis.configure(redis_url=redis_cluster.url, settings=settings, set_global_provider=False)
     before = otel_redis.stats()
@@ -214,7 +211,6 @@ def test_slots_resharded_while_records_are_written_lose_nothing(own_cluster: Loc
         after = otel_redis.stats()
     finally:
         otel_redis.shutdown()
-        api._pending.clear()
     total = 3 * per_phase
     assert after["exported"] - before["exported"] == total
     assert after["dropped"] - before["dropped"] == 0
@@ -231,7 +227,6 @@ def test_a_master_killed_while_writing_every_record_stored_or_counted(redis_clus
     the pipeline: every record is then stored exactly once or counted as dropped, and what is
     stored is exactly what was counted as exported."""
     cluster = redis_cluster_ha
-    api._pending.clear()
     # more retries than the default (their backoff adds up to about 7 s), so that the batches queued
     # during the promotion are usually stored rather than counted; either outcome is checked exactly
     settings = load_settings({"OTEL_REDIS_RETRY_ATTEMPTS": "8"}).with_overrides(data_dir=tmp_path / "data")
@@ -253,7 +248,6 @@ def test_a_master_killed_while_writing_every_record_stored_or_counted(redis_clus
         after = otel_redis.stats()
     finally:
         otel_redis.shutdown()
-        api._pending.clear()
     total = 3 * per_phase
     exported = after["exported"] - before["exported"]
     dropped = after["dropped"] - before["dropped"]
@@ -311,7 +305,6 @@ def test_out_of_memory_masters_every_record_stored_or_counted_and_no_stray_strea
 
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="the writer process is a forked child")
 def test_the_writer_process_stores_every_record_once_on_a_cluster(redis_cluster: LocalRedisCluster, tmp_path: Path) -> None:
-    api._pending.clear()
     settings = load_settings({}).with_overrides(data_dir=tmp_path / "data", writer_process=True)
     otel_redis.configure(redis_url=redis_cluster.url, settings=settings, set_global_provider=False)
     before = otel_redis.stats()
@@ -321,7 +314,6 @@ def test_the_writer_process_stores_every_record_once_on_a_cluster(redis_cluster:
         after = otel_redis.stats()
     finally:
         otel_redis.shutdown()
-        api._pending.clear()
     assert after["exported"] - before["exported"] == 600
     assert after["dropped"] - before["dropped"] == 0
     with RedisCluster.from_url(redis_cluster.url, decode_responses=True) as rc:

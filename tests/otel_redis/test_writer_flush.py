@@ -32,7 +32,6 @@ def own_redis(tmp_path: Path):
 
 
 def _pipeline(own_redis: EmbeddedRedis, tmp_path: Path) -> tuple[RedisLogRecordExporter, PipelineCounters]:
-    api._pending.clear()
     settings = load_settings({}).with_overrides(
         redis_url=own_redis.url, data_dir=tmp_path / "data", socket_timeout_s=0.5,
         retry_attempts=200, retry_backoff_cap_s=0.2, capture_stdlib=False,
@@ -64,7 +63,6 @@ def test_force_flush_returns_once_the_last_records_are_confirmed(own_redis, tmp_
         assert stored == exported
     finally:
         otel_redis.shutdown()
-        api._pending.clear()
 
 
 def test_shutdown_gives_up_within_its_timeout_and_counts_what_it_gave_up(own_redis, tmp_path):
@@ -85,4 +83,3 @@ def test_shutdown_gives_up_within_its_timeout_and_counts_what_it_gave_up(own_red
     finally:
         os.kill(pid, signal.SIGCONT)
         otel_redis.shutdown()
-        api._pending.clear()

@@ -55,13 +55,11 @@ def _stored(r: redis.Redis) -> list[dict[str, str]]:
 
 @pytest.fixture
 def writer_pipeline(settings: Settings) -> Iterator[tuple[RedisLogRecordExporter, PipelineCounters]]:
-    api._pending.clear()
     counters = PipelineCounters()
     exporter = RedisLogRecordExporter(settings=settings.with_overrides(writer_process=True), counters=counters)
     otel_redis.configure(settings=settings, exporter=exporter, set_global_provider=False)
     yield exporter, counters
     otel_redis.shutdown()
-    api._pending.clear()
 
 
 def _child(exporter: RedisLogRecordExporter) -> Any:
@@ -123,7 +121,6 @@ def test_a_dead_writer_is_replaced_and_its_unanswered_batches_are_counted(writer
 
 
 def test_a_writer_killed_with_batches_in_flight_counts_them_as_dropped(settings, r):
-    api._pending.clear()
     counters = PipelineCounters()
     small = settings.with_overrides(max_export_batch_size=20)  # frames small enough to wait in the pipe
     exporter = RedisLogRecordExporter(settings=small.with_overrides(writer_process=True), counters=counters)
@@ -148,7 +145,6 @@ def test_a_writer_killed_with_batches_in_flight_counts_them_as_dropped(settings,
         assert exporter._process.restarts == 1 and r.zcard(schema.IDX_REQ_ALL) == 60
     finally:
         otel_redis.shutdown()
-        api._pending.clear()
 
 
 def test_the_writer_runs_at_a_lower_priority_than_the_app(settings, r):

@@ -50,7 +50,7 @@ class Stack:
         """The real pipeline of this process, pointed at this module's Redis (re-made if another
         module's test replaced it)."""
         if self.writer is None or pipeline.current() is not self.writer:
-            api._pending.clear()
+            api.pending().records.clear()
             exporter = RedisLogRecordExporter(settings=self.settings)
             self.writer = otel_redis.configure(
                 settings=self.settings, exporter=exporter, set_global_provider=False, level="TRACE"

@@ -113,7 +113,7 @@ class Stack:
     # the real pipeline of this process, pointed at this Redis (re-made if another test replaced it)
     def ensure_writer(self) -> pipeline.Pipeline:
         if self.writer is None or pipeline.current() is not self.writer:
-            api._pending.clear()
+            api.pending().records.clear()
             exporter = RedisLogRecordExporter(settings=self.settings)
             self.writer = otel_redis.configure(settings=self.settings, exporter=exporter, set_global_provider=False,
                                                level="TRACE")
@@ -131,7 +131,7 @@ class Stack:
         self.stop_service()
         if self.writer is not None and pipeline.current() is self.writer:
             otel_redis.shutdown()
-            api._pending.clear()
+            api.pending().records.clear()
         self.redis.stop()
 
 

@@ -13,7 +13,10 @@ child answers every batch with a line of counter deltas (exported, dropped, retr
 command errors), added to the parent's counters, so ``otel_redis.stats()`` stays the truth. When the
 child dies, the records of every unanswered batch are counted as dropped (``dropped_export_failed``)
 and the next batch starts a new child; a child that cannot be started leaves the batch to the
-in-process path. A fork gets its own child on its first batch.
+in-process path. A fork gets its own child on its first batch. When the application dies without
+shutting down, the child writes the batches still in the pipe, stops answering, and exits without a
+traceback (one stderr line if records could not be written); it ignores SIGINT (Ctrl-C reaches the
+whole process group: the parent's shutdown, closing the pipe, ends it).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import collections
 import marshal
 import os
 import pickle
+import signal
 import struct
 import subprocess
 import sys
@@ -309,6 +313,7 @@ def child_main() -> int:
     from .exporter import RedisLogRecordExporter
     from .request_log import request_entry
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent's shutdown ends us
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     first = _read_frame(stdin)
     if first is None:
@@ -319,6 +324,7 @@ def child_main() -> int:
     exporter = RedisLogRecordExporter(settings=settings, counters=counters)
     limits = (settings.max_message_bytes, settings.max_attribute_bytes)
     last = {name: 0 for name in REPORTED}
+    answering = True  # until the application is gone: then the batches still in the pipe are written unanswered
     while True:
         payload = _read_frame(stdin)
         if payload is None:
@@ -343,8 +349,25 @@ def child_main() -> int:
             if value != last[name]:
                 deltas[name] = value - last[name]
                 last[name] = value
-        stdout.write(orjson.dumps(deltas) + b"\n")
-        stdout.flush()
+        if answering:
+            answering = _answer(stdout, orjson.dumps(deltas) + b"\n")
     exporter.shutdown()
+    if not answering and counters.dropped:  # nobody left to add these to: say it once, no traceback
+        sys.stderr.write(
+            f"otel-redis writer process: the application ended; {counters.dropped} records could not be written\n"
+        )
     return 0
+
+
+def _answer(stdout: IO[bytes], line: bytes) -> bool:
+    """Send one answer; False when the application has gone (its end of the pipe closed)."""
+    try:
+        stdout.write(line)
+        stdout.flush()
+        return True
+    except OSError:  # BrokenPipeError: the parent died without shutting down
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stdout.fileno())  # the interpreter's own flush at exit must not fail again
+        os.close(devnull)
+        return False
 

@@ -172,3 +172,43 @@ def test_writer_nice_setting_is_checked():
     for bad in ("20", "-1", "low"):
         with pytest.raises(ConfigError, match="OTEL_REDIS_WRITER_NICE"):
             load_settings({"OTEL_REDIS_WRITER_NICE": bad})
+
+
+_APP_THAT_DIES = """
+import os, signal, sys
+import otel_redis
+from otel_redis.config import load_settings
+from otel_redis.counters import PipelineCounters
+from otel_redis.exporter import RedisLogRecordExporter
+from tests.otel_redis.test_writer_process import _emit
+
+settings = load_settings({}).with_overrides(redis_url=sys.argv[1], max_export_batch_size=20)
+exporter = RedisLogRecordExporter(settings=settings.with_overrides(writer_process=True), counters=PipelineCounters())
+pipe = otel_redis.configure(settings=settings, exporter=exporter, set_global_provider=False)
+_emit(20, "warm")
+assert otel_redis.force_flush()
+child = exporter._process._proc
+child.send_signal(signal.SIGSTOP)  # the writer answers the next batches only once the app is gone
+_emit(80, "orphan")
+pipe.processor.batch_processor.force_flush()  # handed over, unanswered
+print(child.pid, flush=True)
+os._exit(0)  # dies without shutdown
+"""
+
+
+def test_a_writer_whose_app_died_writes_what_it_was_sent_and_exits_quietly(settings, r):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    app = subprocess.Popen(
+        [sys.executable, "-c", _APP_THAT_DIES, settings.redis_url], cwd=root,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,  # the writer inherits stderr: EOF when it has exited too
+    )
+    assert app.stdout is not None and app.stderr is not None
+    writer_pid = int(app.stdout.readline())
+    assert app.wait(timeout=60) == 0
+    os.kill(writer_pid, signal.SIGCONT)
+    errors = app.stderr.read()
+    assert errors == b""  # no BrokenPipeError traceback
+    assert r.zcard(schema.IDX_REQ_ALL) == 100 and r.zcard(schema.IDX_LOG_ALL) == 25

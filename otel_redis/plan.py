@@ -251,7 +251,8 @@ def log_indexes(bounds: KeyBounds, entry: LogEntry) -> tuple[list[str], bool]:
             out.append(schema.idx_oauth_user(bounds.user(user)))
         ip = entry.index_value("ip")
         if ip:
-            out.append(schema.idx_oauth_ip(valid_ip(ip) or OTHER))
+            canonical = valid_ip(ip)  # bounded like the other address indexes (bounds.IpBound)
+            out.append(schema.idx_oauth_ip(bounds.ip(canonical) if canonical else OTHER))
     return out, is_oauth
 
 

@@ -463,18 +463,29 @@ async def ip_group(client: Any, *ips: str) -> tuple[Group, Predicate | None]:
     """:func:`group_ip`, and, where addresses beyond the hourly bound were indexed under their
     network or ``_OTHER`` (bounds.IpBound), those indexes too, with a predicate that keeps the
     records of these addresses only. One round trip (EXISTS per index) to know."""
+    return await bounded_ip_group(client, (schema.idx_req_ip, _log_ip_index), *ips)
+
+
+def _log_ip_index(ip: str) -> str:
+    return schema.idx_log_field("ip", ip)
+
+
+async def bounded_ip_group(client: Any, indexes: Sequence[Callable[[str], str]],
+                           *ips: str) -> tuple[Group, Predicate | None]:
+    """The ``indexes`` (key of an indexed address) of ``ips``, plus those of their networks and
+    ``_OTHER`` that exist, with :func:`ip_predicate` when any does (see :func:`ip_group`)."""
     wanted = {canonical for ip in ips if (canonical := valid_ip(ip))}
+    exact = tuple(dict.fromkeys(index(ip) for ip in ips for index in indexes))
     shared = tuple(dict.fromkeys(
-        k for net in [*(ip_prefix(ip) for ip in wanted), OTHER]
-        for k in (schema.idx_req_ip(net), schema.idx_log_field("ip", net))
+        index(net) for net in [*(ip_prefix(ip) for ip in wanted), OTHER] for index in indexes
     ))
     pipe = client.pipeline(transaction=False)
     for key in shared:
         pipe.exists(key)
     present = tuple(key for key, n in zip(shared, await pipe.execute()) if n)
     if not present:
-        return group_ip(*ips), None
-    return group_ip(*ips) + present, ip_predicate(wanted)
+        return exact, None
+    return exact + present, ip_predicate(wanted)
 
 
 def ip_predicate(wanted: set[str]) -> Predicate:

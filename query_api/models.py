@@ -143,7 +143,8 @@ class Stats(BaseModel):
 class OAuthSummary(BaseModel):
     ip: str
     hours: float
-    total: int = Field(description="OAuth records of this IP in the window")
+    total: int = Field(description="OAuth records of this IP in the window (an upper bound when addresses "
+                       "beyond the hourly bound were indexed under the IP's network)")
     by_event_type: dict[str, int] = Field(description="over the returned records")
     clients: dict[str, int]
     users: dict[str, int]

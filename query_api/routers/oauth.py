@@ -23,15 +23,19 @@ router = APIRouter(prefix="/logs/oauth", tags=["oauth"])
 IdPath = Annotated[str, Path(max_length=MAX_VALUE)]
 
 
-def _ip_group(ip: str) -> query.Group:
-    return tuple(schema.idx_oauth_ip(v) for v in deps.check_ip("path", "ip", ip))
+async def _ip_group(request: Request, ip: str) -> tuple[query.Group, query.Predicate | None]:
+    """The address's OAuth index, and its network's and ``_OTHER``'s with a predicate when an
+    address beyond the hourly bound was indexed there (bounds.IpBound, like query.ip_group)."""
+    ips = deps.check_ip("path", "ip", ip)
+    return await query.bounded_ip_group(deps.redis_client(request), (schema.idx_oauth_ip,), *ips)
 
 
 @router.get("/ip/{ip}", summary="OAuth activity summary for an IP", response_model=OAuthSummary,
             response_class=JSONBytes)
 async def ip_summary(request: Request, ip: IdPath, common: CommonDep) -> JSONBytes:
-    group = _ip_group(ip)
-    page = await run_page(request, common, [group])
+    group, predicate = await _ip_group(request, ip)
+    page = await run_page(request, common, [group], predicate)
+    # with a predicate the group holds other addresses of the network too: an upper bound then
     counts = await query.count_groups(deps.redis_client(request), [group], common.since_ms, common.cursor)
     return JSONBytes(
         {
@@ -48,7 +52,8 @@ async def ip_summary(request: Request, ip: IdPath, common: CommonDep) -> JSONByt
 @router.get("/ip/{ip}/flows", summary="Full OAuth flow debugging for an IP: its flows with every record and step",
             response_model=OAuthFlows, response_class=JSONBytes)
 async def ip_flows(request: Request, ip: IdPath, common: CommonDep) -> JSONBytes:
-    page = await run_page(request, common, [_ip_group(ip)])
+    group, predicate = await _ip_group(request, ip)
+    page = await run_page(request, common, [group], predicate)
     return await _flows(request, common, page)
 
 

@@ -5,6 +5,7 @@ record is stored, and the real query API still finds exactly the records of any 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import random
 import sys
@@ -20,6 +21,7 @@ from otel_redis import api, schema
 from otel_redis.bounds import OTHER, IpBound, ip_prefix
 from otel_redis.counters import PipelineCounters
 from otel_redis.exporter import RedisLogRecordExporter
+from otel_redis.oauth import log_oauth_activity
 from otel_redis.request_log import emit_request
 from tests.servers import free_port, run_service
 
@@ -71,6 +73,22 @@ def hostile_addresses(rng: random.Random) -> list[str]:
     return early + spray
 
 
+@contextlib.contextmanager
+def query_service(redis_url: str, tmp_path: Path) -> Iterator[httpx.Client]:
+    """The real query API (``otel-redis serve``) on the test's Redis, as an authorized client."""
+    env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "serve"), "OTEL_REDIS_API_TOKENS": TOKEN,
+           "OTEL_REDIS_CLEANUP_INTERVAL_S": "0", "OTEL_REDIS_ALERTS_ENABLED": "false", "LOG_LEVEL": "WARNING"}
+    argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
+    with run_service(argv, env=env, port=free_port(), tmp_path=tmp_path, name="ip-bound") as svc, \
+            httpx.Client(base_url=svc.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as c:
+        yield c
+
+
+def probes(addresses: list[str]) -> tuple[str, str, str]:
+    """An early (admitted) address, one of the IPv6 spray and one of the late IPv4 ones."""
+    return addresses[3], addresses[IPS + 1], next(ip for ip in addresses[-500:] if "." in ip)
+
+
 def test_ten_thousand_hostile_addresses_are_bounded_and_still_found(bounded_pipeline, r, counters, redis_url,
                                                                   tmp_path: Path):
     rng = random.Random(21)
@@ -87,14 +105,8 @@ def test_ten_thousand_hostile_addresses_are_bounded_and_still_found(bounded_pipe
     assert count(r, "idx:req:ip:*") <= IPS + PREFIXES + 1
     assert count(r, "idx:log:ip:*") <= IPS + PREFIXES + 1
     assert r.zcard(schema.idx_req_ip("2001:db8:aaaa::/48")) > 1000  # the spray: one network key
-    env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "serve"), "OTEL_REDIS_API_TOKENS": TOKEN,
-           "OTEL_REDIS_CLEANUP_INTERVAL_S": "0", "OTEL_REDIS_ALERTS_ENABLED": "false", "LOG_LEVEL": "WARNING"}
-    argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
-    early, sprayed_v6 = addresses[3], addresses[IPS + 1]
-    sprayed_v4 = next(ip for ip in addresses[-500:] if "." in ip)
-    with run_service(argv, env=env, port=free_port(), tmp_path=tmp_path, name="ip-bound") as svc, \
-            httpx.Client(base_url=svc.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as c:
-        for ip in (early, sprayed_v6, sprayed_v4):
+    with query_service(redis_url, tmp_path) as c:
+        for ip in probes(addresses):
             want = {i for i, a in enumerate(addresses) if ipaddress.ip_address(a) == ipaddress.ip_address(ip)}
             for url, params in ((f"/logs/ip/{ip}", {}), ("/logs/search", {"ip": ip})):
                 page = c.get(url, params={**params, "limit": 1000})
@@ -103,3 +115,29 @@ def test_ten_thousand_hostile_addresses_are_bounded_and_still_found(bounded_pipe
                          for rec in page.json()["records"]}
                 assert len(page.json()["records"]) == len(want), (ip, url)
                 assert {str(ipaddress.ip_address(a)) for a in found} == {str(ipaddress.ip_address(ip))}
+
+
+@pytest.mark.e2e
+def test_ten_thousand_oauth_client_addresses_are_bounded_and_still_found(bounded_pipeline, r, counters, redis_url,
+                                                                         tmp_path: Path):
+    """``idx:oauth:ip:*`` is bounded like the other address indexes; /logs/oauth/ip/{ip} reads the
+    address's index, its network's and ``_OTHER`` and keeps that address's records only."""
+    addresses = hostile_addresses(random.Random(22))
+    for i, ip in enumerate(addresses):
+        log_oauth_activity("token_issued", "cli-1", None, client_ip=ip, n=i)
+    otel_redis.force_flush()
+    assert counters.dropped == 0
+    assert r.zcard("idx:log:all") == N
+    assert count(r, "idx:oauth:ip:*") <= IPS + PREFIXES + 1
+    assert r.zcard(schema.idx_oauth_ip("2001:db8:aaaa::/48")) > 1000
+    with query_service(redis_url, tmp_path) as c:
+        for ip in probes(addresses):
+            want = sum(1 for a in addresses if ipaddress.ip_address(a) == ipaddress.ip_address(ip))
+            for url in (f"/logs/oauth/ip/{ip}", f"/logs/oauth/ip/{ip}/flows"):
+                page = c.get(url, params={"limit": 1000})
+                assert page.status_code == 200, page.text
+                body = page.json()
+                records = body["records"] if "records" in body else [x for f in body["flows"] for x in f["records"]]
+                assert len(records) == want, (ip, url)
+                assert {str(ipaddress.ip_address(x["attributes"]["client_ip"])) for x in records} == {
+                    str(ipaddress.ip_address(ip))}

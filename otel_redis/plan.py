@@ -230,12 +230,13 @@ def log_indexes(bounds: KeyBounds, entry: LogEntry) -> tuple[list[str], bool]:
         out.append(schema.idx_log_event(bounds.event(entry.event)))
     if is_error_severity(entry.severity_number):
         out.append(schema.IDX_LOG_ERRORS)
+    indexed_ip = ""  # the record's address as indexed: shared by the log and the OAuth address index
     for name in ("ip", "client", "user", "session", "host"):
         value = entry.index_value(name)
         if value:
             if name == "ip":  # an address is indexed (canonical, like a request's), anything else is _OTHER
                 value = valid_ip(value)
-                value = bounds.ip(value) if value else OTHER
+                value = indexed_ip = bounds.ip(value) if value else OTHER
             else:
                 value = bounds.log_fields[name](value)
             out.append(schema.idx_log_field(name, value))
@@ -249,10 +250,8 @@ def log_indexes(bounds: KeyBounds, entry: LogEntry) -> tuple[list[str], bool]:
             out.append(schema.idx_oauth_client(bounds.client(client)))
         if user:
             out.append(schema.idx_oauth_user(bounds.user(user)))
-        ip = entry.index_value("ip")
-        if ip:
-            canonical = valid_ip(ip)  # bounded like the other address indexes (bounds.IpBound)
-            out.append(schema.idx_oauth_ip(bounds.ip(canonical) if canonical else OTHER))
+        if indexed_ip:
+            out.append(schema.idx_oauth_ip(indexed_ip))
     return out, is_oauth
 
 

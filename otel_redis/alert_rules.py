@@ -40,6 +40,7 @@ import redis
 
 from . import metrics, schema
 from .config import ConfigError
+from .histogram import percentiles
 
 
 @dataclass(frozen=True)
@@ -270,8 +271,6 @@ def _with_baseline(
 
 
 def eval_latency(client: redis.Redis, rule: LatencyRule, now_ms: int) -> list[Condition]:
-    from .histogram import percentiles
-
     _, _, cur, base = _with_baseline(client, rule.window_s, rule.baseline_s, rule.per_hostname, now_ms)
     out = []
     for host, m in cur.items():

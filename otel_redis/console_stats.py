@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence, TypeVar
 import orjson
 
 from . import console_cache, histogram, schema, window_stats
+from .metrics import ScopeMetrics
 from .window_stats import Plan, Round, call, counts
 
 T = TypeVar("T")
@@ -269,8 +270,6 @@ def summary(
     window) and the window's proxy hostnames. The histograms of settled buckets, the hours inside
     and the minutes at both edges alike, are merged once and cached (the window slides by a
     minute, so the merge is redone about once a minute); a request reads the last minutes only."""
-    from .metrics import ScopeMetrics  # metrics imports the read plans of this package
-
     now = _now() if now_ms is None else now_ms
     by_hour = yield from window_stats.hosts_by_hour(schema.hour_buckets(start_ms, end_ms))
     keys = schema.rt_window_keys(start_ms, end_ms, hostname, now)

@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
-from . import forksafe
+from . import schema
+from .forksafe import renew_in_child
 from .write_result import ERROR_KINDS
 
 _log = logging.getLogger("otel_redis.pipeline")
@@ -56,7 +57,7 @@ class PipelineCounters:
     _reported_drops: int = field(default=0, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        forksafe.renew_in_child(self._after_fork)
+        renew_in_child(self._after_fork)
 
     def _after_fork(self) -> None:
         """A child counts its own records from the fork on (the parent's stay the parent's), and a
@@ -150,7 +151,7 @@ class CounterPublisher:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        forksafe.renew_in_child(self._after_fork)
+        renew_in_child(self._after_fork)
 
     def _after_fork(self) -> None:
         """The parent's thread does not run in the child; the child starts its own when it writes."""
@@ -202,13 +203,8 @@ class CounterPublisher:
             self._stop = threading.Event()
 
 
-def _keys() -> tuple[str, Callable[[str], str]]:
-    from . import schema  # schema imports config only; kept lazy so this module stays a leaf
-
-    return schema.PIPELINE_PROCESSES, schema.pipeline_counters
-
-
-PROCESS_REGISTRY, process_key = _keys()
+PROCESS_REGISTRY: str = schema.PIPELINE_PROCESSES
+process_key: Callable[[str], str] = schema.pipeline_counters
 
 #: the publisher of :data:`COUNTERS` (the default pipeline's)
 PUBLISHER = CounterPublisher(COUNTERS)

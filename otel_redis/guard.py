@@ -18,7 +18,7 @@ from typing import Any
 
 from redis.exceptions import ResponseError
 
-from . import schema
+from . import aggregates, schema, scripts
 
 SCRIPT = resources.files(__package__).joinpath("lua/guarded_batch.lua").read_text(encoding="utf-8")
 SHA = __import__("hashlib").sha1(SCRIPT.encode()).hexdigest()
@@ -61,8 +61,6 @@ class Guarded:
         self.count += 1
 
     def _script(self, command: tuple[Any, ...]) -> None:
-        from . import aggregates, scripts
-
         body, key, rest = command[1], command[3], command[4:]
         if body == scripts.HINCRBY_PAIRS_SHA:
             self.argv += ("P", key, len(rest), *rest)

@@ -41,6 +41,7 @@ from opentelemetry.trace import (
 from . import api
 from .client_ip import TrustedProxies
 from .config import Settings, load_settings
+from .counters import COUNTERS
 from .dns import ReverseResolver
 from .dns import current as current_resolver
 from .dns import install as install_resolver
@@ -326,8 +327,6 @@ class RequestLoggingMiddleware:
                              bytes_sent=args[13], error=args[14], trace_id=args[15], span_id=args[16], extra=extra,
                              component=self.component)
         except Exception:  # noqa: BLE001 - never break the response for a log record
-            from .counters import COUNTERS
-
             COUNTERS.add("internal_errors")
 
 

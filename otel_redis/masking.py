@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 from urllib.parse import quote, unquote_plus
 
+from .config import load_settings
+
 MASK = "***"
 
 #: the nesting depth past which a value is masked whole (shared with scrub.py)
@@ -133,8 +135,6 @@ def default_masker() -> Masker:
     """The masker of the environment's settings (built once)."""
     global _default
     if _default is None:
-        from .config import load_settings
-
         try:
             settings = load_settings()
             _default = Masker(settings.mask_headers, settings.mask_query_params)

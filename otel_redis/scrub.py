@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable, Mapping
 
+from .config import load_settings
 from .masking import MASK, MAX_DEPTH
 
 #: the attribute that lists the scrubbed paths
@@ -162,8 +163,6 @@ def default_scrubber() -> Scrubber:
     """The scrubber of the environment's settings (built once)."""
     global _default
     if _default is None:
-        from .config import load_settings
-
         try:
             settings = load_settings()
             _default = Scrubber(settings.scrub_patterns, settings.scrub_allow, settings.scrub)

@@ -74,3 +74,111 @@ def test_no_new_function_is_over_80_lines():
 def test_the_allow_list_of_long_functions_only_shrinks():
     gone = sorted(set(LONG_FUNCTIONS) - set(long_functions()))
     assert not gone, f"now short or removed: take them off LONG_FUNCTIONS in {Path(__file__).name}: {gone}"
+
+
+# Function-local imports of this project's own modules that stay, each with its reason, as
+# "importer -> imported". Anything else belongs at the top of the module. The CLI's sub-commands
+# (otel_redis/cli/) import what they run lazily, for start-up time, and are not listed.
+ALLOWED_LOCAL_IMPORTS = {
+    # the library / writer-process seam: pipeline builds the exporter, whose writer-process mode
+    # needs request_log, which reads the live pipeline's settings (a cycle at module level)
+    "otel_redis.exporter -> otel_redis.request_log": "request_log -> pipeline -> exporter",
+    "otel_redis.request_log -> otel_redis.pipeline": "pipeline -> request_log (emit_unanswered)",
+    "otel_redis.pipeline -> otel_redis.request_log": "request_log -> pipeline (settings)",
+    "otel_redis.span_exporter -> otel_redis.pipeline": "loaded by OTel's entry point before configure",
+    "otel_redis.writer_process -> otel_redis.exporter": "exporter -> writer_process",
+    "otel_redis.writer_process -> otel_redis.request_log": "only the child process needs it",
+    # opt-in or optional parts, imported only when switched on
+    "otel_redis.pipeline -> otel_redis.stdlib": "only with capture_stdlib",
+    "otel_redis.transport -> otel_redis.transport_cluster": "only on a Redis Cluster",
+    "otel_redis.docgen -> otel_redis.alert_rules": "imports redis; only the generator needs it",
+    "query_api.background -> query_api.prometheus": "only to validate the /metrics settings",
+    "query_api.prometheus -> collector.config": "the service runs without the collector",
+    "query_api.prometheus -> collector.counters": "the service runs without the collector",
+    "query_api.routers.health -> collector.config": "the service runs without the collector",
+    "query_api.routers.health -> collector.counters": "the service runs without the collector",
+}
+LAZY_PACKAGES = ("otel_redis.cli",)
+
+
+def module_names() -> dict[str, Path]:
+    """Dotted module name -> source path, for every module of the three packages."""
+    out = {}
+    for path in module_files():
+        parts = list(path.with_suffix("").parts)
+        if parts[-1] == "__init__":
+            parts.pop()
+        out[".".join(parts)] = path
+    return out
+
+
+def imported(module: str, node: ast.Import | ast.ImportFrom, modules: dict[str, Path]) -> set[str]:
+    """The project modules one import statement loads. ``from pkg import sub`` names the submodule
+    (not the package: a package's ``__init__`` is loaded before any of its modules anyway)."""
+    if isinstance(node, ast.Import):
+        return {a.name for a in node.names if a.name in modules}
+    base = module.split(".")
+    if node.level:
+        if modules[module].name != "__init__.py":
+            base.pop()
+        base = base[: len(base) - node.level + 1]
+        target = ".".join(base + ([node.module] if node.module else []))
+    else:
+        target = node.module or ""
+    found = {f"{target}.{a.name}" if f"{target}.{a.name}" in modules else target for a in node.names}
+    return found & set(modules)
+
+
+def import_graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+    """Module-level imports (TYPE_CHECKING blocks included) and function-local ones, per module."""
+    modules = module_names()
+    top: dict[str, set[str]] = {m: set() for m in modules}
+    local: dict[str, set[str]] = {m: set() for m in modules}
+
+    def visit(node: ast.AST, module: str, in_function: bool) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.Import, ast.ImportFrom)):
+                (local if in_function else top)[module] |= imported(module, child, modules)
+            visit(child, module, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
+
+    for module, path in modules.items():
+        visit(ast.parse((ROOT / path).read_text()), module, False)
+    return top, local
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every back edge of a depth-first walk, as the cycle it closes."""
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def walk(module: str) -> None:
+        state[module] = 1
+        stack.append(module)
+        for other in sorted(graph[module]):
+            if state.get(other) == 1:
+                found.append(stack[stack.index(other):] + [other])
+            elif other not in state:
+                walk(other)
+        stack.pop()
+        state[module] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            walk(module)
+    return found
+
+
+def test_module_level_imports_have_no_cycle():
+    top, _ = import_graph()
+    found = [" -> ".join(c) for c in cycles(top)]
+    assert not found, f"module-level import cycles (the dependency graph must be a tree): {found}"
+
+
+def test_function_local_imports_are_only_the_listed_ones():
+    _, local = import_graph()
+    edges = {f"{m} -> {t}" for m, targets in local.items() for t in targets if not m.startswith(LAZY_PACKAGES)}
+    unlisted = sorted(edges - set(ALLOWED_LOCAL_IMPORTS))
+    assert not unlisted, f"move these imports to the top of the module (or list them, with why): {unlisted}"
+    stale = sorted(set(ALLOWED_LOCAL_IMPORTS) - edges)
+    assert not stale, f"no longer function-local: take them off ALLOWED_LOCAL_IMPORTS: {stale}"

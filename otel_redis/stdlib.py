@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, get_value
+from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 
 from . import api
 from .record import safe_str
@@ -25,7 +25,7 @@ class OtelRedisHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             name = record.name
-            if name.startswith(_SKIP_PREFIXES) or get_value(_SUPPRESS_INSTRUMENTATION_KEY):
+            if name.startswith(_SKIP_PREFIXES) or not is_instrumentation_enabled():
                 return
             attributes: dict[str, Any] = {
                 "code.file.path": record.pathname,

@@ -182,3 +182,23 @@ def test_function_local_imports_are_only_the_listed_ones():
     assert not unlisted, f"move these imports to the top of the module (or list them, with why): {unlisted}"
     stale = sorted(set(ALLOWED_LOCAL_IMPORTS) - edges)
     assert not stale, f"no longer function-local: take them off ALLOWED_LOCAL_IMPORTS: {stale}"
+
+
+# Underscore modules that are the published way to reach an API (the OTel logs API lives there).
+PUBLIC_UNDERSCORE_MODULES = {"opentelemetry._logs"}
+
+
+def test_no_private_name_is_imported_from_another_library():
+    """A private name of a dependency can change in any release; we keep wide version ranges."""
+    modules = module_names()
+    found = []
+    for module, path in modules.items():
+        for node in ast.walk(ast.parse((ROOT / path).read_text())):
+            if isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                if node.module.split(".")[0] in {m.split(".")[0] for m in modules}:
+                    continue
+                for alias in node.names:
+                    name = f"{node.module}.{alias.name}"
+                    if alias.name.startswith("_") and name not in PUBLIC_UNDERSCORE_MODULES:
+                        found.append(f"{path}:{node.lineno} {name}")
+    assert not found, f"private names of other libraries (use their public API): {found}"

@@ -11,13 +11,12 @@ timed to their last chunk. Records go to the pipeline of :func:`otel_redis.confi
 
 from __future__ import annotations
 
+from threading import get_ident
 from time import perf_counter, time_ns
 from typing import Any, Callable, Iterator
 
-from opentelemetry.context import detach
-
 from .levels import REQUEST_COMPONENT
-from .wsgi import Door, describe, timed_body, trace_ids
+from .wsgi import Door, describe, release, timed_body, trace_ids
 
 _ERROR_ATTR = "_otel_redis_error"
 
@@ -53,20 +52,21 @@ class RequestLoggingMiddleware:
             return self.get_response(request)
         timestamp_ns, started = time_ns(), perf_counter()
         trace_id, span_id, token = trace_ids(environ.get("HTTP_TRACEPARENT", ""))
+        attached = (token, get_ident())  # released on this thread only (wsgi.release)
         try:
             response = self.get_response(request)
         except BaseException as exc:
-            self._emit(request, timestamp_ns, started, 500, 0, describe(exc), trace_id, span_id, token)
+            self._emit(request, timestamp_ns, started, 500, 0, describe(exc), trace_id, span_id, attached)
             raise
         if getattr(response, "streaming", False):
             response.streaming_content = self._timed(
                 response.streaming_content, request, response.status_code, timestamp_ns, started, trace_id, span_id,
-                token,
+                attached,
             )
             return response
         error = getattr(request, _ERROR_ATTR, "")
         self._emit(request, timestamp_ns, started, response.status_code, len(response.content), error,
-                   trace_id, span_id, token)
+                   trace_id, span_id, attached)
         return response
 
     def process_exception(self, request: Any, exception: Exception) -> None:
@@ -74,18 +74,14 @@ class RequestLoggingMiddleware:
         setattr(request, _ERROR_ATTR, describe(exception))
 
     def _timed(self, content: Any, request: Any, status: int, timestamp_ns: int, started: float, trace_id: int,
-               span_id: int, token: Any) -> Iterator[bytes]:
+               span_id: int, attached: tuple[Any, int]) -> Iterator[bytes]:
         return timed_body(content, lambda sent, error: self._emit(
-            request, timestamp_ns, started, status, sent, error, trace_id, span_id, token))
+            request, timestamp_ns, started, status, sent, error, trace_id, span_id, attached))
 
     def _emit(self, request: Any, timestamp_ns: int, started: float, status: int, sent: int, error: str,
-              trace_id: int, span_id: int, token: Any) -> None:
+              trace_id: int, span_id: int, attached: tuple[Any, int]) -> None:
         elapsed = (perf_counter() - started) * 1000.0
-        if token is not None:
-            try:
-                detach(token)
-            except Exception:  # noqa: BLE001 - another context: nothing to restore
-                pass
+        release(*attached)
         try:
             user, route = request_user_id(request), request_route(request)
         except Exception:  # noqa: BLE001 - a broken user object must not lose the record

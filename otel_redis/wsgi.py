@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from random import getrandbits
+from threading import get_ident
 from time import perf_counter, sleep, time_ns
 from typing import Any, Callable, Iterable, Iterator
 
@@ -101,6 +102,15 @@ def trace_ids(traceparent: str) -> tuple[int, int, Any]:
     return trace_id, span_id, attach(set_span_in_context(span))
 
 
+def release(token: Any, thread: int) -> None:
+    """Detach a context ``token`` of :func:`trace_ids`, but only on ``thread``, the thread that
+    attached it: elsewhere it is not the current context, so there is nothing to restore, and
+    OpenTelemetry would print the failed reset as a traceback (the shutdown drain runs on the main
+    thread; Django may iterate a streaming body on another thread)."""
+    if token is not None and get_ident() == thread:
+        detach(token)
+
+
 @dataclass
 class Door:
     """What a WSGI-style door needs to turn a request's environ into one record."""
@@ -157,9 +167,12 @@ class Door:
 
 
 class _Request:
-    """The state of one request between ``start_response`` and the end of its body."""
+    """The state of one request between ``start_response`` and the end of its body.
 
-    __slots__ = ("environ", "timestamp_ns", "started", "status", "sent", "trace_id", "span_id", "token")
+    ``token`` is the attached trace context, detached by :meth:`release` on ``thread``, the thread that
+    attached it (see :func:`release`)."""
+
+    __slots__ = ("environ", "timestamp_ns", "started", "status", "sent", "trace_id", "span_id", "token", "thread")
 
     def __init__(self, environ: Environ) -> None:
         self.environ = environ
@@ -168,6 +181,14 @@ class _Request:
         self.status = 0
         self.sent = 0
         self.trace_id, self.span_id, self.token = trace_ids(environ.get("HTTP_TRACEPARENT", ""))
+        self.thread = get_ident()
+
+    def release(self) -> None:
+        """Detach the trace context this request attached, once, on its own thread: a pooled thread
+        (gunicorn's gthread, waitress) thus never keeps a finished request's span current, even when
+        the shutdown drain recorded the request first."""
+        token, self.token = self.token, None
+        release(token, self.thread)
 
 
 _in_flight: dict[_Request, "WSGIRequestLogging"] = {}
@@ -233,6 +254,7 @@ class WSGIRequestLogging:
             body = self.app(environ, start)
         except BaseException as exc:
             self._finish(req, describe(exc))
+            req.release()
             raise
         return self._iterate(req, body)
 
@@ -243,10 +265,13 @@ class WSGIRequestLogging:
         def done(sent: int, error: str) -> None:
             req.sent += sent
             self._finish(req, error)
+            req.release()
 
         return timed_body(body, done)
 
     def _finish(self, req: _Request, error: str) -> None:
+        """The request's record, once (whichever comes first: the body's end or the shutdown drain,
+        which may run on another thread; the trace context is the caller's to release)."""
         if _in_flight.pop(req, None) is None:
             return  # finished already (the body ended, or shutdown recorded it as interrupted)
         error = error or req.environ.get(ERROR_KEY, "")
@@ -254,11 +279,6 @@ class WSGIRequestLogging:
         status = req.status
         if error and status == 0:
             status = 499 if error.startswith("client") else 500
-        if req.token is not None:
-            try:
-                detach(req.token)
-            except Exception:  # noqa: BLE001 - another context: nothing to restore
-                pass
         try:
             user = self.user_id(req.environ)
         except Exception:  # noqa: BLE001 - a broken user getter must not lose the record

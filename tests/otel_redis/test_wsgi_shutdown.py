@@ -5,13 +5,14 @@ record that way, now and then). Real werkzeug server, real Redis, SIGINT."""
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 
 import pytest
 
 from otel_redis.wsgi import INTERRUPTED
-from tests.otel_redis.web_apps.check import serve, stop_gracefully, wait_records
+from tests.otel_redis.web_apps.check import serve, wait_records
 
 pytestmark = [pytest.mark.xdist_group("web-wsgi"), pytest.mark.e2e]
 
@@ -29,16 +30,13 @@ def _start_request(base_url: str, path: str) -> socket.socket:
     return sock
 
 
-HELD_FLAKE = pytest.mark.xfail(
-    strict=False,
-    reason="known flake: in one full-suite run of a fresh clone no record was stored for the request held past "
-           "the grace (7 of 7 passed alone and under CPU load); cause not found yet",
-)
+HELD_FLAKE = ("known flake: in one full-suite run of a fresh clone no record was stored for the request held past "
+              "the grace (7 of 7 passed alone and under CPU load); cause not found yet")
 
 
 @pytest.mark.parametrize(
     "seconds,finished",
-    [pytest.param(0.3, True, id="ends-in-grace"), pytest.param(120, False, id="held-past-grace", marks=HELD_FLAKE)],
+    [pytest.param(0.3, True, id="ends-in-grace"), pytest.param(120, False, id="held-past-grace")],
 )
 def test_a_request_in_flight_at_ctrl_c_is_recorded(r, redis_url, tmp_path, seconds, finished):
     env = {"REDIS_URL": redis_url, "WEB_APP_INSTRUMENT": "1", "OTEL_SERVICE_NAME": "wsgi-stop",
@@ -47,10 +45,16 @@ def test_a_request_in_flight_at_ctrl_c_is_recorded(r, redis_url, tmp_path, secon
                "wsgi-stop") as svc:
         sock = _start_request(svc.base_url, f"/held?seconds={seconds}")
         try:
-            stop_gracefully(svc)  # SIGINT while the request is still being answered
+            returncode = svc.stop(signal.SIGINT, timeout=30)  # while the request is still being answered
         finally:
             sock.close()
+    # the drain records the held request from the main thread: its trace context, attached on the
+    # request's thread, must not be reset there (OpenTelemetry printed "Failed to detach context")
+    output = svc.output()
+    assert "Traceback" not in output and "Failed to detach" not in output, output
     recs = [rec for rec in wait_records(r, 1).values() if rec["path"] == "/held"]
+    if not recs and not finished:  # only this symptom is tolerated; the output and exit code say more
+        pytest.xfail(f"{HELD_FLAKE} (exit code {returncode}, output: {output[-2000:]!r})")
     assert len(recs) == 1, recs
     rec = recs[0]
     assert rec["status_code"] == "200"

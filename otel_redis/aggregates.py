@@ -10,8 +10,9 @@ distinct values a later popular one is counted under ``_OTHER``: the totals stay
 is that of the values that got a field. No key is ever made from a client value.
 
 :func:`plan` is a pure function over a batch's entries that returns the increments;
-:func:`commands` turns them into single-key ``EVALSHA`` calls (one per hash and batch, with its
-expiry), so they are Cluster-safe. The write path (store.py) loads :data:`SCRIPTS` with its own
+:func:`planned` turns them into single-key ``EVALSHA`` calls (one per hash and batch, with its
+expiry), so they are Cluster-safe; a hash the writer knows is full (:class:`KnownFields`) is folded
+into ``_OTHER`` here and sent as plain increments. The write path (store.py) loads :data:`SCRIPTS` with its own
 scripts (and again after NOSCRIPT) and calls :func:`commands` once per batch.
 """
 
@@ -28,6 +29,7 @@ from typing import Any, Callable, Iterable, Mapping
 from . import schema
 from .paths import index_path
 from .record import LogEntry, RequestFields, dumps
+from .scripts import HINCRBY_PAIRS_SHA
 
 #: pairs per HSET of the latest-error script (Lua's unpack has a stack limit of a few thousand values)
 _CHUNK = 500
@@ -38,7 +40,9 @@ _CHUNK = 500
 #: of them) into a Lua set: new fields get a field while the hash has room and the rest is summed
 #: into one ``_OTHER`` increment. (One HKEYS rather than a lookup per field: a hash of a few
 #: hundred fields may be a listpack, where every lookup of a missing field scans all of it.)
-#: Returns how many fields went to ``_OTHER``. One key, so Cluster-safe.
+#: Returns 0, or once the hash is full (``cap`` fields or more, so its field names never change
+#: again) its field names (HKEYS), which the writer keeps (:class:`KnownFields`) to fold later
+#: values into ``_OTHER`` itself. One key, so Cluster-safe.
 _CAPPED_INCR = """
 local key = KEYS[1]
 local cap = tonumber(ARGV[1])
@@ -47,6 +51,10 @@ local len = redis.call('HLEN', key)
 if len + (last - 2) / 2 <= cap then
   for i = 3, last, 2 do
     redis.call('HINCRBY', key, ARGV[i], ARGV[i + 1])
+  end
+  if len + (last - 2) / 2 == cap and redis.call('HLEN', key) >= cap then
+    redis.call('EXPIRE', key, ARGV[2])
+    return redis.call('HKEYS', key)
   end
 else
   local have = {}
@@ -68,7 +76,8 @@ else
     redis.call('HINCRBY', key, '_OTHER', string.format('%d', other_sum))
   end
   redis.call('EXPIRE', key, ARGV[2])
-  return other
+  if len >= cap then return redis.call('HKEYS', key) end
+  return 0
 end
 redis.call('EXPIRE', key, ARGV[2])
 return 0
@@ -267,14 +276,95 @@ def plan(entries: Iterable[LogEntry]) -> Increments:
     return out
 
 
-def commands(entries: Iterable[LogEntry], ttl_s: int, cap: int = schema.AGG_CAP) -> list[tuple[Any, ...]]:
-    """The batch's aggregates as single-key ``EVALSHA`` calls of :data:`SCRIPTS` (one per hash,
-    its increments summed over the batch), each setting its hash's expiry ``ttl_s``."""
+class KnownFields:
+    """The field names of the capped hashes this writer saw full, as the capped-increment script
+    replied them (writer side, per store).
+
+    A full hash (``cap`` fields or more) never takes a new field, and fields are never removed, so
+    its names are final: a value outside them goes to ``_OTHER`` whoever writes it, and the writer
+    can fold it there itself and send plain increments (:func:`planned`), sparing Redis the
+    capped script's work on every batch (a full client-IP hash: 500 names read and looked up per
+    batch). Exact across processes for that reason. An entry is forgotten after
+    :data:`KNOWN_FOR_S` (a deleted and re-created hash is learnt again) and the map is bounded
+    (:data:`KNOWN_MAX_KEYS` hashes: the current hour's, as a rule); a forgotten hash goes through
+    the capped script again, which replies its names again."""
+
+    __slots__ = ("_names",)
+
+    def __init__(self) -> None:
+        self._names: dict[str, tuple[frozenset[str], float]] = {}
+
+    def get(self, key: str, now: float) -> frozenset[str] | None:
+        hit = self._names.get(key)
+        if hit is None:
+            return None
+        if now - hit[1] > KNOWN_FOR_S:
+            del self._names[key]
+            return None
+        return hit[0]
+
+    def learn(self, key: str, reply: Any, now: float) -> None:
+        """Keep ``reply`` (the script's reply: a list of names once the hash is full, else 0)."""
+        if not isinstance(reply, list):
+            return
+        if len(self._names) >= KNOWN_MAX_KEYS:
+            self._names.clear()
+        self._names[key] = (frozenset(n.decode("utf-8", "surrogateescape") if isinstance(n, bytes) else str(n)
+                                      for n in reply), now)
+
+    def clear(self) -> None:
+        """After the keys were deleted (DELETE /logs)."""
+        self._names.clear()
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+#: seconds a learnt full hash's names are used before the capped script is asked again
+KNOWN_FOR_S = 60.0
+#: most full hashes remembered (each at most cap + 1 names of at most AGG_FIELD_MAX characters)
+KNOWN_MAX_KEYS = 128
+
+
+@dataclass
+class Planned:
+    """A batch's aggregate calls, and what the write path must do with their replies."""
+
+    calls: list[tuple[Any, ...]] = field(default_factory=list)
+    #: (index in ``calls``, key) of each capped-increment call: its reply may be the hash's names
+    capped: list[tuple[int, str]] = field(default_factory=list)
+    #: the known-full hashes sent as plain increments: their expiry is the caller's (no script sets it)
+    plain: list[str] = field(default_factory=list)
+
+
+def planned(entries: Iterable[LogEntry], ttl_s: int, cap: int = schema.AGG_CAP, known: KnownFields | None = None,
+            now: float = 0.0) -> Planned:
+    """The batch's aggregates as single-key ``EVALSHA`` calls (one per hash, its increments summed
+    over the batch): :data:`SCRIPTS`, each setting its hash's expiry ``ttl_s``; for a hash
+    ``known`` holds as full, its values outside the known names folded into one ``_OTHER``
+    increment here and the pairs sent with the hincrby-pairs script (what the capped script would
+    have done with them)."""
     increments = plan(entries)
-    out: list[tuple[Any, ...]] = []
+    out = Planned()
+    calls = out.calls
     chain = itertools.chain.from_iterable
     for key, row in increments.counts.items():
-        out.append(("EVALSHA", CAPPED_INCR_SHA, 1, key, cap, ttl_s, *chain(row.items())))
+        names = known.get(key, now) if known is not None else None
+        if names is None:
+            out.capped.append((len(calls), key))
+            calls.append(("EVALSHA", CAPPED_INCR_SHA, 1, key, cap, ttl_s, *chain(row.items())))
+            continue
+        kept = {name: row[name] for name in row.keys() & names}
+        other = sum(row.values()) - sum(kept.values())
+        if other:
+            kept[schema.AGG_OTHER] = kept.get(schema.AGG_OTHER, 0) + other
+        calls.append(("EVALSHA", HINCRBY_PAIRS_SHA, 1, key, *chain(kept.items())))
+        out.plain.append(key)
     for key, latest in increments.latest.items():
-        out.append(("EVALSHA", CAPPED_SET_SHA, 1, key, cap, ttl_s, *chain(latest.items())))
+        calls.append(("EVALSHA", CAPPED_SET_SHA, 1, key, cap, ttl_s, *chain(latest.items())))
     return out
+
+
+def commands(entries: Iterable[LogEntry], ttl_s: int, cap: int = schema.AGG_CAP) -> list[tuple[Any, ...]]:
+    """:func:`planned`'s calls, without known hashes: every one through :data:`SCRIPTS`."""
+    return planned(entries, ttl_s, cap).calls

@@ -136,6 +136,10 @@ class Plan:
     guarded: guard.Guarded | None = None
     #: a Cluster's stream entries kept back (``hold_streams``); None: they go to ``args``
     held: list[Any] | None = None
+    #: (where its reply lands, key) of each capped-increment aggregate call, whose reply may be the
+    #: hash's names (aggregates.KnownFields): standalone the guarded op's index, on a Cluster the
+    #: command's position in ``args``
+    capped: list[tuple[int, str]] = field(default_factory=list)
 
 
 @functools.lru_cache(maxsize=8192)
@@ -297,6 +301,8 @@ class Planner:
         self.shards = 1
         #: the order slices visit the parts in (cluster mode: one part of each master in turn)
         self.shard_order: list[int] = [0]
+        #: the capped aggregate hashes seen full, and their names (fed by the store from replies)
+        self.known_fields = aggregates.KnownFields()
 
     def route_of(self, memo_key: tuple[str, int, str, str]) -> Route:
         """:func:`route_keys` of a request's (method, status, route, path), its path bounded;
@@ -616,11 +622,21 @@ class _Batch:
         for vkey, raw in self.interned.items():
             self.command(("SET", vkey, raw, "EX", value_ttl))
         # the rest is not idempotent (or must follow what is not): guarded, applied once
-        for command in aggregates.commands(self.seen or [], retention.stats + REFRESH_INTERVAL_S):
-            if self.plan.guarded is None:  # a Cluster's capped-hash EVALSHA: resent after NOSCRIPT
-                self.plan.scripted.append((len(self.args), None))
+        plan = self.plan
+        aggs = aggregates.planned(self.seen or [], retention.stats + REFRESH_INTERVAL_S,
+                                  known=self.planner.known_fields, now=self.now)
+        capped = iter(aggs.capped)
+        next_capped = next(capped, (-1, ""))
+        for n, command in enumerate(aggs.calls):
+            at = len(self.args) if plan.guarded is None else plan.guarded.count
+            if n == next_capped[0]:
+                plan.capped.append((at, next_capped[1]))
+                next_capped = next(capped, (-1, ""))
+            if plan.guarded is None:  # a Cluster's aggregate EVALSHA: resent after NOSCRIPT
+                plan.scripted.append((at, None))
             self.gadd(command)
         stats_keys = self.counters()
+        stats_keys.update(aggs.plain)  # their expiry: no capped script sets it
         self.expiries(stats_keys)
         if self.own_guard:
             self.command(self.plan.guarded.call(guard.MIN_MARKER_TTL_S))  # type: ignore[union-attr]

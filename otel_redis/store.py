@@ -244,6 +244,8 @@ class RedisStore:
             ops, result.replayed = guard.expand(call_reply, pending.guarded.count)
             results[base:] = ops  # each guarded op's reply at base + its index, like any command's
             call_lost = isinstance(call_reply, redis.exceptions.NoScriptError) or "NOSCRIPT" in str(call_reply)
+        if pending.plan.capped:
+            self._learn_full_hashes(results, pending)
         lost = self._after_scripts(results, pending.scripted)
         if lost or call_lost:
             self._load_scripts()  # Redis lost a script (restart, SCRIPT FLUSH): load it before resending
@@ -435,8 +437,18 @@ class RedisStore:
         return lost
 
     def forget_refreshes(self) -> None:
-        """After the keys were deleted (DELETE /logs): set TTLs again on the next write of each key."""
+        """After the keys were deleted (DELETE /logs): set TTLs again on the next write of each key,
+        and ask the capped scripts again which aggregate hashes are full."""
         self._refresh.clear()
+        self.planner.known_fields.clear()
+
+    def _learn_full_hashes(self, results: Sequence[Any], pending: "PendingWrite") -> None:
+        """The capped aggregate calls that replied their hash's names (it is full): kept, so the
+        next batches fold into ``_OTHER`` here (aggregates.KnownFields)."""
+        base = pending.held_base if pending.guarded is not None else 0
+        known, now = self.planner.known_fields, time.time()
+        for at, key in pending.plan.capped:
+            known.learn(key, results[base + at], now)
 
 
     def patch_hostname(self, hostname: str, items: Sequence[tuple[str, int]]) -> int:

@@ -5,7 +5,10 @@
 --   H key field amount      HINCRBY
 --   C n arg1..argn          any other command
 --   P key n f1 a1 ...       HINCRBY per (field, amount) pair (a histogram)
---   I key cap ttl n f1 a1 ...  capped HINCRBY (a field beyond cap fields goes to _OTHER), EXPIRE
+--   I key cap ttl n f1 a1 ...  capped HINCRBY (a field beyond cap fields goes to _OTHER), EXPIRE;
+--                              its reply is the hash's field names (HKEYS) once it is full
+--                              (cap fields or more: its names never change again, so the writer
+--                              folds later values into _OTHER itself and sends a P op instead)
 --   S key cap ttl n f1 v1 ...  capped HSET, EXPIRE
 -- Returns {1, reply of each op (an error reply for an op that failed)}, or, when the marker
 -- exists already (a resent round trip whose first copy ran), {0, the failed ops of that run}.
@@ -40,11 +43,16 @@ local function names_if_near(key, fields, cap)
   for _, name in ipairs(redis.call('HKEYS', key)) do have[name] = true end
   return have, len, nil
 end
--- capped HINCRBY: fields beyond cap summed into one _OTHER increment
+-- capped HINCRBY: fields beyond cap summed into one _OTHER increment; returns 0 (or an error)
+-- and the hash's length after it (at least: _OTHER is not counted when it was added)
 local function capped_incr(key, count, first, cap)
   local have, len, err = names_if_near(key, count / 2, cap)
   if err then return err end
-  if not have then return pairs_op(key, count, first) end
+  if not have then
+    local r = pairs_op(key, count, first)
+    if r == 0 and len + count / 2 >= cap then len = redis.call('HLEN', key) end
+    return r, len
+  end
   local other = 0
   for j = first, first + count - 1, 2 do
     local f = ARGV[j]
@@ -62,7 +70,7 @@ local function capped_incr(key, count, first, cap)
     local r = redis.pcall('HINCRBY', key, '_OTHER', string.format('%d', other))
     if type(r) == 'table' and r.err then return r end
   end
-  return 0
+  return 0, len
 end
 -- capped HSET: a field is set while the hash has room or when it exists
 local function capped_set(key, count, first, cap)
@@ -99,8 +107,12 @@ while i <= n do
   elseif kind == 'I' then
     local key = ARGV[i + 1]
     local count = tonumber(ARGV[i + 4])
-    local r = capped_incr(key, count, i + 5, tonumber(ARGV[i + 2]))
-    if r == 0 then r = redis.pcall('EXPIRE', key, ARGV[i + 3]) end
+    local cap = tonumber(ARGV[i + 2])
+    local r, len = capped_incr(key, count, i + 5, cap)
+    if r == 0 then
+      r = redis.pcall('EXPIRE', key, ARGV[i + 3])
+      if r == 1 and len >= cap then r = redis.call('HKEYS', key) end
+    end
     note(r)
     i = i + 5 + count
   elseif kind == 'S' then

@@ -259,3 +259,80 @@ def test_on_a_cluster_each_hash_is_capped_exactly_and_lost_scripts_are_loaded_ag
     assert ips[schema.AGG_OTHER] == (n - schema.AGG_CAP) + n and sum(ips.values()) == 2 * n
     client.close()
     reader.close()
+
+
+def _capped_model(batches: list[list[str]], cap: int) -> dict[str, int]:
+    """What the capped hash should hold after ``batches`` (each a list of values, one per request),
+    applied in order: a batch's distinct values in first-seen order, a new one getting a field
+    while the hash has fewer than ``cap`` (``_OTHER`` included), the rest summed into ``_OTHER``."""
+    counts: dict[str, int] = {}
+    for batch in batches:
+        row: dict[str, int] = {}
+        for value in batch:
+            row[value] = row.get(value, 0) + 1
+        other = 0
+        for value, n in row.items():
+            if value in counts or len(counts) < cap:
+                counts[value] = counts.get(value, 0) + n
+            else:
+                other += n
+        if other:
+            counts[schema.AGG_OTHER] = counts.get(schema.AGG_OTHER, 0) + other
+    return counts
+
+
+_CHILD = """
+import sys, time
+from otel_redis.config import load_settings
+from otel_redis.connection import make_client
+from otel_redis.record import LogEntry, RequestFields
+from otel_redis.store import RedisStore
+settings = load_settings({}).with_overrides(redis_url=sys.argv[1], data_dir=sys.argv[2])
+store = RedisStore(make_client(settings), settings)
+now = int(sys.argv[3])
+for line in sys.stdin.read().split("\\n--\\n"):
+    store.write([LogEntry(timestamp_ns=now * 1_000_000, level="INFO", severity_number=9, body="req",
+                          request=RequestFields(method="GET", path="/p", status_code=200, client_ip="10.0.0.1",
+                                                user_agent=agent)) for agent in line.split("\\n")])
+print(len(store.planner.known_fields))
+"""
+
+
+@pytest.mark.e2e
+def test_other_counts_stay_exact_across_batches_and_writers_once_a_hash_is_known_full(settings, r, tmp_path):
+    """Two stores in this process and one in a child process write batches of user agents in turn,
+    across the cap: each writer learns the full hash's names from the capped script's reply and then
+    folds into ``_OTHER`` itself. The hash must hold exactly what the capped script alone gives."""
+    import subprocess
+    import sys
+
+    now = int(time.time() * 1000)
+    key = schema.stats_agents(schema.hour_bucket(now))
+    cap = schema.AGG_CAP
+    a = RedisStore(make_client(settings), settings)
+    b = RedisStore(make_client(settings), settings)
+
+    def batch(seed: int) -> list[str]:  # known and new values, repeated, in a varied order
+        return [f"agent-{(seed * 37 + i * 11) % (cap + 400)}" for i in range(300)] + [f"new-{seed}-{i % 5}" for i in range(20)]
+
+    batches = [batch(s) for s in range(12)]
+    writers = ["a", "b", "a", "child", "a", "b", "child", "a", "b", "a", "child", "b"]
+    written: list[list[str]] = []  # the batches as written, in order
+    for writer, values in zip(writers, batches):
+        if writer == "child":  # the child's batches run at their turn: one child run per turn
+            # two batches in one child run: the first learns the full hash's names, the second folds
+            halves = [values[:160], values[160:]]
+            written.extend(halves)
+            out = subprocess.run([sys.executable, "-c", _CHILD, settings.redis_url, str(tmp_path / "child"), str(now)],
+                                 input="\n--\n".join("\n".join(h) for h in halves), capture_output=True, text=True,
+                                 check=True)
+            assert out.stdout.strip() == "1"  # the child too learnt the hash's names (it was full)
+            continue
+        written.append(values)
+        store = a if writer == "a" else b
+        store.write([_req(now, user_agent=v) for v in values])
+    assert a.planner.known_fields.get(key, time.time()) is not None  # the plain, folded path was taken
+    assert b.planner.known_fields.get(key, time.time()) is not None
+    counts = _counts(r, key)
+    assert counts == _capped_model(written, cap)
+    assert sum(counts.values()) == sum(map(len, batches)) and len(counts) == cap + 1

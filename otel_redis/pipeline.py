@@ -217,6 +217,125 @@ def _global_sdk_provider() -> LoggerProvider | None:
     return provider if isinstance(provider, LoggerProvider) else None
 
 
+def _with_arguments(
+    settings: Settings,
+    redis_url: str | None,
+    level: str | int | None,
+    service_name: str | None,
+    capture_stdlib: bool | None,
+) -> Settings:
+    """The settings with configure()'s explicit arguments over the environment's."""
+    overrides: dict[str, Any] = {}
+    if redis_url is not None:
+        overrides["redis_url"] = redis_url
+    if level is not None:
+        try:
+            overrides["log_level"] = parse_level(level)
+        except ValueError as exc:
+            raise ConfigError(f"level: {exc}") from None
+    if service_name is not None:
+        overrides["service_name"] = service_name
+    if capture_stdlib is not None:
+        overrides["capture_stdlib"] = capture_stdlib
+    return settings.with_overrides(**overrides) if overrides else settings
+
+
+def _exporter_names(exporters: tuple[str, ...] | None) -> tuple[str, ...]:
+    """Where records go: the argument, else ``OTEL_LOGS_EXPORTER``; ``redis`` always when the
+    request doors need it."""
+    names = logs_exporters({"OTEL_LOGS_EXPORTER": ",".join(exporters)} if exporters is not None else None)
+    if _requests_need_redis and "redis" not in names:
+        names = ("redis", *names)
+    return names
+
+
+def _provider_of_distro(
+    provider: LoggerProvider | None, exporter: RedisLogRecordExporter | None
+) -> LoggerProvider | None:
+    """The provider that ``opentelemetry-instrument`` already attached our exporter to
+    (``OTEL_LOGS_EXPORTER`` names ``redis``), or None: a second exporter on it would store every
+    record twice."""
+    if exporter is not None or "redis" not in os.environ.get("OTEL_LOGS_EXPORTER", ""):
+        return None
+    global_provider = _global_sdk_provider()
+    if provider is None:
+        return global_provider
+    return provider if provider not in _attached and provider is global_provider else None
+
+
+def _redis_processor(
+    names: tuple[str, ...], settings: Settings, exporter: RedisLogRecordExporter | None, counters: PipelineCounters
+) -> tuple[CountingBatchLogRecordProcessor | None, RedisLogRecordExporter | None]:
+    """Our counting batch processor and the Redis exporter behind it, when records go to Redis."""
+    if "redis" not in names and exporter is None:
+        return None, None
+    if exporter is None:
+        if settings.redis_url is None:
+            resolve_url(settings)  # start the embedded server before our atexit hook in configure
+        exporter = RedisLogRecordExporter(settings=settings, counters=counters)
+    processor = CountingBatchLogRecordProcessor(
+        exporter,
+        counters,
+        schedule_delay_millis=settings.batch_delay_ms,
+        max_queue_size=settings.max_queue_size,
+        max_export_batch_size=settings.max_export_batch_size,
+        export_timeout_millis=settings.export_timeout_ms,
+    )
+    return processor, exporter
+
+
+def _extra_processors(names: tuple[str, ...], settings: Settings) -> list[BatchLogRecordProcessor]:
+    """One SDK batch processor per other exporter named (``console``, ``otlp``)."""
+    return [
+        BatchLogRecordProcessor(
+            extra,
+            schedule_delay_millis=settings.batch_delay_ms,
+            max_queue_size=settings.max_queue_size,
+            max_export_batch_size=min(settings.max_export_batch_size, settings.max_queue_size),
+            export_timeout_millis=settings.export_timeout_ms,
+        )
+        for extra in _extra_exporters(names)
+    ]
+
+
+def _own_provider(settings: Settings, service_name: str | None, limited: bool, set_global: bool) -> LoggerProvider:
+    """A LoggerProvider of our own; global only when asked and no other is."""
+    provider = LoggerProvider(
+        resource=_resource(settings, service_name),
+        shutdown_on_exit=False,
+        log_record_limits=LogRecordLimits() if limited else None,
+    )
+    if set_global and _global_sdk_provider() is None:
+        _logs.set_logger_provider(provider)
+    return provider
+
+
+def _add_processors(provider: LoggerProvider, owns: bool, processor: Any, extras: list[Any]) -> None:
+    """Add the processors to the provider. On a provider we do not own, ours goes behind a switch
+    added once, so that configuring again points it at the new processor instead of adding one."""
+    for proc in (processor, *extras):
+        if proc is None:
+            continue
+        if not owns and proc is processor:
+            switch = _attached.get(provider)
+            if switch is not None:
+                switch.target = proc
+                continue
+            proc = _attached[provider] = _Switch(proc)
+        provider.add_log_record_processor(proc)
+
+
+def _install(pipeline: Pipeline | DisabledPipeline, settings: Settings) -> None:
+    """Make ``pipeline`` the live one: the log calls' sink, and the stdlib handler when asked."""
+    global _current, _stdlib_handler
+    _current = pipeline  # type: ignore[assignment]
+    api.set_sink(pipeline, level=NAME_TO_LEVEL[settings.log_level], pending_max=settings.preconfigure_buffer)
+    if settings.capture_stdlib and isinstance(pipeline, Pipeline):
+        from .stdlib import install_handler
+
+        _stdlib_handler = install_handler()
+
+
 def configure(
     redis_url: str | None = None,
     *,
@@ -240,103 +359,34 @@ def configure(
     Raises :class:`~otel_redis.config.ConfigError` for an invalid setting such as ``LOG_LEVEL=LOUD``.
     Calling it again replaces the previous pipeline (flushing it first).
     """
-    global _current
-    settings = settings or load_settings()
-    overrides: dict[str, Any] = {}
-    if redis_url is not None:
-        overrides["redis_url"] = redis_url
-    if level is not None:
-        try:
-            overrides["log_level"] = parse_level(level)
-        except ValueError as exc:
-            raise ConfigError(f"level: {exc}") from None
-    if service_name is not None:
-        overrides["service_name"] = service_name
-    if capture_stdlib is not None:
-        overrides["capture_stdlib"] = capture_stdlib
-    if overrides:
-        settings = settings.with_overrides(**overrides)
-
+    settings = _with_arguments(settings or load_settings(), redis_url, level, service_name, capture_stdlib)
     with _lock:
         if _current is not None:
             _shutdown_locked()
         counters = exporter.counters if exporter is not None else COUNTERS
         if sdk_disabled():
             disabled = DisabledPipeline(settings, counters)
-            _current = disabled  # type: ignore[assignment]
-            api.set_sink(disabled, level=NAME_TO_LEVEL[settings.log_level], pending_max=settings.preconfigure_buffer)
+            _install(disabled, settings)
             return disabled  # type: ignore[return-value]
-        names = logs_exporters({"OTEL_LOGS_EXPORTER": ",".join(exporters)} if exporters is not None else None)
-        if _requests_need_redis and "redis" not in names:
-            names = ("redis", *names)
+        names = _exporter_names(exporters)
         limited = limits_set()
-        owns = False
-        processor = None
-        extras: list[Any] = []
-        distro = _global_sdk_provider() if provider is None and exporter is None else None
-        env_names = os.environ.get("OTEL_LOGS_EXPORTER", "")
-        if distro is not None and "redis" in env_names:
-            provider = distro  # opentelemetry-instrument already attached our exporter to it
-        elif provider is not None and provider not in _attached and (
-            provider is _global_sdk_provider() and "redis" in env_names and exporter is None
-        ):
-            pass  # the distro attached our exporter to this provider: a second would store every record twice
+        processor, extras, owns = None, [], False
+        distro = _provider_of_distro(provider, exporter)
+        if distro is not None:
+            provider = distro
         else:
-            if "redis" in names or exporter is not None:
-                if exporter is None:
-                    if settings.redis_url is None:
-                        resolve_url(settings)  # start the embedded server before our atexit hook below
-                    exporter = RedisLogRecordExporter(settings=settings, counters=counters)
-                processor = CountingBatchLogRecordProcessor(
-                    exporter,
-                    counters,
-                    schedule_delay_millis=settings.batch_delay_ms,
-                    max_queue_size=settings.max_queue_size,
-                    max_export_batch_size=settings.max_export_batch_size,
-                    export_timeout_millis=settings.export_timeout_ms,
-                )
-            extras = [
-                BatchLogRecordProcessor(
-                    extra,
-                    schedule_delay_millis=settings.batch_delay_ms,
-                    max_queue_size=settings.max_queue_size,
-                    max_export_batch_size=min(settings.max_export_batch_size, settings.max_queue_size),
-                    export_timeout_millis=settings.export_timeout_ms,
-                )
-                for extra in _extra_exporters(names)
-            ]
+            processor, exporter = _redis_processor(names, settings, exporter, counters)
+            extras = _extra_processors(names, settings)
             if provider is None:
-                provider = LoggerProvider(
-                    resource=_resource(settings, service_name),
-                    shutdown_on_exit=False,
-                    log_record_limits=LogRecordLimits() if limited else None,
-                )
-                owns = True
-                if set_global_provider and _global_sdk_provider() is None:
-                    _logs.set_logger_provider(provider)
-            for proc in (processor, *extras):
-                if proc is None:
-                    continue
-                if not owns and proc is processor:
-                    switch = _attached.get(provider)
-                    if switch is not None:
-                        switch.target = proc  # attached once already: point it at the new processor
-                        continue
-                    proc = _attached[provider] = _Switch(proc)
-                provider.add_log_record_processor(proc)
+                provider, owns = _own_provider(settings, service_name, limited, set_global_provider), True
+            _add_processors(provider, owns, processor, extras)
         # atexit runs last-registered first: flush the pipeline before the embedded server stops
         atexit.unregister(shutdown)
         atexit.register(shutdown)
         pipeline = Pipeline(
             settings, provider, processor, exporter, counters, owns, limited=limited, extra_processors=tuple(extras)
         )
-        _current = pipeline
-        api.set_sink(pipeline, level=NAME_TO_LEVEL[settings.log_level], pending_max=settings.preconfigure_buffer)
-        if settings.capture_stdlib:
-            from .stdlib import install_handler
-
-            global _stdlib_handler
-            _stdlib_handler = install_handler()
+        _install(pipeline, settings)
     return pipeline
 
 

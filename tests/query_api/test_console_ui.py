@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from urllib.parse import parse_qsl, quote
 
@@ -73,11 +72,13 @@ def test_a_record_logged_elsewhere_appears_live_and_markup_is_shown_as_text(brow
     _login(page, READ_TOKEN)
     page.wait_for_selector("#tail-status:has-text('live')", timeout=10_000)
     message = "<img src=x onerror=window.__owned=1>"
-    started = time.monotonic()
+    page.evaluate("window.__same_page = true")  # gone if the page reloaded to show the record
     api.log_error(message, component="xss", note="<script>window.__owned=2</script>")
     writer.flush()
-    row = page.wait_for_selector(f"#records .record:has-text('{message}')", timeout=5000)
-    assert time.monotonic() - started < 2.0 + 0.5  # flush included
+    # the row must arrive over the live stream, without a reload; how fast is the benchmarks' concern
+    # (log call -> SSE event in bench_query), so the wait is generous: a loaded machine is not a failure
+    row = page.wait_for_selector(f"#records .record:has-text('{message}')", timeout=30_000)
+    assert page.evaluate("window.__same_page") is True
     assert page.evaluate("window.__owned") is None
     assert page.locator("#records img").count() == 0
     row.click()

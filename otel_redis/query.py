@@ -586,10 +586,17 @@ def group_method(method: str) -> Group:
 async def service_group(client: Any, service: str, shards: int = 1) -> tuple[Group, Predicate | None]:
     """Records whose resource ``service.name`` is ``service``: ``idx:service:{service}``, and, when
     names past OTEL_REDIS_MAX_SERVICES were indexed as ``_OTHER``, that index too with a predicate
-    that keeps only this service's records (the bound never hides a record from its query)."""
+    that keeps only this service's records (the bound never hides a record from its query).
+    On a Cluster both indexes are hot (every record of a one-service application goes to its index),
+    so ``_OTHER`` is looked for in each of its ``shards`` parts; :func:`search` reads them all."""
     own = schema.idx_service(service)
     other = schema.idx_service(OTHER)
-    if service == OTHER or not await client.exists(other):
+    if service == OTHER:
+        return (own,), None
+    pipe = client.pipeline(transaction=False)
+    for part in schema.sharded(other, shards):
+        pipe.exists(part)
+    if not any(await pipe.execute()):
         return (own,), None
     return (own, other), service_predicate(service)
 

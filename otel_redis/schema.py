@@ -206,7 +206,7 @@ KEY_FAMILIES: tuple[KeyFamily, ...] = (
        "requests): every member scored 0 and reading `{trace_id}:{record ms, 13 digits}:{record key}`, so a trace's "
        "records of the hour are one lexicographic range, in time order", "log"),
     _F("idx_service", "idx:service:{service}", "zset", "requests", "application logs and requests by resource "
-       "`service.name` (bounded: `OTEL_REDIS_MAX_SERVICES`, beyond it `_OTHER`)", "log", index=True),
+       "`service.name` (bounded: `OTEL_REDIS_MAX_SERVICES`, beyond it `_OTHER`)", "log", hot=True, index=True),
     # request indexes
     _F("IDX_REQ_ALL", "idx:req:all", "zset", "requests", "every request", "req", hot=True, index=True),
     _F("IDX_REQ_ERRORS", "idx:req:errors", "zset", "errors", "4xx and 5xx", "req", hot=True, index=True),

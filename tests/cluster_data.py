@@ -41,11 +41,12 @@ def log_entry(ts_ms: int, level: str = "INFO", body: str = "hello", event: str =
     return LogEntry(timestamp_ns=ts_ms * 1_000_000, level=level, severity_number=severity, body=body, event=event)
 
 
-def write_path(url: str, entries: Sequence[LogEntry], batch: int = 8) -> list[str]:
+def write_path(url: str, entries: Sequence[LogEntry], batch: int = 8, **overrides: Any) -> list[str]:
     """Store ``entries`` through the real write path on the cluster ``url`` names, ``batch`` records
     per batch (each batch takes the next shard, so a few dozen records reach every part); asserts
-    every record was accepted and returns their record keys in order."""
-    settings = load_settings({}).with_overrides(redis_url=url)
+    every record was accepted and returns their record keys in order. ``overrides`` are settings
+    (``max_services=1``...) of the writing store."""
+    settings = load_settings({}).with_overrides(redis_url=url, **overrides)
     store = RedisStore(make_client(settings), settings)
     keys: list[str] = []
     try:

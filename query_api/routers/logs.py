@@ -52,7 +52,7 @@ async def extra_filters(
 ) -> Extra:
     extra = Extra([], [], None)
     if service:
-        group, predicate = await query.service_group(deps.redis_client(request), service)
+        group, predicate = await query.service_group(deps.redis_client(request), service, await deps.shard_count(request))
         extra.groups.append(group)
         extra.predicates.append(predicate)
     wanted = attribute_filters(request)

@@ -105,6 +105,28 @@ def test_one_record_keeps_its_stream_entry_and_hot_indexes_on_one_shard(logged: 
                 assert shard_of[key] == tag, (index, key)
 
 
+def test_the_service_index_is_split_like_the_other_hot_indexes(logged: dict[str, float], rc: RedisCluster) -> None:
+    """Every record of an application names one service.name, so ``idx:service:*`` takes every
+    write: on a cluster it exists only as parts, each record in the part of its own shard, and the
+    parts spread over the masters."""
+    keys = set(rc.scan_iter(match="idx:service:*"))
+    bases = {schema.shard_of(key)[0] for key in keys}
+    assert len(bases) == 1, bases  # the pipeline's one service
+    base = bases.pop()
+    assert base not in keys and schema.is_hot(base)  # never written under its unsplit name
+    members = _members(rc, base)
+    assert len(members) == len(set(members)) == LOGS + REQUESTS
+    shard_of = {fields["k"]: schema.shard_of(part)[1] for stream in schema.STREAMS
+                for part in schema.sharded(stream, SHARDS) for _id, fields in rc.xrange(part)}
+    masters = set()
+    for part in schema.sharded(base, SHARDS):
+        tag = schema.shard_of(part)[1]
+        for key in rc.zrange(part, 0, -1):
+            assert shard_of[key] == tag, key
+            masters.add(rc.get_node_from_key(part).name)
+    assert len(masters) == 3
+
+
 def test_hot_key_writes_spread_evenly_over_the_masters(logged: dict[str, float], redis_cluster: LocalRedisCluster) -> None:
     masters = redis_cluster.masters()
     per_master = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
 
@@ -51,8 +52,8 @@ def rc(redis_cluster: LocalRedisCluster) -> Iterator[RedisCluster]:
     client.close()
 
 
-def _get(service: Service, path: str, **params: object) -> dict:
-    reply = httpx.get(service.base_url + path, params=params, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+def _get(svc: Service, path: str, /, **params: object) -> dict:
+    reply = httpx.get(svc.base_url + path, params=params, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     assert reply.status_code == 200, reply.text
     return reply.json()
 
@@ -96,6 +97,26 @@ def test_cold_index_intersected_with_a_sharded_one(service: Service, rc: RedisCl
     want = {k for k, e in zip(keys, entries) if e.request.client_ip == "10.0.0.1" and e.request.status_code == 404}
     got = {r["id"] for r in _get(service, "/logs/search", ip="10.0.0.1", status=404, limit=1000)["records"]}
     assert got == want and want
+
+
+def test_service_filter_reads_every_part_and_the_shared_other_index(service: Service, rc: RedisCluster,
+                                                                   redis_cluster: LocalRedisCluster) -> None:
+    """``service=`` on a cluster: the service's index and, for a name beyond OTEL_REDIS_MAX_SERVICES,
+    the ``_OTHER`` index are read from all their parts (records written over every shard)."""
+    start = now_ms() - 60_000
+    names = ["billing", "shipping"]  # max_services=1: billing is indexed by name, shipping as _OTHER
+    entries = [replace(log_entry(start + i) if i % 2 else request_entry(start + i), resource={"service.name": names[i >= 10]})
+               for i in range(10)]
+    entries += [replace(log_entry(start + i) if i % 2 else request_entry(start + i), resource={"service.name": names[i % 2]})
+                for i in range(10, 80)]
+    keys = write_path(redis_cluster.url, entries, batch=4, max_services=1)
+    other = schema.idx_service("_OTHER")
+    assert rc.exists(other) == 0 and sum(rc.zcard(p) > 0 for p in schema.sharded(other, SHARDS)) > 1
+    for name in names:
+        want = {k for k, e in zip(keys, entries) if e.resource["service.name"] == name}
+        got = {r["id"] for r in _get(service, "/logs", service=name, limit=1000)["records"]}
+        assert got == want and want, name
+    assert _get(service, "/logs", service="nobody", limit=10)["records"] == []
 
 
 def test_stats_and_events_sum_every_part(service: Service, redis_cluster: LocalRedisCluster) -> None:

@@ -6,15 +6,18 @@ Record hashes, expiries and index members come out the same however often they r
 counters, histogram and aggregate increments do not. Those go into one script call
 (``lua/guarded_batch.lua``) that first sets the batch's marker (:func:`schema.batch_marker`) with
 ``SET NX``: the first copy to run applies them, every later copy finds the marker and applies
-nothing. The call touches the marker and the keys of its ops only, so a cluster sender can make one
-per hash slot (a marker with that slot's hash tag).
+nothing. The call touches the marker and the keys of its ops only, so on a Redis Cluster the batch's
+ops are split by hash slot (:func:`split`): one call per slot, each under a marker tagged with that
+slot (:func:`schema.slot_tag`), so every copy of a call runs on the master owning its keys and finds
+its own marker there. Standalone the batch is one call (one group, an untagged marker).
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Callable, Sequence
 
 from redis.exceptions import ResponseError
 
@@ -102,10 +105,100 @@ class Guarded:
             at += size
         return out
 
-    def call(self, ttl_s: int, token: str | None = None, tag: str | None = None) -> tuple[Any, ...]:
-        """The script call (``EVALSHA``) applying every op once under a new (or the given) marker."""
+    def call(self, ttl_s: int, token: str | None = None, tag: str | None = None,
+             keys: Sequence[Any] = ()) -> tuple[Any, ...]:
+        """The script call (``EVALSHA``) applying every op once under a new (or the given) marker.
+
+        ``keys`` (a Cluster's call: its ops' keys) are declared after the marker, so that while
+        their slot migrates Redis runs the call where all of them are, or answers ASK (none on the
+        old owner) or TRYAGAIN (split between the two), rather than running it on a node that
+        would create a second copy of a key the other node holds."""
         marker = schema.batch_marker(token or secrets.token_hex(10), tag)
-        return ("EVALSHA", SHA, 1, marker, ttl_s, *self.argv)
+        return ("EVALSHA", SHA, 1 + len(keys), marker, *keys, ttl_s, *self.argv)
+
+    def plain(self) -> list[tuple[Any, ...]]:
+        """Every op as the plain command it stands for (a call Redis cannot run while its slot
+        migrates is sent so, once: at-least-once, as any plain command)."""
+        out: list[tuple[Any, ...]] = []
+        for op in self.ops():
+            kind = op[0]
+            if kind == "X":
+                out.append(("XADD", op[1], "*", "k", op[2]))
+            elif kind == "H":
+                out.append(("HINCRBY", *op[1:]))
+            elif kind == "C":
+                out.append(tuple(op[2:]))
+            elif kind == "P":
+                out.append(("EVALSHA", scripts.HINCRBY_PAIRS_SHA, 1, op[1], *op[3:]))
+            else:  # "I", "S": key cap ttl n pairs
+                sha = aggregates.CAPPED_INCR_SHA if kind == "I" else aggregates.CAPPED_SET_SHA
+                out.append(("EVALSHA", sha, 1, op[1], op[2], op[3], *op[5:]))
+        return out
+
+
+def op_key(op: Sequence[Any]) -> Any:
+    """The key op ``op`` (an item of :meth:`Guarded.ops`) writes: after the count of a ``C`` op."""
+    return op[3] if op[0] == "C" else op[1]
+
+
+@dataclass(frozen=True)
+class SlotCall:
+    """One guarded call of a batch: the batch's ops ``ops`` (their indexes in the batch's
+    :class:`Guarded`) as ``guarded``, sent as ``command`` (its marker fixed: a resend of the call
+    as it is finds the marker a first copy set)."""
+
+    ops: Sequence[int]
+    guarded: Guarded
+    command: tuple[Any, ...]
+
+
+def split(guarded: Guarded, ttl_s: int, slot_of: Callable[[Any], int] | None = None,
+          only: Sequence[int] | None = None) -> list[SlotCall]:
+    """The calls applying ``guarded``'s ops (or the ops ``only``, under new markers): one call
+    without ``slot_of`` (a standalone server), else one per hash slot of the ops' keys, in the
+    order each slot first appears, each op keeping its order within its slot."""
+    if slot_of is None and only is None:
+        return [SlotCall(range(guarded.count), guarded, guarded.call(ttl_s))]
+    every = guarded.ops()
+    chosen = range(guarded.count) if only is None else only
+    groups: dict[int, tuple[list[int], Guarded]] = {}
+    for index in chosen:
+        op = every[index]
+        slot = -1 if slot_of is None else slot_of(op_key(op))
+        group = groups.get(slot)
+        if group is None:
+            group = groups[slot] = ([], Guarded())
+        indexes, part = group
+        if index in guarded.partial:
+            part.partial.add(part.count)
+        indexes.append(index)
+        part.argv += op
+        part.count += 1
+    out = []
+    for slot, (indexes, part) in groups.items():
+        command = part.call(ttl_s) if slot < 0 else part.call(ttl_s, tag=schema.slot_tag(slot), keys=_keys(part))
+        out.append(SlotCall(indexes, part, command))
+    return out
+
+
+def _keys(part: Guarded) -> list[Any]:
+    """The distinct keys of ``part``'s ops, in order."""
+    return list(dict.fromkeys(op_key(op) for op in part.ops()))
+
+
+def expand_calls(calls: Sequence[SlotCall], replies: Sequence[Any], count: int) -> tuple[list[Any], bool]:
+    """The per-op replies of a batch's calls (one reply each), at the ops' indexes in the batch
+    (``count`` ops; an op no call carries keeps ``None``), and whether any call was a replay."""
+    if len(calls) == 1 and isinstance(calls[0].ops, range):  # standalone: the one call is the batch
+        return expand(replies[0], count)
+    out: list[Any] = [None] * count
+    replayed = False
+    for call, reply in zip(calls, replies):
+        ops, again = expand(reply, call.guarded.count)
+        replayed = replayed or again
+        for index, op_reply in zip(call.ops, ops):
+            out[index] = op_reply
+    return out, replayed
 
 
 def expand(reply: Any, count: int) -> tuple[list[Any], bool]:

@@ -6,8 +6,8 @@ hash, expiry and stream entry; the index members (one ``ZADD`` per index key and
 the counters summed per batch; the response-time histograms; the HyperLogLog and hostname-set adds;
 the OAuth flow lists; the expiries and trims due once per :data:`REFRESH_INTERVAL_S`; and on a
 Cluster which shard each slice's hot keys go to. It only appends: commands to :attr:`Plan.args`
-(packed by the transport's ``pack``), and standalone the non-idempotent ones to the guarded call
-(:class:`guard.Guarded`). Replies are the sender's and the store's business, so the plan can be
+(packed by the transport's ``pack``), and the non-idempotent ones to the guarded ops
+(:class:`guard.Guarded`; the store sends them as one call, or on a Cluster one call per slot). Replies are the sender's and the store's business, so the plan can be
 checked as data (tests/otel_redis/test_plan.py) and timed without a server.
 """
 
@@ -124,7 +124,7 @@ class Plan:
     args: list[Any] = field(default_factory=list)
     #: every record key, in the order of the entries
     keys: list[str] = field(default_factory=list)
-    #: position in ``args`` of each record's HSET (its EXPIREAT follows; on a Cluster its XADD too)
+    #: position in ``args`` of each record's HSET (its EXPIREAT follows; without guarded ops its XADD too)
     record_at: list[int] = field(default_factory=list)
     #: (position, index key) of each script call; ``None`` for a histogram's or aggregate's increments
     scripted: list[tuple[int, str | None]] = field(default_factory=list)
@@ -132,7 +132,8 @@ class Plan:
     long_streams: list[str] = field(default_factory=list)
     #: (first record, shard) of each slice that changed shard (cluster mode; else [(0, 0)])
     shards: list[tuple[int, int]] = field(default_factory=lambda: [(0, 0)])
-    #: standalone: the stream entries and counters, as one call applied once (guard.py); None on a Cluster
+    #: the stream entries and counters, applied once (guard.py; the store brings them, standalone and
+    #: on a Cluster); None: plain commands (a cluster plan made without a store)
     guarded: guard.Guarded | None = None
     #: a Cluster's stream entries kept back (``hold_streams``); None: they go to ``args``
     held: list[Any] | None = None
@@ -400,8 +401,8 @@ class _Batch:
             self.next_shard(0)
 
     def _init_ops(self, cluster: bool) -> None:
-        """Where the non-idempotent ops go: standalone the guarded call (applied once, guard.py),
-        on a Cluster plain commands (its guarded call would span slots)."""
+        """Where the non-idempotent ops go: the guarded ops (applied once, guard.py) when the plan
+        brings them (the store's, split per slot on a Cluster) or standalone; else plain commands."""
         plan = self.plan
         self.own_guard = plan.guarded is None and not cluster
         if self.own_guard:

@@ -1037,6 +1037,37 @@ def key_slot(key: str) -> int:
     return int(_crc_slot(key.encode("utf-8")))
 
 
+#: the characters of a slot's hash tag (:func:`slot_tag`): printable, never a brace
+_TAG_CHARS = bytes(c for c in range(0x30, 0x7B) if c not in b"{}")
+
+
+@functools.lru_cache(maxsize=1)
+def _slot_tags() -> tuple[str, ...]:
+    """One shortest tag per hash slot (three characters cover all 16384), found once per process
+    (tens of milliseconds, and only on a Cluster): CRC16 of the tag itself, as Redis hashes a tag."""
+    from binascii import crc_hqx
+
+    table: list[str | None] = [None] * CLUSTER_SLOTS
+    left = CLUSTER_SLOTS
+    for a in _TAG_CHARS:
+        for b in _TAG_CHARS:
+            for c in _TAG_CHARS:
+                tag = bytes((a, b, c))
+                slot = crc_hqx(tag, 0) % CLUSTER_SLOTS
+                if table[slot] is None:
+                    table[slot] = tag.decode()
+                    left -= 1
+            if not left:
+                return tuple(t or "" for t in table)
+    raise AssertionError("a slot without a tag")  # pragma: no cover - three characters cover them all
+
+
+def slot_tag(slot: int) -> str:
+    """A hash tag in ``slot``: a key holding ``{tag}`` lives in that slot (a per-slot batch marker,
+    :func:`batch_marker`, goes where the keys of its call are, whatever characters those keys hold)."""
+    return _slot_tags()[slot]
+
+
 @functools.lru_cache(maxsize=64)
 def shard_tags(shards: int) -> tuple[str, ...]:
     """The hash tags of the ``shards`` parts of a hot key: tag n hashes into the middle half of

@@ -23,9 +23,10 @@ Write rules (see the README's key schema):
 - what a second run would change (stream entries, counters, histograms, aggregates, HyperLogLogs,
   OAuth flow lists, and the expiries and trims of those keys) goes in one guarded script call at the
   end of the batch (guard.py): a round trip the client's Retry resends after lost replies applies
-  it once; everything sent before it (hashes, expiries, index members) comes out the same. That
-  call spans hash slots, so on a Redis Cluster these stay plain commands (a resent round trip may
-  apply them twice: at-least-once; a guarded call per slot is not built yet);
+  it once; everything sent before it (hashes, expiries, index members) comes out the same. On a
+  Redis Cluster that call is split by hash slot, one call per slot under a marker in that slot
+  (guard.split), so a share resent to a master (a timeout, a failover, redis-py's pipeline retry)
+  is applied once there too;
 - the trace index is one lexicographic sorted set per hour (``idx:trace:{YYYYMMDD:HH}``, see
   :func:`schema.idx_trace`): one ``ZADD`` per slice, and an ``EXPIREAT`` at the end of its hour plus
   the requests' retention; it is not trimmed, so a member outlives its record by up to an hour;
@@ -50,6 +51,7 @@ import time
 from typing import Any, Iterable, Sequence
 
 import redis
+from redis.exceptions import ClusterError, TryAgainError
 
 from . import aggregates, guard, histogram, resp, schema, scripts, transport, window_stats
 from .connection import layout_shards
@@ -72,6 +74,12 @@ def _stream_id(value: Any) -> tuple[int, int]:
 
 
 
+def _migrating(reply: Any) -> bool:
+    """A guarded call's reply saying its slot is migrating with its keys on two nodes: TRYAGAIN, or
+    redis-py's "TTL exhausted" after following ASK/TRYAGAIN (the call ran nowhere, either way)."""
+    return isinstance(reply, TryAgainError) or type(reply) is ClusterError
+
+
 def trace_keys(client: redis.Redis, trace_id: str, since_ms: int = 0, keep_s: int = Retention.requests) -> list[str]:
     """The record keys of one trace (as stored: normalised), oldest first: one ``ZRANGEBYLEX`` per
     hourly trace index from ``since_ms`` (at most the requests' retention ``keep_s`` back) to an
@@ -89,11 +97,11 @@ class PendingWrite:
     """A batch planned and sent whose replies are not read yet (:meth:`RedisStore.begin`)."""
 
     __slots__ = (
-        "store", "send", "keys", "scripted", "long_streams", "held", "record_at", "held_base", "guarded", "call_failed",
-        "shards", "plan",
+        "store", "send", "keys", "scripted", "long_streams", "held", "record_at", "held_base", "guarded", "calls",
+        "call_replies", "shards", "plan",
     )
 
-    def __init__(self, store: "RedisStore", send: transport.Sender, guarded: bool = True) -> None:
+    def __init__(self, store: "RedisStore", send: transport.Sender) -> None:
         self.store = store
         self.send = send
         self.keys: list[str] = []
@@ -101,11 +109,12 @@ class PendingWrite:
         #: is the guarded op with the record's own position, whose reply is at ``held_base`` + it
         self.record_at: list[int] = []
         self.held_base = -1
-        #: the batch's stream entries and counters, sent as one guarded call (guard.py); None on a
-        #: Cluster (a guarded call per slot is not built yet: plain commands, at-least-once on a resend)
-        self.guarded: guard.Guarded | None = guard.Guarded() if guarded else None
-        #: the guarded call itself was refused (it did not run: it may be sent again as it is)
-        self.call_failed = False
+        #: the batch's stream entries and counters (guard.py), applied once: standalone one call, on
+        #: a Cluster one call per hash slot (``calls``, sent from ``held_base`` on)
+        self.guarded = guard.Guarded()
+        self.calls: list[guard.SlotCall] = []
+        #: the reply of each of ``calls`` (an exception: that call did not run, or its reply was lost)
+        self.call_replies: list[Any] = []
         #: (position, index key) of each script call; ``None`` for a histogram's increments
         self.scripted: list[tuple[int, str | None]] = []
         self.long_streams: list[str] = []
@@ -126,9 +135,9 @@ class PendingWrite:
         return shard
 
     def release_streams(self) -> None:
-        """Send the guarded call (stream entries and counters) ``begin(..., hold_streams=True)``
-        kept back; it is the batch's last command, its replies expand from ``held_base`` on."""
-        if self.held:
+        """Send the guarded calls (stream entries and counters) ``begin(..., hold_streams=True)``
+        kept back; they are the batch's last commands, their replies expand from ``held_base`` on."""
+        if self.held_base < 0:
             self.held_base = len(self.send.args)
             self.send.args.extend(self.held)
             self.held = []
@@ -156,6 +165,8 @@ class RedisStore:
         self._scripts: dict[str, Any] = {}
         #: how batches are sent: EarlySend on a standalone server, the cluster sender on a Cluster
         self._transport = transport.for_client(client)
+        #: the hash slot of a key, to split the guarded part per slot (None: one call, standalone)
+        self._slot_of = schema.key_slot if self._transport.cluster else None
         #: what each batch writes (plan.py: no Redis); the store sends it and reads the replies
         self.planner = Planner(settings, self._transport.pack, self._transport.cluster, self._refresh, self.bounds)
         #: parts per hot key (1 standalone; on a Cluster the persisted layout, read at first write)
@@ -194,18 +205,15 @@ class RedisStore:
         With ``hold_streams`` the batch's stream entries (``XADD``) are kept back until
         :meth:`PendingWrite.release_streams`: called after the previous batch completed, it keeps
         the streams in time order across batches (two batches in flight use two connections, whose
-        commands Redis may interleave). On a standalone server what is kept back is the guarded call
-        (stream entries and counters, guard.py); on a Cluster the plain ``XADD`` commands."""
+        commands Redis may interleave). What is kept back is the guarded part (stream entries and
+        counters, guard.py): one call, or on a Cluster one call per hash slot."""
         if not self._scripts_loaded:
             self._load_scripts()
         if not self.shards:
             shards = layout_shards(self.settings, self.client)
             self._shard_order = self.planner.shard_order = transport.shard_order(self.client, shards)
             self.shards = self.planner.shards = shards
-        cluster = self._transport.cluster
-        pending = PendingWrite(self, self._transport.new(), guarded=not cluster)
-        held: list[Any] | None = [] if cluster and hold_streams else None
-        pending.plan.held = held
+        pending = PendingWrite(self, self._transport.new())
         try:
             self.planner.plan(entries, pending.plan, flush=pending.send.flush)
         except BaseException:
@@ -216,12 +224,11 @@ class RedisStore:
             except Exception:  # noqa: BLE001 - the planning error is the one to report
                 pass
             raise
-        if pending.guarded is None:  # a Cluster: the plain commands, the stream entries held back or not
-            pending.held = held or []
-        else:
-            pending.held = [resp.pack(pending.guarded.call(self._marker_ttl()))]
-            if not hold_streams:
-                pending.release_streams()
+        pending.calls = guard.split(pending.guarded, self._marker_ttl(), self._slot_of)
+        pack = self._transport.pack
+        pending.held = [pack(call.command) for call in pending.calls]
+        if not hold_streams:
+            pending.release_streams()
         pending.send.flush()
         return pending
 
@@ -236,14 +243,12 @@ class RedisStore:
         results = pending.send.finish()
         self.commands_sent += len(results)
         result = WriteResult(keys=pending.keys)
-        call_lost = False
-        if pending.guarded is not None:
-            base = pending.held_base
-            call_reply = results[base]
-            pending.call_failed = isinstance(call_reply, Exception)
-            ops, result.replayed = guard.expand(call_reply, pending.guarded.count)
-            results[base:] = ops  # each guarded op's reply at base + its index, like any command's
-            call_lost = isinstance(call_reply, redis.exceptions.NoScriptError) or "NOSCRIPT" in str(call_reply)
+        base = pending.held_base
+        pending.call_replies = calls = results[base:]
+        ops, result.replayed = guard.expand_calls(pending.calls, calls, pending.guarded.count)
+        results[base:] = ops  # each guarded op's reply at base + its index, like any command's
+        call_lost = any(isinstance(r, redis.exceptions.NoScriptError) or "NOSCRIPT" in str(r) for r in calls
+                        if isinstance(r, Exception))
         if pending.plan.capped:
             self._learn_full_hashes(results, pending)
         lost = self._after_scripts(results, pending.scripted)
@@ -265,46 +270,49 @@ class RedisStore:
     def _resend(self, pending: "PendingWrite", results: list[Any], failed: list[int], result: WriteResult) -> None:
         """Send the failed commands once more, in one round trip. A command Redis answered with an
         error did not run, so sending it again repeats nothing, except a histogram script that
-        stopped part-way (its first increments applied): that one is resent only after NOSCRIPT.
-        Standalone, a failed op of the guarded call is sent again in a new guarded call (a new
-        marker); the call itself refused, the same call (same marker). A Cluster has no guarded call:
-        its failed commands are sent again as they are."""
-        if pending.guarded is None:
-            self._resend_plain(pending, results, failed, result)
-            return
+        stopped part-way (its first increments applied): that one is not sent again. A guarded call
+        that failed whole (refused, or its reply lost: it may have run) is sent again as it is, same
+        marker, so a copy that ran is found and not applied twice; the ops that failed inside a
+        call that ran go again in new calls (new markers, one per slot on a Cluster)."""
         base = pending.held_base
         plain = [p for p in failed if p < base]
-        guarded = pending.guarded
-        ops = [p - base for p in failed if p >= base]
-        whole = pending.call_failed
-        if not whole:  # ops that failed inside a call that ran: again under a new marker
-            ops = [i for i in ops if i not in guarded.partial and not isinstance(results[base + i], guard.ReplayedError)]
-        if not plain and not ops:
+        failed_ops = {p - base for p in failed if p >= base}
+        whole: list[guard.SlotCall] = []
+        migrating: list[guard.SlotCall] = []
+        again: list[int] = []
+        partial = pending.guarded.partial
+        for call, reply in zip(pending.calls, pending.call_replies):
+            if _migrating(reply):  # its slot migrates, its keys on two nodes: plain commands
+                migrating.append(call)
+            elif isinstance(reply, Exception):
+                whole.append(call)
+            else:
+                again += [i for i in call.ops if i in failed_ops and i not in partial
+                          and not isinstance(results[base + i], guard.ReplayedError)]
+        calls = whole + (guard.split(pending.guarded, self._marker_ttl(), self._slot_of, only=sorted(again)) if again else [])
+        if not plain and not calls and not migrating:
             return
         send = self._transport.new()
+        pack = self._transport.pack
         send.args.extend(pending.send.args[p] for p in plain)
-        if ops:
-            if whole:  # the call itself was refused (it did not run): the same call, same marker
-                send.args.append(pending.send.args[base])
-            else:
-                again = guard.Guarded()
-                every = guarded.ops()
-                again.argv = [x for i in ops for x in every[i]]
-                again.count = len(ops)
-                send.args.append(resp.pack(again.call(self._marker_ttl())))
+        send.args.extend(pack(call.command) for call in calls)
+        for call in migrating:
+            send.args.extend(pack(command) for command in call.guarded.plain())
         replies = self._send_again(send, result)
         if replies is None:
             return
-        result.resent = len(plain) + len(ops)
+        result.resent = len(plain) + sum(call.guarded.count for call in calls + migrating)
         for position, reply in zip(plain, replies):
             results[position] = reply
-        if ops:
-            op_replies, _replayed = guard.expand(replies[len(plain)], guarded.count if whole else len(ops))
-            if whole:
-                results[base:] = op_replies
-            else:
-                for i, reply in zip(ops, op_replies):
-                    results[base + i] = reply
+        at = len(plain) + len(calls)
+        op_replies, _replayed = guard.expand_calls(calls, replies[len(plain):at], pending.guarded.count)
+        for call in calls:
+            for i in call.ops:
+                results[base + i] = op_replies[i]
+        for call in migrating:
+            for i in call.ops:
+                results[base + i] = replies[at]
+                at += 1
 
     def _send_again(self, send: transport.Sender, result: WriteResult) -> list[Any] | None:
         """One resend round trip; None when it failed (the first errors stand, this one is quoted)."""
@@ -316,22 +324,6 @@ class RedisStore:
         self.commands_sent += len(replies)
         return replies
 
-    def _resend_plain(self, pending: "PendingWrite", results: list[Any], failed: list[int], result: WriteResult) -> None:
-        """:meth:`_resend` of a batch without a guarded call (a Cluster): the failed commands as they
-        are, but a histogram script that stopped part-way only after NOSCRIPT."""
-        partial = {position for position, index in pending.scripted if index is None}
-        again = [p for p in failed if p not in partial or isinstance(results[p], redis.exceptions.NoScriptError)]
-        if not again:
-            return
-        send = self._transport.new()
-        send.args.extend(pending.send.args[p] for p in again)
-        replies = self._send_again(send, result)
-        if replies is None:
-            return
-        result.resent = len(again)
-        for position, reply in zip(again, replies):
-            results[position] = reply
-
     def _undo_dropped(self, pending: "PendingWrite", results: list[Any], result: WriteResult) -> None:
         """A dropped record leaves nothing half-written behind: its hash (stored without its
         expiry, say) is deleted and a stream entry Redis did accept is removed (``XDEL`` of the id
@@ -341,8 +333,7 @@ class RedisStore:
         held_base = pending.held_base
         for n in result.failed:
             key = pending.keys[n]
-            at = pending.record_at[n]
-            reply = results[held_base + n if held_base >= 0 else at + 2]  # held_base < 0: a Cluster's XADD follows
+            reply = results[held_base + n]  # its stream entry: the guarded op with the record's position
             pipe.delete(key)
             if not isinstance(reply, Exception) and reply != b"replayed":  # a replay's id is unknown
                 stream = schema.STREAM_REQUESTS if key.startswith("req:") else schema.STREAM_LOGS
@@ -359,7 +350,7 @@ class RedisStore:
         own: set[int] = set()
         held_base = pending.held_base
         for n, at in enumerate(pending.record_at):
-            positions = (at, at + 1, held_base + n if held_base >= 0 else at + 2)
+            positions = (at, at + 1, held_base + n)
             own.update(positions)
             for position in positions:
                 reply = results[position]
@@ -404,6 +395,7 @@ class RedisStore:
         if self._transport.cluster:  # SCRIPT LOAD goes to every master (not pipelined: many targets)
             self.client.script_load(scripts.ADD_TRIM_EXPIRE)
             self.client.script_load(scripts.HINCRBY_PAIRS)
+            self.client.script_load(guard.SCRIPT)
             for script in aggregates.SCRIPTS:
                 self.client.script_load(script)
             self._scripts_loaded = True
@@ -445,7 +437,7 @@ class RedisStore:
     def _learn_full_hashes(self, results: Sequence[Any], pending: "PendingWrite") -> None:
         """The capped aggregate calls that replied their hash's names (it is full): kept, so the
         next batches fold into ``_OTHER`` here (aggregates.KnownFields)."""
-        base = pending.held_base if pending.guarded is not None else 0
+        base = pending.held_base
         known, now = self.planner.known_fields, time.time()
         for at, key in pending.plan.capped:
             known.learn(key, results[base + at], now)

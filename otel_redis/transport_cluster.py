@@ -35,6 +35,13 @@ _UNKNOWN = object()
 _REDIRECTED = (MovedError, AskError, TryAgainError, ClusterDownError, redis.ConnectionError, redis.TimeoutError)
 
 
+def _split_keys(command: Sequence[Any], reply: Exception) -> bool:
+    """TRYAGAIN for a script with several keys: its slot migrates and its keys are split between the
+    two nodes. Retrying cannot help until the migration ends, so the reply stands (the store then
+    sends that call's ops as plain commands, which follow ASK one by one)."""
+    return isinstance(reply, TryAgainError) and command[0] in _SCRIPTS and int(command[2]) > 1
+
+
 def shard_order(client: RedisCluster, shards: int) -> list[int]:
     """The order in which a writer's slices visit the ``shards`` parts: one part of each master in
     turn (by the slot map now), so consecutive slices go to different masters and a few slices
@@ -92,7 +99,7 @@ class ClusterSend:
                 again.extend(positions)
                 continue
             for position, reply in zip(positions, answered):
-                if isinstance(reply, _REDIRECTED):
+                if isinstance(reply, _REDIRECTED) and not _split_keys(args[position], reply):
                     again.append(position)
                 replies[position] = reply
         if again:
@@ -149,11 +156,31 @@ class ClusterSend:
         A node that fails while its commands are read is handled by redis-py: its commands are sent
         again one by one (new slot map, its own retry); an error left after that stands in that
         command's slot. A node that cannot even be connected to fails the whole pipeline before
-        anything is written: then the client's Retry (its backoff, :mod:`otel_redis.connection`)
-        sends the commands again, which repeats nothing, so a failover that ends within the
-        retries loses nothing. Once they are used up, ``redis.ConnectionError`` is raised, as the
-        standalone sender does."""
-        return self._client.retry.call_with_retry(lambda: self._attempt(commands), lambda _error: None)
+        anything is written, and commands answered CLUSTERDOWN (a master stopped or failing over:
+        nothing ran) are sent again too: then the client's Retry (its backoff,
+        :mod:`otel_redis.connection`) sends what is left, which repeats nothing (the guarded calls
+        find their markers), so an outage that ends within the retries loses nothing. Once they are
+        used up, the commands still refused keep their CLUSTERDOWN reply; ``redis.ConnectionError``
+        is raised only when no attempt reached the cluster, as the standalone sender does."""
+        replies: list[Any] = [None] * len(commands)
+        todo = list(range(len(commands)))
+
+        def attempt() -> list[Any]:
+            nonlocal todo
+            answered = self._attempt([commands[i] for i in todo])
+            for i, reply in zip(todo, answered):
+                replies[i] = reply
+            todo = [i for i, reply in zip(todo, answered) if isinstance(reply, ClusterDownError)]
+            if todo:
+                raise redis.ConnectionError(f"the cluster is down for {len(todo)} commands")
+            return replies
+
+        try:
+            return self._client.retry.call_with_retry(attempt, lambda _error: None)
+        except redis.ConnectionError:
+            if len(todo) < len(commands):  # some attempt was answered: its replies stand
+                return replies
+            raise
 
     def _attempt(self, commands: list[Any]) -> list[Any]:
         pipe = self._client.pipeline(transaction=False)

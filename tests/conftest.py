@@ -44,7 +44,7 @@ os.environ["OTEL_REDIS_CLEANUP_INTERVAL_S"] = "0"
 # the CLI as a subprocess, see their conftest.py), and so is any test using a per-test cluster;
 # elsewhere a module's ``pytestmark`` or a test's ``@pytest.mark.e2e`` says it.
 E2E_FOLDERS = ("query_api", "otel_redis/cli")
-E2E_FIXTURES = frozenset({"redis_cluster_ha"})
+E2E_FIXTURES = frozenset({"redis_cluster_ha", "own_cluster"})
 _TESTS = Path(__file__).resolve().parent
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -10,6 +11,7 @@ from otel_redis.config import Settings
 from otel_redis.counters import PipelineCounters
 from otel_redis.exporter import RedisLogRecordExporter
 from otel_redis.pipeline import Pipeline
+from tests.redis_cluster import LocalRedisCluster
 
 
 @pytest.fixture
@@ -51,3 +53,14 @@ def memory_sink() -> Iterator[MemorySink]:
     api.set_sink(sink, level=5)
     yield sink
     api.set_sink(None, level=20)
+
+
+@pytest.fixture
+def own_cluster(tmp_path: Path) -> Iterator[LocalRedisCluster]:
+    """A fresh 3-master cluster for a test that moves slots or stops a master (the shared one keeps
+    its even split and its masters running)."""
+    cluster = LocalRedisCluster(tmp_path / "cluster", masters=3)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import redis
 
-from otel_redis import configure, log_info, schema, stats
+from otel_redis import configure, log_info, schema
 from otel_redis import pipeline as pipeline_mod
 from otel_redis.config import load_settings
 from otel_redis.embedded import EmbeddedRedis, free_port
+from tests.outage import assert_every_record_counted, log_through
 
 pytestmark = pytest.mark.e2e
 
@@ -35,37 +35,13 @@ def own_redis(tmp_path: Path):
     server.stop()
 
 
-def _log_while(stop: threading.Event, sent: list[int]) -> None:
-    n = 0
-    while not stop.is_set():
-        log_info(f"record {n}")
-        n += 1
-        if n % 200 == 0:
-            time.sleep(0.01)
-    sent.append(n)
-
-
 def _run(own_redis: EmbeddedRedis, tmp_path: Path, outage) -> None:
     settings = load_settings({}).with_overrides(
         redis_url=own_redis.url, data_dir=tmp_path / "data", socket_timeout_s=0.5,
         retry_attempts=200, retry_backoff_cap_s=0.2, capture_stdlib=False,
     )
     pipe = configure(settings=settings)
-    base = stats()  # the counters may be the process's, shared with earlier tests
-    stop = threading.Event()
-    sent: list[int] = []
-    worker = threading.Thread(target=_log_while, args=(stop, sent))
-    worker.start()
-    try:
-        time.sleep(1.0)
-        outage()
-        time.sleep(1.0)
-    finally:
-        stop.set()
-        worker.join()
-    assert pipe.force_flush(120_000)
-    now = stats()
-    counts = {name: now[name] - base[name] for name in ("emitted", "exported", "dropped", "dropped_queue_full")}
+    counts, now = log_through(pipe, lambda n: log_info(f"record {n}"), outage)
     pipeline_mod.shutdown()
     client = redis.Redis.from_url(own_redis.url)
     entries = client.xrange(schema.STREAM_LOGS)
@@ -74,13 +50,7 @@ def _run(own_redis: EmbeddedRedis, tmp_path: Path, outage) -> None:
     totals = sum(int(client.hget(k, "total") or 0) for k in client.scan_iter(match="stats:logs:*")
                  if client.type(k) == b"hash")
     assert totals == len(keys)
-    assert counts["emitted"] == sent[0]
-    drops = counts["dropped"]
-    assert counts["emitted"] == counts["exported"] + drops, counts
-    assert counts["exported"] == len(keys)  # each record confirmed is in the stream once
-    # the client's retries outlast the outage: no batch given up; what the full queue refused
-    # while Redis was stopped is the designed back-pressure, counted under its own name
-    assert counts["dropped"] - counts["dropped_queue_full"] == 0, now
+    assert_every_record_counted(counts, now, len(keys))
 
 
 def test_stopped_redis_resends_apply_once(own_redis, tmp_path):

@@ -187,16 +187,6 @@ def _migrate_keys(source: redis.Redis, target_port: int, slot: int, limit: int |
     return len(keys)
 
 
-@pytest.fixture
-def own_cluster(tmp_path: Path) -> Iterator[LocalRedisCluster]:
-    """A fresh 3-master cluster for a test that moves slots (the shared one keeps its even split)."""
-    cluster = LocalRedisCluster(tmp_path / "cluster", masters=3)
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
-
-
 def test_slots_resharded_while_records_are_written_lose_nothing(own_cluster: LocalRedisCluster, tmp_path: Path) -> None:
     """The slots of the first master's shard parts move to the second master while batches are written:
     first half-migrated (the writer meets ASK), then handed over (MOVED): every record is stored once."""

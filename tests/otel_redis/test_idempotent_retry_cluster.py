@@ -1,0 +1,116 @@
+"""On a Redis Cluster too, a share of a batch resent after lost replies is applied once.
+
+The cluster sender gives each master its share on its own connection; a master that does not answer
+in time (stopped, or slow) gets that share again (redis-py's cluster pipeline, the client's Retry),
+and the copy it had already read still runs when it resumes. The batch's stream entries and
+counters go in one guarded call per hash slot (guard.split), each under a marker in that slot, so
+every copy after the first finds its marker and applies nothing: afterwards every stream entry is
+a distinct record and the hourly totals equal the records stored.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from redis.cluster import RedisCluster
+
+import otel_redis
+from otel_redis import schema
+from otel_redis.config import load_settings
+from otel_redis.connection import make_client
+from otel_redis.store import RedisStore
+from otel_redis.transport_cluster import ClusterSend
+from tests.cluster_data import log_entry, now_ms, request_entry
+from tests.outage import assert_every_record_counted, log_through
+from tests.redis_cluster import LocalRedisCluster
+
+pytestmark = pytest.mark.cluster
+SHARDS = 12
+
+
+def _stream_keys(rc: RedisCluster) -> list[str]:
+    return [fields["k"] for stream in (schema.STREAM_LOGS, schema.STREAM_REQUESTS)
+            for part in schema.sharded(stream, SHARDS) for _id, fields in rc.xrange(part)]
+
+
+def _totals(rc: RedisCluster, family: str, hours: set[str]) -> int:
+    """The ``total`` field summed over every part of the hourly stats hash ``family`` of ``hours``."""
+    make = schema.stats_logs if family == "logs" else schema.stats_requests
+    return sum(int(rc.hget(part, "total") or 0) for hour in hours for part in schema.sharded(make(hour), SHARDS))
+
+
+def test_a_cluster_batch_sent_again_whole_is_a_replay_that_applies_nothing(redis_cluster: LocalRedisCluster,
+                                                                            tmp_path: Path) -> None:
+    """Every command of a batch, sent again after the first copy ran (what a resend after lost
+    replies sends): each per-slot call finds its marker, no stream entry or counter moves."""
+    settings = load_settings({}).with_overrides(redis_url=redis_cluster.url, data_dir=tmp_path / "data")
+    store = RedisStore(make_client(settings), settings)
+    start = now_ms()
+    entries = [request_entry(start + i, status=200 + i % 3 * 100) for i in range(150)]
+    entries += [log_entry(start + i, level="ERROR" if i % 3 else "INFO", event="e") for i in range(150)]
+    hours = {schema.hour_bucket(start), schema.hour_bucket(start + 150)}
+    pending = store.begin(entries)
+    first = pending.complete()
+    assert first.exported == 300 and not first.replayed and not first.failed
+    with RedisCluster.from_url(redis_cluster.url, decode_responses=True) as rc:
+        assert sorted(_stream_keys(rc)) == sorted(first.keys)
+        before = (_totals(rc, "logs", hours), _totals(rc, "requests", hours))
+        assert before == (150, 150)
+        again = ClusterSend(store.client)
+        again.args.extend(pending.send.args)  # every command of the batch, the per-slot calls last
+        replies = again.finish()
+        assert sorted(_stream_keys(rc)) == sorted(first.keys)  # no stream entry twice
+        assert (_totals(rc, "logs", hours), _totals(rc, "requests", hours)) == before  # no counter moved
+        calls = replies[pending.held_base:]
+        assert len(calls) == len(pending.calls) > 1  # several slots, one call each
+        assert all(reply[0] == 0 for reply in calls)  # each a replay
+        for call in pending.calls:  # each marker in the slot of the keys its call writes
+            marker, keys = call.command[3], call.command[4 : 3 + int(call.command[2])]
+            assert rc.exists(marker) and {schema.key_slot(k) for k in keys} == {schema.key_slot(marker)}
+    store.client.close()
+
+
+def _log_one(n: int) -> None:
+    if n % 3:
+        otel_redis.log_info(f"record {n}", component="outage")
+    else:
+        trace = otel_redis.log_request("GET", f"/r/{n % 50}", client_ip="10.2.0.1", proxy_hostname="api.test")
+        otel_redis.log_response(200, response_time_ms=1.0, trace_id=trace)
+
+
+@pytest.mark.e2e
+def test_a_stopped_master_gets_its_share_again_and_applies_it_once(own_cluster: LocalRedisCluster,
+                                                                   tmp_path: Path) -> None:
+    """A master is stopped (SIGSTOP) for 3 s while records are logged: the shares it had read and
+    those resent to it all run when it resumes. No stream entry is there twice, the hourly totals
+    equal the records stored, and every record emitted is exported (the retries outlast the outage)
+    or counted under the queue's back-pressure."""
+    settings = load_settings({}).with_overrides(
+        redis_url=own_cluster.url, data_dir=tmp_path / "data", socket_timeout_s=0.5,
+        retry_attempts=200, retry_backoff_cap_s=0.2, capture_stdlib=False,
+    )
+    pipe = otel_redis.configure(settings=settings, set_global_provider=False)
+    started = now_ms()
+    pid = own_cluster.nodes[1].server.process.pid  # a master REDIS_URL does not name
+
+    def outage() -> None:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(3.0)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    counts, now = log_through(pipe, _log_one, outage)
+    otel_redis.shutdown()
+    hours = {schema.hour_bucket(started), schema.hour_bucket(now_ms())}
+    with RedisCluster.from_url(own_cluster.url, decode_responses=True) as rc:
+        keys = _stream_keys(rc)
+        assert len(keys) == len(set(keys)), f"{len(keys) - len(set(keys))} duplicate stream entries"
+        logs = sum(1 for k in keys if k.startswith("log:"))
+        assert _totals(rc, "logs", hours) == logs
+        assert _totals(rc, "requests", hours) == len(keys) - logs
+    assert_every_record_counted(counts, now, len(keys))

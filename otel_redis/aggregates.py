@@ -176,17 +176,21 @@ def _requests_into(out: Increments, hour: str, reqs: list[RequestFields]) -> Non
         "ips": schema.stats_client_ips(hour), "not_found": schema.stats_not_found(hour),
         "route_n": schema.stats_route_count(hour), "route_us": schema.stats_route_time(hour),
     }
-    _tops_into(out, reqs, overall.__getitem__)
-    per_host: dict[str, list[RequestFields]] = {}
-    for r in reqs:
+    # each request's route field, made once for the overall and the per-hostname hashes
+    routes = [None if (status := r.status_code) == 404 or status == 405
+              else f"{r.method} {r.route or index_path(r.route, r.path, status)}" for r in reqs]
+    _tops_into(out, reqs, routes, overall.__getitem__)
+    per_host: dict[str, tuple[list[RequestFields], list[str | None]]] = {}
+    for r, route in zip(reqs, routes):
         if r.proxy_hostname:
             group = per_host.get(r.proxy_hostname)
             if group is None:
-                per_host[r.proxy_hostname] = [r]
+                per_host[r.proxy_hostname] = ([r], [route])
             else:
-                group.append(r)
-    for host, group in per_host.items():
-        _tops_into(out, group, functools.partial(_host_key, host=host, hour=hour))
+                group[0].append(r)
+                group[1].append(route)
+    for host, (group, group_routes) in per_host.items():
+        _tops_into(out, group, group_routes, functools.partial(_host_key, host=host, hour=hour))
     sent = [r for r in reqs if r.bytes_sent]
     if sent:
         per_host_bytes: dict[str, int] = {"_all": sum(r.bytes_sent for r in sent)}
@@ -200,9 +204,10 @@ def _host_key(kind: str, *, host: str, hour: str) -> str:
     return schema.stats_host_top(kind, host, hour)
 
 
-def _tops_into(out: Increments, reqs: list[RequestFields], key: Callable[[str], str]) -> None:
+def _tops_into(out: Increments, reqs: list[RequestFields], routes: list[str | None], key: Callable[[str], str]) -> None:
     """The top-list counts of ``reqs`` into ``out`` under ``key(kind)`` (fields cut to their bound,
-    first-seen order kept): one tight pass per hash, counted in C by :class:`collections.Counter`."""
+    first-seen order kept): one tight pass per hash, counted in C by :class:`collections.Counter`.
+    ``routes`` holds each request's route field (None for a 404 or 405: not a route)."""
     for kind, values in (
         ("agents", [r.user_agent for r in reqs if r.user_agent]),
         ("referrers", [r.referrer for r in reqs if r.referrer]),
@@ -211,15 +216,11 @@ def _tops_into(out: Increments, reqs: list[RequestFields], key: Callable[[str], 
     ):
         if values:
             _merge(out, key(kind), Counter(values))
-    route_count: dict[str, int] = {}
-    route_us: dict[str, int] = {}
-    for r in reqs:
-        status = r.status_code
-        if status == 404 or status == 405:
-            continue
-        route = f"{r.method} {r.route or index_path(r.route, r.path, status)}"
-        route_count[route] = route_count.get(route, 0) + 1
-        route_us[route] = route_us.get(route, 0) + int(r.response_time_ms * 1000)
+    route_count = Counter(filter(None, routes))
+    route_us: dict[str, int] = dict.fromkeys(route_count, 0)
+    for route, r in zip(routes, reqs):
+        if route is not None:
+            route_us[route] += int(r.response_time_ms * 1000)
     if route_count:
         _merge(out, key("route_n"), route_count)
         _merge(out, key("route_us"), route_us)

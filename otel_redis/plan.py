@@ -137,9 +137,8 @@ class Plan:
     guarded: guard.Guarded | None = None
     #: a Cluster's stream entries kept back (``hold_streams``); None: they go to ``args``
     held: list[Any] | None = None
-    #: (where its reply lands, key) of each capped-increment aggregate call, whose reply may be the
-    #: hash's names (aggregates.KnownFields): standalone the guarded op's index, on a Cluster the
-    #: command's position in ``args``
+    #: (guarded op index, key) of each capped-increment aggregate op, whose reply may be the hash's
+    #: names (aggregates.KnownFields)
     capped: list[tuple[int, str]] = field(default_factory=list)
 
 

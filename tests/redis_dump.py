@@ -8,25 +8,46 @@ import redis
 
 
 def dump_all(client: redis.Redis) -> str:
-    """Every key name and every value (hash, zset, set, list, stream, string) as one text."""
+    """Every key name and every value (hash, zset, set, list, stream, string) as one text.
+
+    Read through a client of the same server that does not decode replies: some values are binary
+    (a HyperLogLog is a string that is not UTF-8), and a decoding client would fail on them; each
+    byte string is then decoded with replacement, so an ASCII or UTF-8 secret is found as written."""
+    pool = client.connection_pool
+    raw = redis.Redis(connection_pool=redis.ConnectionPool(
+        connection_class=pool.connection_class, **{**pool.connection_kwargs, "decode_responses": False}))
     parts: list[str] = []
-    for key in client.scan_iter(count=1000):
-        kind = client.type(key)
-        kind = kind.decode() if isinstance(kind, bytes) else kind
-        value: Any
-        if kind == "hash":
-            value = client.hgetall(key)
-        elif kind == "zset":
-            value = client.zrange(key, 0, -1, withscores=True)
-        elif kind == "set":
-            value = client.smembers(key)
-        elif kind == "list":
-            value = client.lrange(key, 0, -1)
-        elif kind == "stream":
-            value = client.xrange(key)
-        elif kind == "string":
-            value = client.get(key)
-        else:  # HyperLogLogs are strings; anything else is read raw
-            value = client.dump(key)
-        parts.append(f"{key!r} {kind} {value!r}")
+    try:
+        for key in raw.scan_iter(count=1000):
+            kind = _text(raw.type(key))
+            value: Any
+            if kind == "hash":
+                value = raw.hgetall(key)
+            elif kind == "zset":
+                value = raw.zrange(key, 0, -1, withscores=True)
+            elif kind == "set":
+                value = raw.smembers(key)
+            elif kind == "list":
+                value = raw.lrange(key, 0, -1)
+            elif kind == "stream":
+                value = raw.xrange(key)
+            elif kind == "string":  # HyperLogLogs too
+                value = raw.get(key)
+            else:  # anything else is read in its serialised form
+                value = raw.dump(key)
+            parts.append(f"{_text(key)} {kind} {_text(value)}")
+    finally:
+        raw.close()
+        raw.connection_pool.disconnect()
     return "\n".join(parts)
+
+
+def _text(value: Any) -> str:
+    """``value`` (bytes, or containers of them) as text, bytes decoded as UTF-8 with replacement."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_text(k)}: {_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (list, tuple, set)):
+        return "[" + ", ".join(_text(v) for v in value) + "]"
+    return str(value)

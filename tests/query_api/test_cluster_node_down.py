@@ -3,6 +3,7 @@ answers 503 with a message (never a 500 or a traceback), 200 again once the mast
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -48,6 +49,31 @@ def test_every_route_answers_503_while_cluster_nodes_are_down(tmp_path: Path) ->
                 answers = {route: c.get(route) for route in ROUTES}
                 assert {route: a.status_code for route, a in answers.items()} == {route: 503 for route in ROUTES}, {
                     route: a.text[:200] for route, a in answers.items()}
+            assert "Traceback" not in svc.output()
+    finally:
+        cluster.stop()
+
+
+def test_healthz_is_degraded_while_a_master_is_down(tmp_path: Path) -> None:
+    """No replica takes over: /healthz PINGs every master, so a master down is 503 (``redis``
+    false), as the reads that merge every master's shards are, and 200 again once it is back."""
+    cluster = LocalRedisCluster(tmp_path / "cluster", masters=3).start()
+    try:
+        env = {"REDIS_URL": cluster.url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"),
+               "OTEL_REDIS_API_TOKENS": TOKEN, "OTEL_LOGS_EXPORTER": "none"}
+        argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
+        with run_service(argv, env=env, port=free_port(), tmp_path=tmp_path, name="serve-health-down") as svc:
+            with httpx.Client(base_url=svc.base_url, timeout=60) as c:
+                assert c.get("/healthz").json()["redis"] is True
+                down = cluster.nodes[1]  # not the node REDIS_URL names
+                down.server.process.send_signal(signal.SIGSTOP)
+                try:
+                    health = c.get("/healthz")
+                finally:
+                    down.server.process.send_signal(signal.SIGCONT)
+                assert health.status_code == 503 and health.json()["redis"] is False, health.text[:200]
+                wait_until(lambda: c.get("/healthz").status_code == 200, interval=0.5,
+                           message="/healthz to answer 200 once the master is back")
             assert "Traceback" not in svc.output()
     finally:
         cluster.stop()

@@ -265,3 +265,15 @@ def test_an_empty_result_says_no_records_on_stderr_and_exits_0(data, data_dir):
         assert done.stderr.strip() == "no records"
     found = run_just("logs-ip", "10.0.0.1", env=data.env(data_dir))
     assert "no records" not in found.stderr and found.stdout
+
+
+def test_logs_path_with_a_concrete_path_finds_the_records_of_its_route(data, data_dir):
+    """A request stored under its route template (``/api/items/{item_id}``) is found by the concrete
+    path a user types; its sibling under the same route is not. Last in the module: it adds records."""
+    data.ensure_writer()
+    now = time.time_ns()
+    for i, item in enumerate(("12", "13")):
+        emit_request(now - (5 - i) * S, "GET", f"/api/items/{item}", 200, "10.0.0.4", "api.example.com",
+                     route="/api/items/{item_id}", response_time_ms=2)
+    data.flush()
+    assert_records(just_ok(data, data_dir, "logs-path", "/api/items/12"), "/api/items/12")

@@ -277,7 +277,8 @@ def test_out_of_memory_masters_every_record_stored_or_counted_and_no_stray_strea
 ) -> None:
     """Masters that refuse writes (maxmemory, noeviction): each record is stored whole or dropped under
     ``dropped_redis_error_oom``; a dropped record's accepted stream entry is deleted from its own
-    stream part, so the parts hold exactly the stored records."""
+    stream part, so the parts hold exactly the stored records. Once maxmemory is raised, a batch is
+    stored whole."""
     from otel_redis.counters import PipelineCounters
     from otel_redis.exporter import RedisLogRecordExporter
 
@@ -296,14 +297,22 @@ def test_out_of_memory_masters_every_record_stored_or_counted_and_no_stray_strea
             exporter.export_entries(entries)
             sent += batch
         snap = counters.snapshot()
+        for node in masters:  # maxmemory raised: the writes resume
+            with node.client() as c:
+                c.config_set("maxmemory", 0)
+        exporter.export_entries([log_entry(start + sent + i, body=f"after {i}") for i in range(batch)])
+        sent += batch
+        resumed = counters.snapshot()
     finally:
         for node in masters:
             with node.client() as c:
                 c.config_set("maxmemory", 0)
         exporter.shutdown()
     assert snap["dropped_redis_error_oom"] > 0, snap
-    assert snap["exported"] + snap["dropped"] == sent
+    assert snap["exported"] + snap["dropped"] == sent - batch
     assert snap["dropped"] == snap["dropped_redis_error_oom"]
+    assert resumed["exported"] - snap["exported"] == batch and resumed["dropped"] == snap["dropped"], resumed
+    snap = resumed
     stored = set()
     for node in masters:
         with node.client() as c:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import atexit
 import threading
 from typing import Any, Mapping, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
@@ -56,14 +56,23 @@ def _first(attributes: Mapping[str, Any], names: Sequence[str]) -> Any:
     return None
 
 
+def _split_url(attributes: Mapping[str, Any]) -> SplitResult | None:
+    """The span's full URL in parts, or None without one or when it does not parse (``http://[``:
+    the URL comes from the client's Host header and request line, so it may be anything)."""
+    url = _first(attributes, _URL)
+    if not isinstance(url, str):
+        return None
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def _request_host(attributes: Mapping[str, Any]) -> str:
     """The Host the client asked for: from the full URL when the span has one, else the host fields."""
-    url = _first(attributes, _URL)
-    if isinstance(url, str):
-        netloc = urlsplit(url).netloc.rpartition("@")[2]
-        if netloc:
-            return netloc
-    return _text(_first(attributes, _HOST))
+    parts = _split_url(attributes)
+    netloc = parts.netloc.rpartition("@")[2] if parts is not None else ""
+    return netloc or _text(_first(attributes, _HOST))
 
 
 def _text(value: Any) -> str:
@@ -133,8 +142,8 @@ class SpanRequestReader:
         if not path:
             path, _, query = _text(_first(attributes, _TARGET)).partition("?")
         if not query:  # the ASGI instrumentation's http.target has no query; its URL has
-            url = _first(attributes, _URL)
-            query = urlsplit(url).query if isinstance(url, str) else ""
+            parts = _split_url(attributes)
+            query = parts.query if parts is not None else ""
         if path in self.excluded:
             return None
         status = _int(_first(attributes, _STATUS))
@@ -196,14 +205,18 @@ class RedisSpanExporter(SpanExporter):
             if requests_claimed():
                 return SpanExportResult.SUCCESS
             reader = self._reader or self._ensure_pipeline()
-            for span in spans:
-                if span.kind is not SpanKind.SERVER:
-                    continue
+        except Exception:  # noqa: BLE001 - no pipeline to write to: the SDK's export thread goes on
+            COUNTERS.add("internal_errors")
+            return SpanExportResult.SUCCESS
+        for span in spans:
+            if span.kind is not SpanKind.SERVER:
+                continue
+            try:  # one span at a time: a span that cannot be read loses only its own record
                 fields = reader.read(span)
                 if fields is not None:
                     emit_request(**fields)
-        except Exception:  # noqa: BLE001 - a bad span must not stop the SDK's export thread
-            COUNTERS.add("internal_errors")
+            except Exception:  # noqa: BLE001 - counted, and the batch's other spans still stored
+                COUNTERS.add("internal_errors")
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:

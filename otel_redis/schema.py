@@ -801,8 +801,18 @@ def encode_fields(
     hash smaller and the write cheaper (HSET scans a small hash's fields for each one it sets).
     A long User-Agent goes to a shared ``val:*`` key only when ``share_agent`` admits it (the
     store's hourly bound on distinct ones); otherwise it stays inline in the record."""
-    level = entry.level
     req = entry.request
+    out = _record_fields(entry, req, interned)
+    if req is not None:
+        _add_request_fields(out, req, interned, share_agent)
+    return out
+
+
+def _record_fields(
+    entry: LogEntry, req: RequestFields | None, interned: dict[str, bytes] | None
+) -> list[str | bytes]:
+    """The fields every record may have, less what ``req`` already says (see :func:`encode_fields`)."""
+    level = entry.level
     out: list[str | bytes] = ["timestamp", iso_from_ns(entry.timestamp_ns)]
     if req is None or level != request_level(req.status_code):
         out += ("level", level)
@@ -850,34 +860,42 @@ def encode_fields(
         out += ("observed_ns", str(entry.observed_ns))
     if entry.otlp:
         out += ("otlp", dumps(entry.otlp))
-    if req is not None:
-        out += (
-            "client_ip", req.client_ip,
-            "client_hostname", req.client_hostname,
-            "proxy_hostname", req.proxy_hostname,
-            "method", req.method,
-            "path", req.path,
-            "status_code", str(req.status_code),
-            "response_time_ms", _fmt_float(req.response_time_ms),
-            "user_id", req.user_id,
-        )
-        ua = req.user_agent
-        if len(ua) < INTERN_MIN_BYTES or interned is None or (share_agent is not None and not share_agent(ua)):
-            out += ("user_agent", ua)
-        else:
-            digest, vkey, raw = _user_agent_ref(ua)
-            out += ("user_agent" + REF_SUFFIX, digest)
-            interned[vkey] = raw
-        out += ("referrer", req.referrer, "bytes_sent", str(req.bytes_sent), "error", req.error)
-        if req.query:
-            out += ("query", req.query)
-        if req.route:
-            out += ("route", req.route)
-        if req.session_id:
-            out += ("session_id", req.session_id)
-        if req.oauth_client_id:
-            out += ("oauth_client_id", req.oauth_client_id)
     return out
+
+
+def _add_request_fields(
+    out: list[str | bytes],
+    req: RequestFields,
+    interned: dict[str, bytes] | None,
+    share_agent: Callable[[str], bool] | None,
+) -> None:
+    """Append a request record's own fields; a long User-Agent by reference when it may be shared."""
+    out += (
+        "client_ip", req.client_ip,
+        "client_hostname", req.client_hostname,
+        "proxy_hostname", req.proxy_hostname,
+        "method", req.method,
+        "path", req.path,
+        "status_code", str(req.status_code),
+        "response_time_ms", _fmt_float(req.response_time_ms),
+        "user_id", req.user_id,
+    )
+    ua = req.user_agent
+    if len(ua) < INTERN_MIN_BYTES or interned is None or (share_agent is not None and not share_agent(ua)):
+        out += ("user_agent", ua)
+    else:
+        digest, vkey, raw = _user_agent_ref(ua)
+        out += ("user_agent" + REF_SUFFIX, digest)
+        interned[vkey] = raw
+    out += ("referrer", req.referrer, "bytes_sent", str(req.bytes_sent), "error", req.error)
+    if req.query:
+        out += ("query", req.query)
+    if req.route:
+        out += ("route", req.route)
+    if req.session_id:
+        out += ("session_id", req.session_id)
+    if req.oauth_client_id:
+        out += ("oauth_client_id", req.oauth_client_id)
 
 
 def _interned_ref(raw: bytes) -> tuple[str, str]:

@@ -194,14 +194,13 @@ def _still_there(path: list[Any], attributes: dict[str, Any], body: Any) -> bool
     return not (isinstance(node, str) and node == MASK)
 
 
-def _mask_request(request: RequestFields, otlp: dict[str, Any]) -> None:
+def _mask_request(request: RequestFields, otlp: dict[str, Any]) -> RequestFields:
     """A sender's request fields carry its query and referrer as they were: mask them as ours are."""
     masker = default_masker()
-    request.query = masker.query(request.query)
-    request.referrer = masker.url(request.referrer)
     kept = otlp.get("request_attributes")
     if kept:
         otlp["request_attributes"] = default_scrubber().value(kept, "request", [])
+    return request._replace(query=masker.query(request.query), referrer=masker.url(request.referrer))
 
 
 def _attributes(record: LogRecord, max_attribute_bytes: int, typed: list[list[Any]]) -> dict[str, Any]:
@@ -301,7 +300,7 @@ def entry_from_record(
     if SCRUBBED_ATTRIBUTE in attributes:
         typed = [t for t in typed if _still_there(t[1:], attributes, body)]
     if request is not None:
-        _mask_request(request, otlp)
+        request = _mask_request(request, otlp)
     if typed:
         otlp["typed"] = typed
     severity = int(record.severity_number)

@@ -279,7 +279,7 @@ class RedisLogRecordExporter(LogRecordExporter):
             if req is not None and req.client_ip and not req.client_hostname:
                 name = resolver.lookup(req.client_ip)
                 if name:
-                    req.client_hostname = name
+                    entry.request = req._replace(client_hostname=name)
                 elif name is None:
                     waiting.append(position)
             yield entry

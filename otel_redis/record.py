@@ -14,8 +14,9 @@ import base64
 import datetime as _dt
 import functools
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+import operator
+from dataclasses import dataclass, field, fields
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
 
 import orjson
 from opentelemetry._logs import LogRecord as APILogRecord
@@ -62,9 +63,13 @@ _FLOAT_FIELDS = frozenset({"response_time_ms"})
 _EMPTY_CONTEXT = Context()
 
 
-@dataclass(slots=True)
-class RequestFields:
-    """The specification's Log Entry Schema for one HTTP request (timestamp lives on the entry)."""
+class RequestFields(NamedTuple):
+    """The specification's Log Entry Schema for one HTTP request (timestamp lives on the entry).
+
+    Immutable, so that no step changes a request behind another's back: a door builds it once, by
+    keyword, and a later step that fills a field in (the reverse-DNS name, the masked query) makes a
+    new one with ``_replace``. A tuple, so that building and unpacking it cost what a tuple costs on
+    the request path, and its row for the writer process is ``tuple(fields)``."""
 
     method: str
     path: str
@@ -502,26 +507,29 @@ def from_readable(readable: Any, max_message_bytes: int, max_attribute_bytes: in
     )
 
 
+#: LogEntry's fields in declaration order: the row layout, generated (reordering a field cannot
+#: make the two ends of the writer-process pipe disagree)
+ENTRY_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(LogEntry))
+_entry_values = operator.attrgetter(*ENTRY_FIELDS)
+_REQUEST_AT = ENTRY_FIELDS.index("request")
+
+
 def entry_to_row(entry: LogEntry) -> tuple[Any, ...]:
-    """A LogEntry as a tuple of plain values (what ``marshal`` carries to the writer process)."""
-    req = entry.request
-    return (
-        entry.timestamp_ns, entry.level, entry.severity_number, entry.body, entry.severity_text, entry.component,
-        entry.event, entry.trace_id, entry.span_id, entry.trace_flags, entry.attributes, entry.resource,
-        entry.scope_name, entry.scope_version, entry.observed_ns,
-        None if req is None else (
-            req.method, req.path, req.status_code, req.client_ip, req.client_hostname, req.proxy_hostname,
-            req.query, req.route, req.response_time_ms, req.user_id, req.user_agent, req.referrer, req.bytes_sent,
-            req.error, req.session_id, req.oauth_client_id,
-        ),
-        entry.otlp,
-    )
+    """A LogEntry as a tuple of plain values (what ``marshal`` carries to the writer process): its
+    fields in :data:`ENTRY_FIELDS` order, the request as a plain tuple."""
+    row = _entry_values(entry)
+    req = row[_REQUEST_AT]
+    if req is None:
+        return row  # type: ignore[no-any-return]
+    return (*row[:_REQUEST_AT], tuple(req), *row[_REQUEST_AT + 1:])
 
 
 def entry_from_row(row: tuple[Any, ...]) -> LogEntry:
     """Inverse of :func:`entry_to_row`."""
-    *head, request, otlp = row
-    return LogEntry(*head, None if request is None else RequestFields(*request), otlp)
+    request = row[_REQUEST_AT]
+    if request is not None:
+        row = (*row[:_REQUEST_AT], RequestFields._make(request), *row[_REQUEST_AT + 1:])
+    return LogEntry(*row)
 
 
 def iso_from_ns(ns: int) -> str:

@@ -189,7 +189,7 @@ class ProcessWriter:
                 if record.__class__ is EntryLogRecord and record.build is self._request_builder:
                     if head is None:
                         head = readable
-                    rows.append((_REQUEST, record.fields))
+                    rows.append((_REQUEST, tuple(record.fields)))  # marshal carries plain tuples
                 else:
                     rows.append((_ENTRY, entry_to_row(from_readable(readable, *limits))))
             except Exception:  # noqa: BLE001 - one bad record must not lose the batch

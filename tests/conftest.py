@@ -48,11 +48,6 @@ E2E_FIXTURES = frozenset({"redis_cluster_ha", "own_cluster"})
 _TESTS = Path(__file__).resolve().parent
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "e2e: starts processes of its own (service, CLI, web app, fork); "
-                            "-m 'not e2e' is the fast suite")
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     folders = tuple(_TESTS / folder for folder in E2E_FOLDERS)
     for item in items:

@@ -9,6 +9,7 @@ error, on the real pipeline and Redis.
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import pytest
@@ -18,7 +19,9 @@ from hypothesis import strategies as st
 import otel_redis
 from otel_redis import histogram, log_event, log_info
 from otel_redis.record import MAX_DURATION_MS, clean_text, dumps
+from otel_redis.exporter import RedisLogRecordExporter
 from otel_redis.request_log import emit_request, log_request, log_response
+from tests.redis_dump import dump_all
 
 HOSTILE_TEXT = st.one_of(
     st.text(st.characters(exclude_categories=()), max_size=40),  # surrogates and controls included
@@ -126,3 +129,31 @@ def test_clamped_response_time_is_stored_within_range(pipeline, r, value):
     (key,) = r.zrange("idx:req:all", 0, -1)
     expected = MAX_DURATION_MS if value in (1e306, math.inf, 10**400) else 0.0
     assert float(r.hget(key, "response_time_ms")) == expected
+
+
+#: the LogRecord attributes stdlib itself refuses as ``extra`` keys (a KeyError of logging, not ours)
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+PLANTED = "PLANTED-stdl1b-s3cr3t"
+
+
+@pytest.fixture
+def stdlib_pipeline(settings, counters):
+    exporter = RedisLogRecordExporter(settings=settings, counters=counters)
+    otel_redis.configure(settings=settings, exporter=exporter, capture_stdlib=True, set_global_provider=False)
+    yield logging.getLogger("hostile.stdlib")
+    otel_redis.shutdown()
+
+
+@FEW
+@given(message=HOSTILE, extra=st.dictionaries(HOSTILE_TEXT.filter(lambda k: k not in _RESERVED), HOSTILE, max_size=4))
+def test_stdlib_records_with_hostile_values_are_stored_and_scrubbed(stdlib_pipeline, r, counters, message, extra):
+    """The stdlib door: any message object and any ``extra`` are one stored record each, nothing is
+    dropped, and a secret in an ``extra`` named like one or in the message text is in no key or value."""
+    before, dropped, errors = _stored_count(r), counters.dropped, counters.internal_errors
+    stdlib_pipeline.warning(message, extra=extra)
+    stdlib_pipeline.error("login failed password=%s", PLANTED, extra={**extra, "db_password": PLANTED,
+                                                                       "cfg": [{"token": PLANTED}]})
+    assert otel_redis.force_flush()
+    assert _stored_count(r) - before == 2
+    assert (counters.dropped, counters.internal_errors) == (dropped, errors)
+    assert PLANTED not in dump_all(r)

@@ -7,6 +7,7 @@ added without its sentence, or a function grows past the limit.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 from tests.servers import ROOT
@@ -21,6 +22,12 @@ LONG_FUNCTIONS = {
     "otel_redis/instrumentation.py:RequestLoggingMiddleware.__call__": 122,
     "otel_redis/request_log.py:emit_request": 83,
 }
+
+
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    """The syntax tree of one module, parsed once for all the checks of this file."""
+    return ast.parse((ROOT / path).read_text())
 
 
 def module_files() -> list[Path]:
@@ -57,7 +64,7 @@ def long_functions() -> dict[str, int]:
                 visit(child, f"{name}.", path)
 
     for path in module_files():
-        visit(ast.parse((ROOT / path).read_text()), "", path)
+        visit(parsed(path), "", path)
     return found
 
 
@@ -140,7 +147,7 @@ def import_graph() -> tuple[dict[str, set[str]], dict[str, set[str]]]:
             visit(child, module, in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)))
 
     for module, path in modules.items():
-        visit(ast.parse((ROOT / path).read_text()), module, False)
+        visit(parsed(path), module, False)
     return top, local
 
 
@@ -191,7 +198,7 @@ def test_no_private_name_is_imported_from_another_library():
     modules = module_names()
     found = []
     for module, path in modules.items():
-        for node in ast.walk(ast.parse((ROOT / path).read_text())):
+        for node in ast.walk(parsed(path)):
             if isinstance(node, ast.ImportFrom) and not node.level and node.module:
                 if node.module.split(".")[0] in {m.split(".")[0] for m in modules}:
                     continue

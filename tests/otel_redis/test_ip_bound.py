@@ -89,6 +89,7 @@ def probes(addresses: list[str]) -> tuple[str, str, str]:
     return addresses[3], addresses[IPS + 1], next(ip for ip in addresses[-500:] if "." in ip)
 
 
+@pytest.mark.e2e  # about 50 s: the fast suite leaves it to the full run, like its OAuth sibling
 def test_ten_thousand_hostile_addresses_are_bounded_and_still_found(bounded_pipeline, r, counters, redis_url,
                                                                   tmp_path: Path):
     rng = random.Random(21)

@@ -19,6 +19,8 @@ from otel_redis import schema
 from otel_redis.store import trace_keys
 from tests.servers import free_port, run_service, uvicorn_argv
 
+pytestmark = pytest.mark.e2e  # starts uvicorn apps
+
 PARENT = "00f067aa0ba902b7"
 
 

@@ -38,11 +38,21 @@ class Service:
         return self.proc.returncode
 
 
+class PortTaken(AssertionError):
+    """The service could not bind its port: another process took it after it was chosen."""
+
+
+def _port_taken(output: str) -> bool:
+    return "address already in use" in output.lower()
+
+
 def wait_http(url: str, timeout: float = 30, proc: subprocess.Popen[bytes] | None = None, log: Path | None = None) -> None:
     def output() -> str:
         return log.read_text(errors="replace") if log else ""
 
     def answers() -> bool:
+        if proc is not None and log is not None and _port_taken(output()):
+            raise PortTaken(f"{url}: the port was taken by another process:\n{output()}")
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"service exited with {proc.returncode} before answering {url}:\n{output()}")
         httpx.get(url, timeout=1.0)
@@ -56,23 +66,42 @@ def run_service(
     argv: Sequence[str],
     *,
     env: Mapping[str, str],
-    port: int,
+    port: int | None = None,
     tmp_path: Path,
     health_path: str = "/healthz",
     name: str = "service",
+    attempts: int = 5,
 ) -> Iterator[Service]:
-    """Run ``argv`` (``{port}`` is substituted) with ``env`` added to the environment."""
+    """Run ``argv`` (``{port}`` is substituted) with ``env`` added to the environment.
+
+    Without ``port`` a free one is chosen, and chosen again when another process takes it before
+    the service binds it (on a busy machine the ephemeral range is shared with every connection).
+    """
+    for attempt in range(attempts if port is None else 1):
+        service = _start(argv, env, port or free_port(), tmp_path, name)
+        try:
+            wait_http(service.base_url + health_path, proc=service.proc, log=service.log_path)
+            break
+        except PortTaken:
+            service.stop()
+            if attempt == attempts - 1 or port is not None:
+                raise
+        except BaseException:
+            service.stop()
+            raise
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+def _start(argv: Sequence[str], env: Mapping[str, str], port: int, tmp_path: Path, name: str) -> Service:
     log_path = tmp_path / f"{name}-{port}.log"
     full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
     args = [a.replace("{port}", str(port)) for a in argv]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(args, env=full_env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    service = Service(proc, f"http://127.0.0.1:{port}", log_path)
-    try:
-        wait_http(service.base_url + health_path, proc=proc, log=log_path)
-        yield service
-    finally:
-        service.stop()
+    return Service(proc, f"http://127.0.0.1:{port}", log_path)
 
 
 def uvicorn_argv(app: str = "query_api.app:app", factory: bool = False) -> list[str]:
@@ -82,4 +111,4 @@ def uvicorn_argv(app: str = "query_api.app:app", factory: bool = False) -> list[
     return argv
 
 
-__all__ = ["Service", "free_port", "run_service", "uvicorn_argv", "wait_http"]
+__all__ = ["PortTaken", "Service", "free_port", "run_service", "uvicorn_argv", "wait_http"]

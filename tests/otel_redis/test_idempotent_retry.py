@@ -19,7 +19,7 @@ import redis
 from otel_redis import configure, log_info, schema
 from otel_redis import pipeline as pipeline_mod
 from otel_redis.config import load_settings
-from otel_redis.embedded import EmbeddedRedis, free_port
+from otel_redis.embedded import EmbeddedRedis
 from tests.outage import assert_every_record_counted, log_through
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def own_redis(tmp_path: Path):
     """A Redis of its own on a TCP port (restartable on the same port and folder), AOF on."""
-    server = EmbeddedRedis(tmp_path / "redis", persist=True, use_unix_socket=False, port=free_port(),
+    server = EmbeddedRedis(tmp_path / "redis", persist=True, use_unix_socket=False,
                            extra_args=("--appendfsync", "always"))
     server.start()
     yield server

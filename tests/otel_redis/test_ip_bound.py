@@ -23,7 +23,7 @@ from otel_redis.counters import PipelineCounters
 from otel_redis.exporter import RedisLogRecordExporter
 from otel_redis.oauth import log_oauth_activity
 from otel_redis.request_log import emit_request
-from tests.servers import free_port, run_service
+from tests.servers import run_service
 
 N = 10_000
 IPS = 30
@@ -79,7 +79,7 @@ def query_service(redis_url: str, tmp_path: Path) -> Iterator[httpx.Client]:
     env = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "serve"), "OTEL_REDIS_API_TOKENS": TOKEN,
            "OTEL_REDIS_CLEANUP_INTERVAL_S": "0", "OTEL_REDIS_ALERTS_ENABLED": "false", "LOG_LEVEL": "WARNING"}
     argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
-    with run_service(argv, env=env, port=free_port(), tmp_path=tmp_path, name="ip-bound") as svc, \
+    with run_service(argv, env=env, tmp_path=tmp_path, name="ip-bound") as svc, \
             httpx.Client(base_url=svc.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as c:
         yield c
 

@@ -30,7 +30,7 @@ from otel_redis.exporter import RedisLogRecordExporter
 from otel_redis.connection import make_client
 from otel_redis.request_log import emit_request
 from otel_redis.store import RedisStore
-from tests.servers import free_port, run_service, uvicorn_argv
+from tests.servers import run_service, uvicorn_argv
 from tests.waiting import wait_until
 
 N = 10_000
@@ -217,7 +217,7 @@ def bounds_app(redis_server, tmp_path_factory):
         "OTEL_REDIS_MAX_PATHS": str(BOUND),
         "OTEL_REDIS_MAX_PATH_PREFIXES": str(PREFIXES),
     }
-    with run_service(uvicorn_argv("tests.otel_redis.bounds_app:app"), env=env, port=free_port(),
+    with run_service(uvicorn_argv("tests.otel_redis.bounds_app:app"), env=env,
                      tmp_path=tmp_path_factory.mktemp("bounds-app"), name="bounds-app") as svc:
         yield svc
 
@@ -237,7 +237,7 @@ def query_service(redis_server, tmp_path_factory):
         "OTEL_REDIS_ALERTS_ENABLED": "false",
     }
     argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
-    with run_service(argv, env=env, port=free_port(), tmp_path=tmp, name="bounds-query") as svc:
+    with run_service(argv, env=env, tmp_path=tmp, name="bounds-query") as svc:
         yield svc
 
 

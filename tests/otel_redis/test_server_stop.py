@@ -17,7 +17,7 @@ import pytest
 
 from otel_redis import schema
 from otel_redis.store import trace_keys
-from tests.servers import free_port, run_service, uvicorn_argv
+from tests.servers import run_service, uvicorn_argv
 
 pytestmark = pytest.mark.e2e  # starts uvicorn apps
 
@@ -33,7 +33,7 @@ def test_every_request_answered_before_sigterm_is_stored_once(redis_server, r, t
         "OTEL_SERVICE_NAME": "stop-test",
     }
     traces = [uuid.uuid4().hex for _ in range(40)]
-    with run_service(uvicorn_argv("tests.otel_redis.request_app:app"), env=env, port=free_port(),
+    with run_service(uvicorn_argv("tests.otel_redis.request_app:app"), env=env,
                      tmp_path=tmp_path, name="stop-test") as service:
         with httpx.Client(timeout=10) as client:
             for trace in traces:

@@ -24,7 +24,7 @@ from otel_redis.embedded import EmbeddedRedis
 from otel_redis.exporter import RedisLogRecordExporter
 from otel_redis.levels import INFO
 from otel_redis.record import REQUEST_ATTRIBUTES
-from tests.servers import Service, free_port, run_service
+from tests.servers import Service, run_service
 
 READ_TOKEN = "read-token-for-tests"
 ADMIN_TOKEN = "admin-token-for-tests"
@@ -81,7 +81,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReque
     argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
     client = redis.Redis.from_url(server.url, decode_responses=True)
     try:
-        with run_service(argv, env=env, port=free_port(), tmp_path=Path(tmp), name="query-api") as service:
+        with run_service(argv, env=env, tmp_path=Path(tmp), name="query-api") as service:
             s = Stack(redis_url=server.url, settings=settings, service=service, r=client)
             yield s
             if s.writer is not None and pipeline.current() is s.writer:

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from otel_redis import schema
 from otel_redis.config import load_settings
 from otel_redis.store import RedisStore
-from tests.servers import free_port, run_service
+from tests.servers import run_service
 from tests.traffic import request_entry, spread, write
 from tests.webhook_sink import webhook_sink
 from tests.waiting import wait_until
@@ -57,7 +57,7 @@ def service(redis_server, tmp_path_factory, sink):
         "OTEL_REDIS_BATCH_DELAY_MS": "20",
     }
     argv = [OTEL_REDIS, "serve", "--port", "{port}"]
-    with run_service(argv, env=env, port=free_port(), tmp_path=tmp, name="serve") as svc:
+    with run_service(argv, env=env, tmp_path=tmp, name="serve") as svc:
         yield svc
 
 

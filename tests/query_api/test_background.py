@@ -10,7 +10,7 @@ import redis
 from otel_redis import schema
 from otel_redis.config import load_settings
 from otel_redis.store import RedisStore
-from tests.servers import free_port, run_service, uvicorn_argv
+from tests.servers import run_service, uvicorn_argv
 from tests.traffic import request_entry, write
 from tests.waiting import wait_until
 
@@ -23,7 +23,7 @@ def service(redis_url, tmp_path):
         "OTEL_REDIS_CLEANUP_INTERVAL_S": "1",
         "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"),
     }
-    with run_service(uvicorn_argv(), env=env, port=free_port(), tmp_path=tmp_path) as svc:
+    with run_service(uvicorn_argv(), env=env, tmp_path=tmp_path) as svc:
         yield svc
 
 

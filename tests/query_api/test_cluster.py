@@ -24,7 +24,7 @@ from otel_redis import schema
 
 from tests.cluster_data import log_entry, now_ms, request_entry, write_path, write_records
 from tests.redis_cluster import LocalRedisCluster
-from tests.servers import Service, free_port, run_service
+from tests.servers import Service, run_service
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("query-api-cluster")]
 TOKEN = "cluster-read-token"
@@ -41,7 +41,7 @@ def service(redis_cluster_server: LocalRedisCluster, tmp_path_factory: pytest.Te
         "OTEL_LOGS_EXPORTER": "none",
     }
     argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
-    with run_service(argv, env=env, port=free_port(), tmp_path=tmp, name="serve-cluster") as svc:
+    with run_service(argv, env=env, tmp_path=tmp, name="serve-cluster") as svc:
         yield svc
 
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.redis_cluster import LocalRedisCluster
-from tests.servers import free_port, run_service
+from tests.servers import run_service
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.xdist_group("query-api-cluster-down")]
@@ -25,7 +25,7 @@ def test_every_route_answers_503_while_cluster_nodes_are_down(tmp_path: Path) ->
         env = {"REDIS_URL": cluster.url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"),
                "OTEL_REDIS_API_TOKENS": TOKEN, "OTEL_LOGS_EXPORTER": "none"}
         argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
-        with run_service(argv, env=env, port=free_port(), tmp_path=tmp_path, name="serve-cluster-down") as svc:
+        with run_service(argv, env=env, tmp_path=tmp_path, name="serve-cluster-down") as svc:
             headers = {"Authorization": f"Bearer {TOKEN}"}
             with httpx.Client(base_url=svc.base_url, headers=headers, timeout=60) as c:
                 assert {route: c.get(route).status_code for route in ROUTES} == {route: 200 for route in ROUTES}
@@ -62,7 +62,7 @@ def test_healthz_is_degraded_while_a_master_is_down(tmp_path: Path) -> None:
         env = {"REDIS_URL": cluster.url, "OTEL_REDIS_DATA_DIR": str(tmp_path / "data"),
                "OTEL_REDIS_API_TOKENS": TOKEN, "OTEL_LOGS_EXPORTER": "none"}
         argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
-        with run_service(argv, env=env, port=free_port(), tmp_path=tmp_path, name="serve-health-down") as svc:
+        with run_service(argv, env=env, tmp_path=tmp_path, name="serve-health-down") as svc:
             with httpx.Client(base_url=svc.base_url, timeout=60) as c:
                 assert c.get("/healthz").json()["redis"] is True
                 down = cluster.nodes[1]  # not the node REDIS_URL names

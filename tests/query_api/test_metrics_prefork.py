@@ -14,7 +14,7 @@ import pytest
 
 from otel_redis import schema
 from tests.otel_redis.web_apps.check import serve, stop_gracefully
-from tests.servers import free_port, run_service
+from tests.servers import run_service
 
 pytestmark = pytest.mark.xdist_group("metrics-prefork")
 
@@ -51,7 +51,7 @@ def test_metrics_of_one_process_sum_every_worker(r, redis_url, tmp_path: Path) -
                  "OTEL_REDIS_ALERTS_ENABLED": "false", "LOG_LEVEL": "WARNING"}
     serve_argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp"]
     with serve(argv, app_env, tmp_path, "prefork-app") as app, \
-            run_service(serve_argv, env=serve_env, port=free_port(), tmp_path=tmp_path, name="prefork-serve") as api:
+            run_service(serve_argv, env=serve_env, tmp_path=tmp_path, name="prefork-serve") as api:
         pids: set[str] = set()
         with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as c:
             for i in range(60):

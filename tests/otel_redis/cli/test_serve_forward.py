@@ -42,7 +42,7 @@ def _serve(tmp: Path, redis_url: str, *extra: str, env: dict[str, str] | None = 
     argv = [str(Path(sys.executable).parent / "otel-redis"), "serve", "--port", "{port}", "--no-otlp", *extra]
     full = {"REDIS_URL": redis_url, "OTEL_REDIS_DATA_DIR": str(tmp / "svc"), "OTEL_REDIS_API_TOKENS": READ_TOKEN,
             **(env or {})}  # fmt: skip
-    return run_service(argv, env=full, port=free_port(), tmp_path=tmp, name="forward-serve")
+    return run_service(argv, env=full, tmp_path=tmp, name="forward-serve")
 
 
 def _log(redis_url: str, tmp: Path, ids: list[str]) -> None:

@@ -14,7 +14,7 @@ import redis
 
 from otel_redis import schema
 from otel_redis.histogram import bucket_of
-from tests.servers import Service, free_port, run_service
+from tests.servers import Service, run_service
 from tests.waiting import wait_until
 
 BIN = Path(sys.executable).parent
@@ -42,7 +42,7 @@ def zero_code_env(redis_url: str, service: str, exporters: str = "redis") -> dic
 
 
 def serve(argv: Sequence[str], env: Mapping[str, str], tmp_path: Path, name: str) -> Iterator[Service]:
-    return run_service(argv, env=dict(env), port=free_port(), tmp_path=tmp_path, name=name)
+    return run_service(argv, env=dict(env), tmp_path=tmp_path, name=name)
 
 
 def stop_gracefully(service: Service) -> None:

@@ -84,9 +84,10 @@ def _text(value: Any) -> str:
 
 
 def _int(value: Any) -> int:
+    """A sender's number as an int; what has none (text, NaN, an infinity) is 0, never an exception."""
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return 0
 
 

@@ -142,45 +142,11 @@ class RequestLoggingMiddleware:
         timestamp_ns = time_ns()
         started = perf_counter()
         headers = dict(scope.get("headers") or ())
-        peer = scope.get("client")
-        peer_ip = peer[0] if peer else ""
-        if self.proxies:
-            client_ip, proxy_hostname = self.proxies.resolve(
-                peer_ip,
-                self._joined(scope, b"forwarded", headers),
-                self._joined(scope, b"x-forwarded-for", headers),
-                headers.get(b"host", b"").decode("latin-1"),
-                headers.get(b"x-forwarded-host", b"").decode("latin-1"),
-            )
-        else:
-            client_ip, proxy_hostname = _direct_client(peer_ip, headers.get(b"host", b""))
+        client_ip, proxy_hostname = self._client_address(scope, headers)
         resolver = current_resolver(self.settings)
         if client_ip and resolver is not None:
             resolver.lookup(client_ip)
-
-        # trace context
-        token = None
-        span = None
-        ctx = get_current_span().get_span_context()
-        if ctx.is_valid:
-            trace_id, span_id = ctx.trace_id, ctx.span_id
-        else:
-            raw = headers.get(b"traceparent")
-            parent = parse_traceparent(raw) if raw else None
-            span = self._server_span(scope.get("method", "GET"), path, parent)
-            if span is not None:
-                sctx = span.get_span_context()
-                trace_id, span_id = sctx.trace_id, sctx.span_id
-                token = attach(set_span_in_context(span))
-            else:
-                # no tracer: continue the caller's trace (or start one) with a non-recording span,
-                # so log calls inside the app and trace.get_current_span() see the request's ids
-                if parent is not None:
-                    trace_id, flags = parent[0], _FLAGS[parent[2]]
-                else:
-                    trace_id, flags = getrandbits(128) or 1, _SAMPLED
-                span_id = getrandbits(64) or 1
-                token = attach(set_span_in_context(NonRecordingSpan(SpanContext(trace_id, span_id, False, flags))))
+        trace_id, span_id, span, token = self._trace_context(scope, headers, path)
 
         status = 0
         sent = 0
@@ -232,20 +198,50 @@ class RequestLoggingMiddleware:
         finally:
             if not ended:
                 ended = perf_counter()
-            if not error and not complete:
-                if kind == "websocket":
-                    complete = True  # the app returned: the server closes the socket
-                else:
-                    error = "client disconnected before the response completed"
-                    if status == 0:
-                        status = 499
-            if token is not None:
-                detach(token)
-            if span is not None:
-                span.set_attribute("http.response.status_code", status)
-                span.end()
+            if not error and not complete and kind != "websocket":  # a websocket app that returned is closed
+                error = _DISCONNECTED  # by the server; an HTTP response without its last chunk was abandoned
+                status = status or 499
+            _end_trace(token, span, status)
             self._emit(scope, headers, timestamp_ns, (ended - started) * 1000.0, status, sent, error,
                        client_ip, proxy_hostname, trace_id, span_id, response_headers, resolver)
+
+    def _client_address(self, scope: Scope, headers: dict[bytes, bytes]) -> tuple[str, str]:
+        """``(client_ip, proxy_hostname)``: through the trusted proxies' headers when any proxy is
+        trusted, else the socket peer and the Host header."""
+        peer = scope.get("client")
+        peer_ip = peer[0] if peer else ""
+        if not self.proxies:
+            return _direct_client(peer_ip, headers.get(b"host", b""))
+        return self.proxies.resolve(
+            peer_ip,
+            self._joined(scope, b"forwarded", headers),
+            self._joined(scope, b"x-forwarded-for", headers),
+            headers.get(b"host", b"").decode("latin-1"),
+            headers.get(b"x-forwarded-host", b"").decode("latin-1"),
+        )
+
+    def _trace_context(self, scope: Scope, headers: dict[bytes, bytes], path: str) -> tuple[int, int, Any, Any]:
+        """``(trace_id, span_id, span, token)`` of the request: the current span's ids when one is
+        current (``span`` and ``token`` None); else a SERVER span this middleware started and must end,
+        or, without a tracer, a non-recording span continuing the caller's ``traceparent`` (or a new
+        trace), so log calls inside the app see the request's ids. ``token`` detaches what was made
+        current."""
+        ctx = get_current_span().get_span_context()
+        if ctx.is_valid:
+            return ctx.trace_id, ctx.span_id, None, None
+        raw = headers.get(b"traceparent")
+        parent = parse_traceparent(raw) if raw else None
+        span = self._server_span(scope.get("method", "GET"), path, parent)
+        if span is not None:
+            sctx = span.get_span_context()
+            return sctx.trace_id, sctx.span_id, span, attach(set_span_in_context(span))
+        if parent is not None:
+            trace_id, flags = parent[0], _FLAGS[parent[2]]
+        else:
+            trace_id, flags = getrandbits(128) or 1, _SAMPLED
+        span_id = getrandbits(64) or 1
+        token = attach(set_span_in_context(NonRecordingSpan(SpanContext(trace_id, span_id, False, flags))))
+        return trace_id, span_id, None, token
 
     def _server_span(self, method: str, path: str, parent: tuple[int, int, int] | None) -> Any:
         """The request's SERVER span from the configured tracer (continuing ``parent``), or None when
@@ -399,6 +395,19 @@ def _flush_at_shutdown(send: Send) -> Send:
 
 
 _SHUTDOWN_DONE = ("lifespan.shutdown.complete", "lifespan.shutdown.failed")
+
+
+def _end_trace(token: Any, span: Any, status: int) -> None:
+    """Undo what :meth:`RequestLoggingMiddleware._trace_context` made current, and end the SERVER
+    span it started (with the response's status)."""
+    if token is not None:
+        detach(token)
+    if span is not None:
+        span.set_attribute("http.response.status_code", status)
+        span.end()
+
+
+_DISCONNECTED = "client disconnected before the response completed"
 
 
 def _describe(exc: BaseException) -> str:

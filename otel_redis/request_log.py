@@ -149,6 +149,29 @@ def emit_request(
             component,
         )
         return
+    attributes = _general_attributes(method, path, status_code, response_time_ms, bytes_sent, (
+        ("client_ip", client_ip), ("client_hostname", client_hostname), ("proxy_hostname", proxy_hostname),
+        ("query", query), ("route", route), ("user_id", user_id), ("user_agent", user_agent),
+        ("referrer", referrer), ("error", error),
+    ), extra, trace_id, span_id)
+    api.emit(request_levelno(status_code), f"{method} {path} {status_code}", component, attributes, None, timestamp_ns)
+
+
+def _general_attributes(
+    method: str,
+    path: str,
+    status_code: int,
+    response_time_ms: float,
+    bytes_sent: int,
+    optional: tuple[tuple[str, str], ...],
+    extra: Mapping[str, Any] | None,
+    trace_id: int | str | None,
+    span_id: int | str | None,
+) -> dict[str, Any]:
+    """The OTel attributes of :func:`emit_request`'s general path (values of any type, or a pipeline
+    that does not own its processor), which the exporter normalises (``record.from_readable``) into
+    the entry the direct path builds. ``optional`` holds the ``(field, value)`` pairs stored only
+    when set."""
     attributes: dict[str, Any] = {
         _A["method"]: method,
         _A["path"]: path,
@@ -156,17 +179,7 @@ def emit_request(
         _A["response_time_ms"]: response_time_ms,
         _A["bytes_sent"]: bytes_sent,
     }
-    for name, value in (
-        ("client_ip", client_ip),
-        ("client_hostname", client_hostname),
-        ("proxy_hostname", proxy_hostname),
-        ("query", query),
-        ("route", route),
-        ("user_id", user_id),
-        ("user_agent", user_agent),
-        ("referrer", referrer),
-        ("error", error),
-    ):
+    for name, value in optional:
         if value:
             attributes[_A[name]] = value
     if extra:
@@ -175,7 +188,7 @@ def emit_request(
         attributes["trace_id"] = trace_id
         if span_id is not None:
             attributes["span_id"] = span_id
-    api.emit(request_levelno(status_code), f"{method} {path} {status_code}", component, attributes, None, timestamp_ns)
+    return attributes
 
 
 def queue_request(

@@ -18,10 +18,7 @@ MAX_FUNCTION_LINES = 80
 # Functions still over the limit, with their length when they were listed. The list may only shrink:
 # a function that got short must leave it, a new long one fails the test (split it, or say in the
 # README why it cannot be).
-LONG_FUNCTIONS = {
-    "otel_redis/instrumentation.py:RequestLoggingMiddleware.__call__": 122,
-    "otel_redis/request_log.py:emit_request": 83,
-}
+LONG_FUNCTIONS: dict[str, int] = {}
 
 
 @functools.cache

@@ -14,6 +14,7 @@ from collections import deque
 from time import time_ns
 from typing import Any, Callable, Mapping, Protocol
 
+from .config import Settings
 from .counters import COUNTERS
 from .levels import CRITICAL, DEBUG, ERROR, INFO, NAME_TO_LEVEL, TRACE, WARNING, parse_level
 from .record import json_safe, safe_str
@@ -32,9 +33,12 @@ __all__ = [
 
 class Sink(Protocol):
     """Where log calls go: the configured pipeline (:class:`otel_redis.pipeline.Pipeline`), or the
-    pre-configure buffer. ``fast``: the sink takes compact request records (``emit_fields``)."""
+    pre-configure buffer. ``fast``: the sink takes compact request records (``emit_fields``).
+    ``settings``: the configuration the sink was built with (None: the environment's), read by the
+    request doors (``log_request``'s DNS lookup) so that they need not import the pipeline."""
 
     fast: bool
+    settings: Settings | None
 
     def emit(
         self,
@@ -55,6 +59,7 @@ class PendingBuffer:
     when it is set; overflow is counted as ``dropped_preconfigure``."""
 
     fast = False
+    settings = None
 
     def __init__(self, maxlen: int = 10_000) -> None:
         self.maxlen = maxlen

@@ -26,6 +26,7 @@ from .config import Settings, load_settings
 from .connection import make_client
 from .counters import COUNTERS, PUBLISHER, PipelineCounters
 from .record import LogEntry, from_readable
+from .request_log import request_entry
 from .store import PendingWrite, RedisStore
 from .write_result import WriteResult
 from .writer_process import ProcessWriter
@@ -75,8 +76,6 @@ class RedisLogRecordExporter(LogRecordExporter):
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self._after_fork)
         if self.settings.writer_process:
-            from .request_log import request_entry  # request_log imports the pipeline, which imports us
-
             self._process = ProcessWriter(self.settings, self.counters, request_entry)
 
     def _after_fork(self) -> None:

@@ -23,6 +23,7 @@ from .exporter import RedisLogRecordExporter
 from .levels import NAME_TO_LEVEL, NAME_TO_SEVERITY, parse_level, stdlib_to_name
 from .processor import CountingBatchLogRecordProcessor, QueuedLogRecord
 from .record import EntryLogRecord, LogEntry, normalize_trace_id
+from .request_log import emit_unanswered
 
 _SEVERITY = {NAME_TO_LEVEL[name]: (sev, name) for name, sev in NAME_TO_SEVERITY.items()}
 
@@ -394,8 +395,6 @@ def _shutdown_locked() -> None:
     global _current, _stdlib_handler
     pipeline, _current = _current, None
     if pipeline is not None:
-        from .request_log import emit_unanswered
-
         emit_unanswered()  # requests never answered: stored with status 0 and an error, not lost
     api.set_sink(None)
     if _stdlib_handler is not None:

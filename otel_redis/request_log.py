@@ -365,7 +365,8 @@ def log_request(
         path = safe_str(path)
         path, _, query = path.partition("?")
         ip = valid_ip(safe_str(client_ip))
-        resolver = current_resolver(_settings())
+        sink = api.current_sink()
+        resolver = current_resolver(sink.settings if sink is not None else None)
         if ip and resolver is not None:
             resolver.lookup(ip)
         fields = {
@@ -506,10 +507,3 @@ def _forget_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_in_child)
-
-
-def _settings() -> Any:
-    from .pipeline import current
-
-    pipeline = current()
-    return pipeline.settings if pipeline is not None else None

@@ -20,6 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
+from . import pipeline
 from .client_ip import TrustedProxies, parse_ip, valid_ip
 from .config import Settings, load_settings
 from .counters import COUNTERS
@@ -189,8 +190,6 @@ class RedisSpanExporter(SpanExporter):
         with self._lock:
             if self._reader is not None:
                 return self._reader
-            from . import pipeline
-
             pipeline.keep_redis_for_requests()
             current = pipeline.current()
             if current is None:
@@ -221,13 +220,9 @@ class RedisSpanExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
-        from . import pipeline
-
         pipeline.force_flush()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        from . import pipeline
-
         return pipeline.current() is None or pipeline.force_flush(timeout_millis)
 
 

@@ -4,7 +4,7 @@ Normalising a record, planning its ~12 commands and packing them costs about as 
 minimal FastAPI request handler, and in the exporter thread it shares the application's GIL. With
 this option the exporter keeps only the hand-over: each batch leaves as one compact frame (request
 records as the tuples the middleware queued, other records as their normalised fields, ``marshal``
-encoded) on the stdin of a writer process (:func:`child_main`, a fresh interpreter), which rebuilds
+encoded) on the stdin of a writer process (``writer_child.child_main``, a fresh interpreter), which rebuilds
 the entries and writes them through the same exporter and store (the one write path).
 
 Robustness: the parent keeps at most :data:`MAX_IN_FLIGHT` unanswered batches (then the exporter
@@ -25,7 +25,6 @@ import collections
 import marshal
 import os
 import pickle
-import signal
 import struct
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from .config import Settings
 from .connection import resolve_url
 from .counters import PipelineCounters
 from .write_result import ERROR_KINDS
-from .record import EntryLogRecord, LogEntry, entry_from_row, entry_to_row, from_readable
+from .record import EntryLogRecord, LogEntry, entry_to_row, from_readable
 
 #: batches sent and not answered yet, at most
 MAX_IN_FLIGHT = 8
@@ -57,7 +56,8 @@ REPORTED = (
     "export_seconds_total",
 )
 _LENGTH = struct.Struct("!I")
-_REQUEST, _ENTRY = 1, 0
+#: the kind of a row in a batch frame: a request call (request_log.RequestCall) or a normalised entry
+REQUEST_ROW, _ENTRY = 1, 0
 
 
 def _write_frame(stream: IO[bytes], payload: bytes) -> None:
@@ -66,7 +66,7 @@ def _write_frame(stream: IO[bytes], payload: bytes) -> None:
     stream.flush()
 
 
-def _read_frame(stream: IO[bytes]) -> bytes | None:
+def read_frame(stream: IO[bytes]) -> bytes | None:
     head = stream.read(_LENGTH.size)
     if len(head) < _LENGTH.size:
         return None
@@ -189,7 +189,7 @@ class ProcessWriter:
                 if record.__class__ is EntryLogRecord and record.build is self._request_builder:
                     if head is None:
                         head = readable
-                    rows.append((_REQUEST, tuple(record.fields)))  # marshal carries plain tuples
+                    rows.append((REQUEST_ROW, tuple(record.fields)))  # marshal carries plain tuples
                 else:
                     rows.append((_ENTRY, entry_to_row(from_readable(readable, *limits))))
             except Exception:  # noqa: BLE001 - one bad record must not lose the batch
@@ -238,7 +238,7 @@ class ProcessWriter:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
         proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from otel_redis.writer_process import child_main; sys.exit(child_main())"],
+            [sys.executable, "-c", "import sys; from otel_redis.writer_child import child_main; sys.exit(child_main())"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             close_fds=True,
@@ -293,81 +293,3 @@ def _close_quietly(stream: IO[bytes] | None) -> None:
             stream.close()
     except (OSError, ValueError):
         pass
-
-
-# ---------------------------------------------------------------------------- the child
-
-
-def _lower_priority(increment: int) -> None:
-    """Serving requests comes first: where the app and the writer compete for a core, the writer
-    yields (it catches up on idle time; its queue is bounded and overflow is counted)."""
-    if increment > 0 and hasattr(os, "nice"):
-        try:
-            os.nice(min(increment, 19))
-        except OSError:  # not permitted here: keep the parent's priority
-            pass
-
-
-def child_main() -> int:
-    """The writer process: settings, then batches on stdin; one line of counter deltas per batch."""
-    from .exporter import RedisLogRecordExporter
-    from .request_log import request_entry
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent's shutdown ends us
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
-    first = _read_frame(stdin)
-    if first is None:
-        return 0
-    settings: Settings = pickle.loads(first)  # from our own parent, over a private pipe
-    _lower_priority(settings.writer_nice)
-    counters = PipelineCounters(warn_interval_s=float("inf"))  # the parent reports; the child counts
-    exporter = RedisLogRecordExporter(settings=settings, counters=counters)
-    limits = (settings.max_message_bytes, settings.max_attribute_bytes)
-    last = {name: 0 for name in REPORTED}
-    answering = True  # until the application is gone: then the batches still in the pipe are written unanswered
-    while True:
-        payload = _read_frame(stdin)
-        if payload is None:
-            break
-        resource, scope_name, scope_version, rows = marshal.loads(payload)
-        entries: list[LogEntry] = []
-        for kind, row in rows:
-            try:
-                if kind == _REQUEST:
-                    entry = request_entry(row, *limits)
-                    entry.resource, entry.scope_name, entry.scope_version = resource, scope_name, scope_version
-                else:
-                    entry = entry_from_row(row)
-                entries.append(entry)
-            except Exception:  # noqa: BLE001
-                counters.add("internal_errors")
-                counters.add("dropped_export_failed")
-        exporter.export_entries(entries)
-        deltas = {}
-        for name in REPORTED:
-            value = getattr(counters, name)
-            if value != last[name]:
-                deltas[name] = value - last[name]
-                last[name] = value
-        if answering:
-            answering = _answer(stdout, orjson.dumps(deltas) + b"\n")
-    exporter.shutdown()
-    if not answering and counters.dropped:  # nobody left to add these to: say it once, no traceback
-        sys.stderr.write(
-            f"otel-redis writer process: the application ended; {counters.dropped} records could not be written\n"
-        )
-    return 0
-
-
-def _answer(stdout: IO[bytes], line: bytes) -> bool:
-    """Send one answer; False when the application has gone (its end of the pipe closed)."""
-    try:
-        stdout.write(line)
-        stdout.flush()
-        return True
-    except OSError:  # BrokenPipeError: the parent died without shutting down
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, stdout.fileno())  # the interpreter's own flush at exit must not fail again
-        os.close(devnull)
-        return False
-

@@ -82,14 +82,6 @@ def test_the_allow_list_of_long_functions_only_shrinks():
 # "importer -> imported". Anything else belongs at the top of the module. The CLI's sub-commands
 # (otel_redis/cli/) import what they run lazily, for start-up time, and are not listed.
 ALLOWED_LOCAL_IMPORTS = {
-    # the library / writer-process seam: pipeline builds the exporter, whose writer-process mode
-    # needs request_log, which reads the live pipeline's settings (a cycle at module level)
-    "otel_redis.exporter -> otel_redis.request_log": "request_log -> pipeline -> exporter",
-    "otel_redis.request_log -> otel_redis.pipeline": "pipeline -> request_log (emit_unanswered)",
-    "otel_redis.pipeline -> otel_redis.request_log": "request_log -> pipeline (settings)",
-    "otel_redis.span_exporter -> otel_redis.pipeline": "loaded by OTel's entry point before configure",
-    "otel_redis.writer_process -> otel_redis.exporter": "exporter -> writer_process",
-    "otel_redis.writer_process -> otel_redis.request_log": "only the child process needs it",
     # opt-in or optional parts, imported only when switched on
     "otel_redis.pipeline -> otel_redis.stdlib": "only with capture_stdlib",
     "otel_redis.transport -> otel_redis.transport_cluster": "only on a Redis Cluster",

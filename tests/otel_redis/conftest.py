@@ -33,6 +33,7 @@ class MemorySink:
     itself: what a call builds, without a pipeline."""
 
     fast = False
+    settings = None
 
     def __init__(self) -> None:
         self.records: list[dict] = []

@@ -69,6 +69,7 @@ class _Captured:
     """The smallest sink of the direct path: keeps what queue_request hands it (no pipeline)."""
 
     fast = True
+    settings = None
 
     def emit_fields(self, build, fields):
         self.build, self.fields = build, fields

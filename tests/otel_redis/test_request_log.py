@@ -6,7 +6,7 @@ import json
 import time
 
 import otel_redis
-from otel_redis import log_oauth_activity, log_request, log_response, schema, track_oauth_flow
+from otel_redis import dns, log_oauth_activity, log_request, log_response, schema, track_oauth_flow
 from otel_redis.record import LogEntry, RequestFields, normalize_trace_id
 from otel_redis.store import RedisStore, trace_keys
 
@@ -32,6 +32,18 @@ def test_log_request_and_log_response_make_one_record(pipeline, r):
     assert rec["trace_id"] == tid
     assert r.zcard("idx:req:ip:192.168.1.1") == 1
     assert trace_keys(r, tid) == [key]
+
+
+def test_log_request_starts_the_reverse_lookup_with_the_configured_sinks_settings(pipeline):
+    """request_log takes the settings from the sink it hands records to (it does not import the
+    pipeline): with reverse DNS on there (the default), the first request creates the resolver."""
+    dns.install(None)
+    try:
+        log_request("GET", "/", "127.0.0.1", trace_id="req-dns")
+        assert dns.current() is not None
+        log_response(200, 1.0, trace_id="req-dns")
+    finally:
+        dns.install(None)
 
 
 def test_log_response_without_trace_id_uses_the_returned_one_and_times_itself(pipeline, r):

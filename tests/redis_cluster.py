@@ -45,10 +45,16 @@ def _port_with_free_bus() -> int:
 
 
 class ClusterNode:
-    """One cluster-mode redis-server: its data port and cluster bus port, both free loopback ports."""
+    """One cluster-mode redis-server: its data port and cluster bus port, both free loopback ports.
 
-    def __init__(self, data_dir: Path) -> None:
+    ``aof``: the node keeps an append-only file fsynced before each reply (``appendfsync always``),
+    so a node killed with SIGKILL and started again (:meth:`restart`) has every write it
+    acknowledged; without it a test node keeps nothing on disk (faster, and most tests need no more).
+    """
+
+    def __init__(self, data_dir: Path, aof: bool = False) -> None:
         self.data_dir = data_dir
+        self.aof = aof
         self._choose_ports()
 
     def start(self, attempts: int = 5) -> None:
@@ -69,9 +75,10 @@ class ClusterNode:
         self.server = EmbeddedRedis(
             data_dir,
             use_unix_socket=False,
-            persist=False,
+            persist=self.aof,
             port=port,
             extra_args=(
+                *(("--appendfsync", "always") if self.aof else ()),
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(data_dir / "nodes.conf"),
                 "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
@@ -94,13 +101,22 @@ class ClusterNode:
         proc = self.server.process
         return proc is not None and proc.poll() is None
 
+    def restart(self) -> None:
+        """Start the node again on the same port pair and folder after it died: it reads its
+        ``nodes.conf`` (node id, slots, epoch: it is the same master to the others) and, with
+        ``aof``, its append-only file. Another process taking the port meanwhile fails the test
+        rather than moving the node (the cluster knows it by its address)."""
+        self.server.stop()  # the process is gone: this lets go of the folder's lock
+        self.server.start()
+
 
 class LocalRedisCluster:
-    """Start ``masters`` masters with ``replicas`` replicas each; ``url`` names the first master."""
+    """Start ``masters`` masters with ``replicas`` replicas each; ``url`` names the first master.
+    ``aof``: every node persists (see :class:`ClusterNode`), for a test that restarts a killed one."""
 
-    def __init__(self, base_dir: Path, masters: int = 3, replicas: int = 0) -> None:
+    def __init__(self, base_dir: Path, masters: int = 3, replicas: int = 0, aof: bool = False) -> None:
         self.base_dir = base_dir
-        self.nodes = [ClusterNode(base_dir / f"node{i}") for i in range(masters * (1 + replicas))]
+        self.nodes = [ClusterNode(base_dir / f"node{i}", aof=aof) for i in range(masters * (1 + replicas))]
         self.masters_count = masters
         self.replicas = replicas
 

@@ -14,8 +14,10 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
+import redis
 from redis.cluster import RedisCluster
 
 import otel_redis
@@ -26,7 +28,8 @@ from otel_redis.store import RedisStore
 from otel_redis.transport_cluster import ClusterSend
 from tests.cluster_data import log_entry, now_ms, request_entry
 from tests.outage import assert_every_record_counted, log_through
-from tests.redis_cluster import LocalRedisCluster
+from tests.redis_cluster import ClusterNode, LocalRedisCluster
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.cluster
 SHARDS = 12
@@ -82,6 +85,37 @@ def _log_one(n: int) -> None:
         otel_redis.log_response(200, response_time_ms=1.0, trace_id=trace)
 
 
+def _log_through_outage(cluster: LocalRedisCluster, tmp_path: Path, outage: Callable[[], None]) -> None:
+    """Log through the real pipeline with ``outage()`` run a second in (the client's retries set to
+    outlast it), then check: no stream entry twice, each entry's record hash there, the hourly
+    totals equal the records stored, every record emitted exported or counted."""
+    settings = load_settings({}).with_overrides(
+        redis_url=cluster.url, data_dir=tmp_path / "data", socket_timeout_s=0.5,
+        retry_attempts=200, retry_backoff_cap_s=0.2, capture_stdlib=False,
+    )
+    pipe = otel_redis.configure(settings=settings, set_global_provider=False)
+    started = now_ms()
+    counts, now = log_through(pipe, _log_one, outage)
+    otel_redis.shutdown()
+    hours = {schema.hour_bucket(started), schema.hour_bucket(now_ms())}
+    with RedisCluster.from_url(cluster.url, decode_responses=True) as rc:
+        keys = _stream_keys(rc)
+        assert len(keys) == len(set(keys)), f"{len(keys) - len(set(keys))} duplicate stream entries"
+        assert _missing_records(rc, keys) == 0  # each entry's record hash is there too
+        logs = sum(1 for k in keys if k.startswith("log:"))
+        assert _totals(rc, "logs", hours) == logs
+        assert _totals(rc, "requests", hours) == len(keys) - logs
+    assert_every_record_counted(counts, now, len(keys))
+
+
+def _missing_records(rc: RedisCluster, keys: list[str]) -> int:
+    """How many of the record keys ``keys`` name no record hash (in one cluster pipeline)."""
+    pipe = rc.pipeline(transaction=False)
+    for key in keys:
+        pipe.exists(key)
+    return sum(1 for found in pipe.execute() if not found)
+
+
 @pytest.mark.e2e
 def test_a_stopped_master_gets_its_share_again_and_applies_it_once(own_cluster: LocalRedisCluster,
                                                                    tmp_path: Path) -> None:
@@ -89,12 +123,6 @@ def test_a_stopped_master_gets_its_share_again_and_applies_it_once(own_cluster: 
     those resent to it all run when it resumes. No stream entry is there twice, the hourly totals
     equal the records stored, and every record emitted is exported (the retries outlast the outage)
     or counted under the queue's back-pressure."""
-    settings = load_settings({}).with_overrides(
-        redis_url=own_cluster.url, data_dir=tmp_path / "data", socket_timeout_s=0.5,
-        retry_attempts=200, retry_backoff_cap_s=0.2, capture_stdlib=False,
-    )
-    pipe = otel_redis.configure(settings=settings, set_global_provider=False)
-    started = now_ms()
     pid = own_cluster.nodes[1].server.process.pid  # a master REDIS_URL does not name
 
     def outage() -> None:
@@ -104,13 +132,50 @@ def test_a_stopped_master_gets_its_share_again_and_applies_it_once(own_cluster: 
         finally:
             os.kill(pid, signal.SIGCONT)
 
-    counts, now = log_through(pipe, _log_one, outage)
-    otel_redis.shutdown()
-    hours = {schema.hour_bucket(started), schema.hour_bucket(now_ms())}
-    with RedisCluster.from_url(own_cluster.url, decode_responses=True) as rc:
-        keys = _stream_keys(rc)
-        assert len(keys) == len(set(keys)), f"{len(keys) - len(set(keys))} duplicate stream entries"
-        logs = sum(1 for k in keys if k.startswith("log:"))
-        assert _totals(rc, "logs", hours) == logs
-        assert _totals(rc, "requests", hours) == len(keys) - logs
-    assert_every_record_counted(counts, now, len(keys))
+    _log_through_outage(own_cluster, tmp_path, outage)
+
+
+def _entries_on(node: ClusterNode) -> int:
+    """The stream entries one node holds (the stream parts whose slots it serves)."""
+    with node.client() as c:
+        return sum(int(c.xlen(key)) for key in c.scan_iter(match="stream:*", count=1000))
+
+
+@pytest.fixture
+def aof_cluster(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A fresh 3-master cluster without replicas whose nodes keep an AOF fsynced before each reply:
+    a killed master comes back as itself (same node id, slots and data), not replaced by a replica."""
+    cluster = LocalRedisCluster(tmp_path / "cluster", masters=3, aof=True)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.e2e
+def test_a_killed_master_restarted_from_its_aof_applies_every_share_once(aof_cluster: LocalRedisCluster,
+                                                                        tmp_path: Path) -> None:
+    """A master is SIGKILLed while records are logged and started again 2 s later from its AOF.
+    What it acknowledged is in its AOF; what it ran but never answered (the kill came first) is
+    resent, and its marker, if it was written, makes the copy a replay. With no replica the whole
+    cluster answers CLUSTERDOWN meanwhile, which the client's retries outlast. Afterwards no stream
+    entry is there twice, the hourly totals equal the records stored, and every record emitted is
+    exported or counted under the queue's back-pressure."""
+    node = aof_cluster.nodes[1]  # a master REDIS_URL does not name
+    node_id = node.node_id()
+    held: list[int] = []
+
+    def outage() -> None:
+        # not before the master holds stream entries: a kill of a master with nothing yet to lose
+        # would pass without its AOF
+        held.append(wait_until(lambda: _entries_on(node), timeout=60, message="stream entries on the master"))
+        aof_cluster.kill(node)
+        time.sleep(2.0)
+        node.restart()
+        wait_until(aof_cluster.healthy, timeout=60, message="the cluster to take the master back",
+                   ignore=(redis.RedisError,))  # until then it answers CLUSTERDOWN
+        held.append(_entries_on(node))  # read back from its AOF (resends may add more since)
+
+    _log_through_outage(aof_cluster, tmp_path, outage)
+    assert node.node_id() == node_id and node in aof_cluster.masters()  # the same master came back
+    assert held[1] >= held[0] > 0  # the entries it had at the kill, its AOF gave back

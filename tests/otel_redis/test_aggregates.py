@@ -11,6 +11,7 @@ from redis.cluster import RedisCluster
 from otel_redis import aggregates, schema
 from otel_redis.config import load_settings
 from otel_redis.connection import make_client
+from otel_redis.paths import index_path
 from otel_redis.record import LogEntry, RequestFields
 from otel_redis.store import RedisStore
 
@@ -285,6 +286,7 @@ _CHILD = """
 import sys, time
 from otel_redis.config import load_settings
 from otel_redis.connection import make_client
+from otel_redis.paths import index_path
 from otel_redis.record import LogEntry, RequestFields
 from otel_redis.store import RedisStore
 settings = load_settings({}).with_overrides(redis_url=sys.argv[1], data_dir=sys.argv[2])
@@ -336,3 +338,78 @@ def test_other_counts_stay_exact_across_batches_and_writers_once_a_hash_is_known
     counts = _counts(r, key)
     assert counts == _capped_model(written, cap)
     assert sum(counts.values()) == sum(map(len, batches)) and len(counts) == cap + 1
+
+
+def _model(entries: list[LogEntry]) -> list[tuple[str, list[tuple[str, int]]]]:
+    """plan()'s request counts, request by request: (key, [(field, amount)...]) in the order the
+    keys and fields are first seen (it decides which values get a field of a nearly full hash)."""
+    rows: dict[str, dict[str, int]] = {}
+
+    def add(key: str, name: str, amount: int) -> None:
+        row = rows.setdefault(key, {})
+        row[name[: schema.AGG_FIELD_MAX]] = row.get(name[: schema.AGG_FIELD_MAX], 0) + amount
+
+    hours: dict[str, list[RequestFields]] = {}
+    for e in entries:
+        if e.request is not None:
+            hours.setdefault(schema.hour_bucket(e.timestamp_ns // 1_000_000), []).append(e.request)
+    for hour, reqs in hours.items():
+        groups: dict[str, list[RequestFields]] = {"": reqs}
+        for q in reqs:
+            if q.proxy_hostname:
+                groups.setdefault(q.proxy_hostname, []).append(q)
+        for host, group in groups.items():
+            def key(kind: str, overall) -> str:
+                return overall(hour) if not host else schema.stats_host_top(kind, host, hour)
+            for kind, overall, value in (
+                ("agents", schema.stats_agents, lambda q: q.user_agent),
+                ("referrers", schema.stats_referrers, lambda q: q.referrer),
+                ("ips", schema.stats_client_ips, lambda q: q.client_ip),
+                ("not_found", schema.stats_not_found, lambda q: q.path.partition("?")[0] if q.status_code == 404 else None),
+            ):
+                for q in group:
+                    v = value(q)
+                    if v or (kind == "not_found" and v is not None):
+                        add(key(kind, overall), v, 1)
+            for q in group:
+                if q.status_code not in (404, 405):
+                    route = f"{q.method} {q.route or index_path(q.route, q.path, q.status_code)}"
+                    add(key("route_n", schema.stats_route_count), route, 1)
+                    add(key("route_us", schema.stats_route_time), route, int(q.response_time_ms * 1000))
+        for q in reqs:
+            if q.bytes_sent:
+                add(schema.stats_bytes(hour), "_all", q.bytes_sent)
+        for q in reqs:
+            if q.bytes_sent and q.proxy_hostname:
+                add(schema.stats_bytes(hour), q.proxy_hostname, q.bytes_sent)
+    return sorted((k, list(row.items())) for k, row in rows.items())
+
+
+@pytest.mark.parametrize("hosts", [0, 3, 12])
+@pytest.mark.parametrize("hours", [1, 3])
+def test_plan_counts_like_a_request_by_request_model_in_first_seen_order(hosts, hours):
+    """plan() reads the requests as columns and groups them per hostname; its counts, and the order
+    of each hash's fields, must be those of the plain per-request model (also with more hostnames
+    than the per-hostname pass in C takes, batches over several hours, and log entries between)."""
+    import random
+
+    rng = random.Random(hosts * 10 + hours)
+    base = (int(time.time() * 1000) // 3_600_000) * 3_600_000
+    entries = []
+    for i in range(600):
+        ts = base + rng.randrange(hours) * 3_600_000 + i
+        if rng.random() < 0.1:
+            entries.append(_error(ts, f"boom {i % 4}"))
+            continue
+        entries.append(_req(
+            ts, status=rng.choice([200, 200, 301, 404, 405, 500]),
+            method=rng.choice(["GET", "POST"]), path=rng.choice(["", "?q=1", "/a?x=1", "/b/7", "/c/" + "x" * 300]),
+            route=rng.choice(["", "/a", "/b/{n}", "/" + "r" * 300]), client_ip=rng.choice(["", "10.0.0.1", "10.0.0.2"]),
+            proxy_hostname=rng.choice([""] + [f"h{n}.example" for n in range(hosts)]),
+            user_agent=rng.choice(["", "curl/8", "u" * 400]), referrer=rng.choice(["", "https://a.example/"]),
+            response_time_ms=rng.choice([0.0, 1.5, 2, rng.random() * 100]), bytes_sent=rng.choice([0, 0, 10, 100]),
+        ))
+    counts = aggregates.plan(entries).counts
+    got = sorted((k, list(row.items())) for k, row in counts.items() if not k.startswith("stats:error"))
+    assert got == _model(entries)
+    assert any(k.startswith("stats:host_top") for k, _ in got) == bool(hosts)

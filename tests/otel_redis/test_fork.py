@@ -1,5 +1,7 @@
 """Forks taken while the parent's exporter thread is busy writing (as prefork servers do): every
-child finishes its own records and exits, and every record is stored exactly once."""
+child finishes its own records and exits, and every record is stored exactly once; on a standalone
+Redis and on a 3-master Redis Cluster (where a child also forks the parent's per-node connections
+and the cluster client's slot map)."""
 
 from __future__ import annotations
 
@@ -9,9 +11,14 @@ import signal
 import threading
 import time
 
+from pathlib import Path
+
 import pytest
 
 import otel_redis
+from otel_redis import schema
+from otel_redis.config import Settings, load_settings
+from otel_redis.connection import is_cluster_client, make_client
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -46,8 +53,29 @@ def _wait(pid: int, deadline_s: float) -> int | None:
     return None
 
 
+@pytest.fixture
+def settings(any_redis_url: str, tmp_path: Path) -> Settings:
+    """The ``pipeline`` fixture's settings on the standalone Redis, then on the 3-master cluster."""
+    return load_settings({}).with_overrides(redis_url=any_redis_url, data_dir=tmp_path / "data")
+
+
+def _log_bodies(settings: Settings) -> list[str]:
+    """The body of every log record in ``idx:log:all`` (every part of it on a Cluster)."""
+    client = make_client(settings)
+    try:
+        shards = settings.shards if is_cluster_client(client) else 1
+        keys = [k for part in schema.sharded(schema.IDX_LOG_ALL, shards) for k in client.zrange(part, 0, -1)]
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hget(key, "body")
+        bodies = pipe.execute()
+    finally:
+        client.close()
+    return [b.decode() if isinstance(b, bytes) else b for b in bodies if b]
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
-def test_two_hundred_forks_while_the_exporter_writes(pipeline, r, counters):
+def test_two_hundred_forks_while_the_exporter_writes(pipeline, settings, counters):
     stop = threading.Event()
     parent_logged = [0]
 
@@ -72,7 +100,7 @@ def test_two_hundred_forks_while_the_exporter_writes(pipeline, r, counters):
         writer.join(10)
     assert otel_redis.force_flush(30_000)
     assert codes == [0] * FORKS  # every child flushed and exited (None: hung and killed)
-    bodies = [b for b in (r.hget(k, "body") for k in r.zrange("idx:log:all", 0, -1)) if b]
+    bodies = _log_bodies(settings)
     children = [b for b in bodies if b.startswith("child ")]
     assert len(children) == len(set(children)) == FORKS * PER_CHILD
     parents = [b for b in bodies if b.startswith("parent ")]

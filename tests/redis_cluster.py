@@ -52,9 +52,10 @@ class ClusterNode:
     acknowledged; without it a test node keeps nothing on disk (faster, and most tests need no more).
     """
 
-    def __init__(self, data_dir: Path, aof: bool = False) -> None:
+    def __init__(self, data_dir: Path, aof: bool = False, node_timeout_ms: int = NODE_TIMEOUT_MS) -> None:
         self.data_dir = data_dir
         self.aof = aof
+        self.node_timeout_ms = node_timeout_ms
         self._choose_ports()
 
     def start(self, attempts: int = 5) -> None:
@@ -81,7 +82,7 @@ class ClusterNode:
                 *(("--appendfsync", "always") if self.aof else ()),
                 "--cluster-enabled", "yes",
                 "--cluster-config-file", str(data_dir / "nodes.conf"),
-                "--cluster-node-timeout", str(NODE_TIMEOUT_MS),
+                "--cluster-node-timeout", str(self.node_timeout_ms),
                 "--cluster-require-full-coverage", "yes",
             ),
         )  # fmt: skip
@@ -112,11 +113,15 @@ class ClusterNode:
 
 class LocalRedisCluster:
     """Start ``masters`` masters with ``replicas`` replicas each; ``url`` names the first master.
-    ``aof``: every node persists (see :class:`ClusterNode`), for a test that restarts a killed one."""
+    ``aof``: every node persists (see :class:`ClusterNode`), for a test that restarts a killed one.
+    ``node_timeout_ms``: how long a silent node takes to be marked failed; a test that stalls a
+    master longer than that sees it refuse what it read meanwhile (CLUSTERDOWN) instead of running it."""
 
-    def __init__(self, base_dir: Path, masters: int = 3, replicas: int = 0, aof: bool = False) -> None:
+    def __init__(self, base_dir: Path, masters: int = 3, replicas: int = 0, aof: bool = False,
+                 node_timeout_ms: int = NODE_TIMEOUT_MS) -> None:
         self.base_dir = base_dir
-        self.nodes = [ClusterNode(base_dir / f"node{i}", aof=aof) for i in range(masters * (1 + replicas))]
+        self.nodes = [ClusterNode(base_dir / f"node{i}", aof=aof, node_timeout_ms=node_timeout_ms)
+                      for i in range(masters * (1 + replicas))]
         self.masters_count = masters
         self.replicas = replicas
 

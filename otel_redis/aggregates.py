@@ -328,43 +328,9 @@ def _error(out: Increments, entry: LogEntry, hour: str, kind: str, message: str)
     })
 
 
-_STAMP = operator.attrgetter("timestamp_ns")
-_REQUEST = operator.attrgetter("request")
-_STATUS = operator.itemgetter(RequestFields._fields.index("status_code"))
-_HOUR_NS = 3_600_000_000_000
-
-
 def plan(entries: Iterable[LogEntry]) -> Increments:
-    """The aggregate increments of a batch (pure: reads the entries, touches nothing)."""
-    entries = entries if isinstance(entries, list) else list(entries)
-    if entries:
-        stamps = list(map(_STAMP, entries))
-        if min(stamps) // _HOUR_NS == max(stamps) // _HOUR_NS:
-            return _plan_one_hour(entries, schema.hour_bucket(stamps[0] // 1_000_000))
-    return _plan_hours(entries)
-
-
-def _plan_one_hour(entries: list[LogEntry], hour: str) -> Increments:
-    """:func:`plan` of a batch within one hour (the rule: a batch spans a few hundred ms), its
-    entries read as columns in C; the same increments, in the same order, as :func:`_plan_hours`."""
-    out = Increments()
-    column = list(map(_REQUEST, entries))
-    reqs = list(filter(functools.partial(operator.is_not, None), column))
-    if len(reqs) == len(entries):  # requests only: the errors are the 5xx ones
-        candidates: Iterable[LogEntry] = itertools.compress(
-            entries, map(operator.ge, map(_STATUS, reqs), itertools.repeat(500)))
-    else:
-        candidates = [e for e, r in zip(entries, column) if r is None or r.status_code >= 500]
-    for entry in candidates:
-        error = error_of(entry)
-        if error is not None:
-            _error(out, entry, hour, *error)
-    _requests_into(out, hour, reqs)
-    return out
-
-
-def _plan_hours(entries: list[LogEntry]) -> Increments:
-    """:func:`plan` of any batch, entry by entry (increments per hour of each entry)."""
+    """The aggregate increments of a batch (pure: reads the entries, touches nothing): the errors
+    entry by entry, the requests per hour as columns (:func:`_requests_into`)."""
     out = Increments()
     hours: dict[str, list[RequestFields]] = {}
     last_hour_ms = -1
